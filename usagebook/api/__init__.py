@@ -1,0 +1,1 @@
+"""The HTTP layer: routes, wire models, error mapping. Routes stay thin; the domain decides."""

@@ -1,0 +1,129 @@
+"""The one place where errors become HTTP status codes and the contract's error bodies.
+
+InvalidInput and FastAPI's own validation errors become a 400 DetailedError naming every bad
+parameter; the rest become a StandardError. Anything unexpected is a 500 carrying only a request
+id: its text and traceback go to the log, never to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from usagebook.api.wire import ExactJSONResponse
+from usagebook.errors import (
+    Conflict,
+    InvalidInput,
+    NotAcceptable,
+    NotAllowed,
+    NotAuthenticated,
+    NotFound,
+    QueryTimeout,
+    RateLimited,
+    StoreUnavailable,
+    UsagebookError,
+)
+
+log = logging.getLogger("usagebook.api")
+
+STATUS_BY_ERROR: dict[type[UsagebookError], int] = {
+    InvalidInput: 400,
+    NotAuthenticated: 401,
+    NotAllowed: 401,  # Venice answers 401 (not 403) to an INFERENCE key on billing endpoints
+    NotFound: 404,
+    NotAcceptable: 406,
+    Conflict: 409,
+    RateLimited: 429,
+    StoreUnavailable: 503,
+    QueryTimeout: 504,
+}
+
+
+def status_for(exc: UsagebookError) -> int:
+    for kind in type(exc).__mro__:
+        if kind in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[kind]
+    return 500
+
+
+def detailed_error(problems: dict[str, list[str]], message: str) -> dict[str, Any]:
+    """The DetailedError body: nested `{"_errors": [...]}` objects, one level per path segment
+    (`events.3.units` -> details.events.3.units._errors)."""
+    details: dict[str, Any] = {"_errors": []}
+    for path, messages in problems.items():
+        node = details
+        for segment in path.split(".") if path else []:
+            node = node.setdefault(segment, {"_errors": []})
+        node["_errors"].extend(messages)
+    return {"error": message, "details": details}
+
+
+def standard_error(status: int, message: str, headers: dict[str, str] | None = None) -> ExactJSONResponse:
+    return ExactJSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+async def _usagebook_error(_request: Request, exc: Exception) -> ExactJSONResponse:
+    assert isinstance(exc, UsagebookError)
+    status = status_for(exc)
+    if isinstance(exc, InvalidInput):
+        return ExactJSONResponse(detailed_error(exc.problems, exc.message), status_code=400)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return standard_error(status, exc.message, headers)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    # ("query", "limit") -> "limit"; ("body", "events", 3, "units") -> "events.3.units"
+    parts = [str(part) for part in loc[1:]] if loc and loc[0] in ("query", "body", "header",
+                                                                   "path") else map(str, loc)
+    return ".".join(parts)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> ExactJSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems: dict[str, list[str]] = {}
+    for error in exc.errors():
+        problems.setdefault(_field_path(tuple(error.get("loc", ()))), []).append(
+            str(error.get("msg", "is invalid"))
+        )
+    return ExactJSONResponse(detailed_error(problems, "Invalid request parameters"), status_code=400)
+
+
+async def _http_error(_request: Request, exc: Exception) -> ExactJSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else "Request failed"
+    return standard_error(exc.status_code, message, dict(exc.headers or {}))
+
+
+def is_unavailable(exc: Exception) -> bool:
+    """Errors that mean the database cannot be reached right now, not that a query is wrong."""
+    if isinstance(exc, ConnectionError | OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+async def _database_error(request: Request, exc: Exception) -> ExactJSONResponse:
+    if is_unavailable(exc):
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return standard_error(503, "Database unavailable, try again shortly", {"Retry-After": "1"})
+    return await _unexpected_error(request, exc)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> ExactJSONResponse:
+    request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+    log.error("unhandled error (request %s)", request_id, exc_info=exc)
+    return standard_error(500, f"Internal server error (request id {request_id})")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(UsagebookError, _usagebook_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(ConnectionError, _database_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,44 @@
+"""The ASGI application: create_app(settings) wires routers and error handlers; the lifespan
+owns the database engine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.responses import RedirectResponse
+
+from usagebook import __version__
+from usagebook.api import billing, service
+from usagebook.api.errors import install_error_handlers
+from usagebook.settings import Settings
+from usagebook.store.engine import create_database
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.database = create_database(settings)
+        try:
+            yield
+        finally:
+            await app.state.database.dispose()
+
+    app = FastAPI(
+        title="usagebook",
+        version=__version__,
+        description="Usage-billing ledger for AI inference APIs, wire-compatible with "
+        "Venice.ai's billing endpoints.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(billing.router)
+    app.include_router(service.router)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

@@ -1,0 +1,189 @@
+"""The operator CLI. Each command parses options, calls one domain function and prints; a failure
+prints one `FAILED: ...` line on stderr and exits non-zero, never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from usagebook.errors import InvalidInput, UsagebookError
+from usagebook.ledger import accounts, demo, keys
+from usagebook.settings import Settings, SettingsError
+from usagebook.store.engine import Database, create_database
+from usagebook.store.migrate import upgrade
+from usagebook.timeutil import format_ms
+
+T = TypeVar("T")
+
+app = typer.Typer(help="usagebook: a usage-billing ledger for AI inference APIs.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+accounts_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(keys_app, name="keys")
+
+DatabaseUrl = Annotated[
+    str | None, typer.Option("--database-url", help="Overrides USAGEBOOK_DATABASE_URL.")
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+err = Console(stderr=True)
+
+
+def fail(message: str) -> None:
+    err.print(f"FAILED: {message}", markup=False, highlight=False)
+    raise typer.Exit(1)
+
+
+def settings_for(database_url: str | None, **overrides: Any) -> Settings:
+    try:
+        return Settings.from_env(database_url=database_url, **overrides)
+    except SettingsError as exc:
+        fail(str(exc))
+        raise  # unreachable: fail() exits
+
+
+def run(settings: Settings, work: Callable[[Database], Awaitable[T]], *, migrate: bool = True) -> T:
+    """Bring the schema up to date, then run one domain operation with a database handle."""
+    try:
+        if migrate:
+            upgrade(settings.database_url)
+        return asyncio.run(_with_database(settings, work))
+    except InvalidInput as exc:
+        problems = "; ".join(f"{field}: {', '.join(msgs)}" for field, msgs in exc.problems.items())
+        fail(f"{exc.message}: {problems}")
+    except UsagebookError as exc:
+        fail(exc.message)
+    except (OSError, ConnectionError) as exc:
+        fail(f"cannot reach the database: {exc}")
+    raise AssertionError("unreachable")
+
+
+async def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    database = create_database(settings)
+    try:
+        return await work(database)
+    finally:
+        await database.dispose()
+
+
+def emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(payload) + "\n")
+    else:
+        typer.echo(human)
+
+
+@app.command()
+def migrate(database_url: DatabaseUrl = None) -> None:
+    """Create or upgrade the database schema."""
+    settings = settings_for(database_url)
+    try:
+        upgrade(settings.database_url)
+    except Exception as exc:  # alembic and drivers raise many kinds; the operator needs one line
+        fail(f"migration failed: {exc}")
+    typer.echo("Database schema is up to date.")
+
+
+@app.command()
+def serve(
+    database_url: DatabaseUrl = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Migrate if needed, then serve the API (and the dashboard at /)."""
+    import uvicorn
+
+    from usagebook.app import create_app
+
+    settings = settings_for(database_url)
+    upgrade(settings.database_url)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@accounts_app.command("create")
+def accounts_create(name: str, database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
+    """Create an account and print its id."""
+    account = run(settings_for(database_url), lambda db: accounts.create_account(db, name))
+    emit(as_json, {"id": account.id, "name": account.name}, account.id)
+
+
+@keys_app.command("create")
+def keys_create(
+    account: Annotated[str, typer.Option("--account", help="Account id (acct_...).")],
+    key_type: Annotated[keys.KeyType, typer.Option("--type", help="ADMIN or INFERENCE.")],
+    description: Annotated[str, typer.Option(help="Shown in analytics.")] = "",
+    expires: Annotated[datetime | None, typer.Option(help="ISO 8601 expiry (UTC).")] = None,
+    database_url: DatabaseUrl = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an API key. The secret is printed once and never stored."""
+    created = run(settings_for(database_url),
+                  lambda db: keys.create_key(db, account, key_type, description, expires))
+    payload = {"id": created.row.id, "key": created.secret, "type": created.row.key_type,
+               "description": created.row.description, "accountId": created.row.account_id}
+    emit(as_json, payload, f"{created.row.id}\n{created.secret}\n(the secret is shown only once)")
+
+
+@keys_app.command("list")
+def keys_list(
+    account: Annotated[str, typer.Option("--account", help="Account id (acct_...).")],
+    database_url: DatabaseUrl = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List an account's keys (never their secrets)."""
+    rows = run(settings_for(database_url), lambda db: keys.list_keys(db, account))
+    listed = [
+        {"id": r.id, "type": r.key_type, "description": r.description,
+         "created": format_ms(r.created_ms),
+         "revoked": format_ms(r.revoked_ms) if r.revoked_ms else None,
+         "expires": format_ms(r.expires_ms) if r.expires_ms else None}
+        for r in rows
+    ]
+    if as_json:
+        emit(True, {"accountId": account, "keys": listed}, "")
+        return
+    table = Table("id", "type", "description", "created", "revoked", "expires")
+    for item in listed:
+        table.add_row(*(str(value or "") for value in item.values()))
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
+    """Revoke a key: it stops authenticating at once."""
+    run(settings_for(database_url), lambda db: keys.revoke_key(db, key_id))
+    emit(as_json, {"id": key_id, "revoked": True}, f"Revoked {key_id}")
+
+
+@app.command("demo")
+def demo_command(
+    entries: Annotated[int, typer.Option(min=0, help="How many usage entries to create.")] = 100_000,
+    database_url: DatabaseUrl = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a demo account, its keys, a SKU catalog and realistic usage over 90 days."""
+    settings = settings_for(database_url)
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err, disable=as_json or not err.is_terminal) as bar:
+        task = bar.add_task("Recording demo usage", total=entries)
+        made = run(settings, lambda db: demo.create_demo(
+            db, entries, progress=lambda n: bar.advance(task, n)))
+    payload = {"accountId": made.account_id, "adminKey": made.admin_key,
+               "inferenceKey": made.inference_key}
+    emit(as_json, payload,
+         f"Demo account {made.account_id} with {made.entries} entries.\n"
+         f"ADMIN key (shown once):     {made.admin_key}\n"
+         f"INFERENCE key (shown once): {made.inference_key}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""The domain: recording, pricing, usage listing, balances, analytics, keys. Knows no HTTP."""

@@ -1,0 +1,81 @@
+"""Exact money and quantity handling.
+
+Every price, unit count and amount in usagebook is a `Decimal` with at most nine decimal places
+(nano-units). Nothing on a money path is ever a float: floats are rejected on input, and output is
+formatted from the Decimal itself, never through float.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from enum import StrEnum
+
+SCALE = 9
+NANO = Decimal(1).scaleb(-SCALE)  # 0.000000001
+NANOS_PER_UNIT = 10**SCALE
+MILLION_PLACES = 6  # a per-million-tokens SKU records 1,234 tokens as 0.001234 units
+
+
+class Currency(StrEnum):
+    USD = "USD"
+    DIEM = "DIEM"
+    BUNDLED_CREDITS = "BUNDLED_CREDITS"
+
+
+# Venice still lists VCU as a filter value; usagebook never stores it (imports map it to DIEM).
+LEGACY_VCU = "VCU"
+FILTER_CURRENCIES = (*[c.value for c in Currency], LEGACY_VCU)
+
+
+class NotExact(ValueError):
+    """A value that is not an exact decimal with at most nine decimal places."""
+
+
+def parse_decimal(value: object) -> Decimal:
+    """Parse a decimal string, int or Decimal exactly; floats are refused (they are not exact).
+
+    Raises NotExact for anything non-finite, non-numeric, or with more than nine decimal places.
+    """
+    if isinstance(value, bool) or isinstance(value, float):
+        raise NotExact("must be a decimal string or an integer, not a float")
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise NotExact("must be a decimal number") from exc
+    if not number.is_finite():
+        raise NotExact("must be a finite number")
+    if number != number.quantize(NANO, rounding=ROUND_HALF_EVEN):
+        raise NotExact("must have at most 9 decimal places")
+    return number
+
+
+def round_amount(value: Decimal) -> Decimal:
+    """Round to nine decimal places, half-even, as the contract requires for amounts."""
+    return value.quantize(NANO, rounding=ROUND_HALF_EVEN)
+
+
+def charge_amount(price_per_unit: Decimal, units: Decimal) -> Decimal:
+    """An entry's amount: -(price x units) rounded half-even to nine places. Charges are negative."""
+    return -round_amount(price_per_unit * units)
+
+
+def to_nanos(value: Decimal) -> int:
+    """Exact integer nano-units; raises NotExact if the value has finer precision."""
+    scaled = value.scaleb(SCALE)
+    if scaled != scaled.to_integral_value():
+        raise NotExact("must have at most 9 decimal places")
+    return int(scaled)
+
+
+def from_nanos(nanos: int) -> Decimal:
+    return Decimal(nanos).scaleb(-SCALE)
+
+
+def format_decimal(value: Decimal) -> str:
+    """Plain decimal text: no exponent, no trailing zeros, `-0` written as `0`."""
+    if value == 0:
+        return "0"
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text

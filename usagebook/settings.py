@@ -1,0 +1,110 @@
+"""One settings object, read from `USAGEBOOK_*` environment variables once, at start.
+
+CLI flags override the environment. The object is passed to whatever needs it; nothing reads
+the environment at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///usagebook.db"
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev"}
+
+
+class SettingsError(ValueError):
+    """Settings that cannot work; the message says which variable and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    operator_token: str | None = None
+    secret_key: str | None = None
+    redis_url: str | None = None
+    rate_limit_per_minute: int = 1200
+    query_timeout_seconds: float = 10.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+        source = os.environ if env is None else env
+        values: dict[str, object] = {}
+        if url := source.get("USAGEBOOK_DATABASE_URL"):
+            values["database_url"] = url
+        for name in ("operator_token", "secret_key", "redis_url"):
+            if raw := source.get(f"USAGEBOOK_{name.upper()}"):
+                values[name] = raw
+        if (limit := source.get("USAGEBOOK_RATE_LIMIT_PER_MINUTE")) is not None:
+            values["rate_limit_per_minute"] = _parse_int("USAGEBOOK_RATE_LIMIT_PER_MINUTE", limit)
+        if (timeout := source.get("USAGEBOOK_QUERY_TIMEOUT_SECONDS")) is not None:
+            values["query_timeout_seconds"] = _parse_float("USAGEBOOK_QUERY_TIMEOUT_SECONDS", timeout)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values).validated()  # type: ignore[arg-type]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def validated(self) -> Settings:
+        """Normalise the database URL and make sure a real signing secret exists.
+
+        The embedded SQLite default generates a secret and keeps it beside the database file;
+        PostgreSQL (production) refuses to start without a real one.
+        """
+        settings = replace(self, database_url=normalise_database_url(self.database_url))
+        if self.rate_limit_per_minute < 0:
+            raise SettingsError("USAGEBOOK_RATE_LIMIT_PER_MINUTE must be 0 (off) or more")
+        if settings.secret_key and settings.secret_key.strip().lower() not in PLACEHOLDER_SECRETS:
+            return settings
+        if not settings.is_sqlite:
+            raise SettingsError(
+                "USAGEBOOK_SECRET_KEY must be set to a real secret when the database is PostgreSQL"
+            )
+        return replace(settings, secret_key=_secret_beside(settings.database_url))
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept plain `sqlite:///` and `postgresql://` URLs and pick the async drivers."""
+    if url.startswith("sqlite://") and not url.startswith("sqlite+"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        return url
+    raise SettingsError(
+        f"USAGEBOOK_DATABASE_URL must be a sqlite:/// or postgresql:// URL, not {url.split(':')[0]!r}"
+    )
+
+
+def _secret_beside(database_url: str) -> str:
+    database = make_url(database_url).database
+    if not database or database == ":memory:":
+        return secrets.token_urlsafe(32)
+    path = Path(database + ".secret")
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    path.write_text(secret + "\n")
+    path.chmod(0o600)
+    return secret
+
+
+def _parse_int(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from exc
+
+
+def _parse_float(name: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number of seconds, not {raw!r}") from exc

@@ -1,0 +1,133 @@
+"""Usage entries: the one write path every producer shares, and the ledger's read queries.
+
+`insert_entries` is the only way an entry reaches the store: recording, import, the demo and the
+benchmarks all call it, so whatever must change with an entry (balances, counters, rollups)
+changes here, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from usagebook.store.tables import usage_entries as ue
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """A priced entry ready to store: amount and currency are already decided."""
+
+    account_id: str
+    api_key_id: str | None
+    ts_ms: int
+    sku: str
+    price_per_unit_usd: Decimal
+    units: Decimal
+    amount: Decimal
+    currency: str
+    request_id: str
+    notes: str | None = None
+    execution_ms: int | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    """A stored entry as the ledger reads it back."""
+
+    id: int
+    ts_ms: int
+    sku: str
+    price_per_unit_usd: Decimal
+    units: Decimal
+    amount: Decimal
+    currency: str
+    notes: str | None
+    request_id: str
+    execution_ms: int | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    api_key_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFilter:
+    """Which of an account's entries a query covers. Bounds are inclusive epoch ms."""
+
+    account_id: str
+    currencies: tuple[str, ...] | None = None
+    start_ms: int | None = None
+    end_ms: int | None = None
+
+
+ENTRY_COLUMNS = (
+    ue.c.id,
+    ue.c.ts_ms,
+    ue.c.sku,
+    ue.c.price_per_unit_usd,
+    ue.c.units,
+    ue.c.amount,
+    ue.c.currency,
+    ue.c.notes,
+    ue.c.request_id,
+    ue.c.execution_ms,
+    ue.c.prompt_tokens,
+    ue.c.completion_tokens,
+    ue.c.api_key_id,
+)
+
+_FIELDS = NewEntry.__slots__
+
+
+async def insert_entries(
+    conn: AsyncConnection, entries: Sequence[NewEntry]
+) -> list[int | None]:
+    """Store entries idempotently; returns each entry's new id, or None where an entry with the
+    same (account, request id, sku) was already stored (the database's unique constraint decides,
+    so concurrent writers cannot both insert one).
+    """
+    if not entries:
+        return []
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(ue)
+        .on_conflict_do_nothing(index_elements=["account_id", "request_id", "sku"])
+        .returning(ue.c.id, ue.c.account_id, ue.c.request_id, ue.c.sku)
+    )
+    params = [{name: getattr(entry, name) for name in _FIELDS} for entry in entries]
+    result = await conn.execute(statement, params)
+    inserted = {(row.account_id, row.request_id, row.sku): row.id for row in result}
+    return [inserted.pop((e.account_id, e.request_id, e.sku), None) for e in entries]
+
+
+def _filtered(query: Select[Any], where: EntryFilter) -> Select[Any]:
+    query = query.where(ue.c.account_id == where.account_id)
+    if where.currencies is not None:
+        query = query.where(ue.c.currency.in_(where.currencies))
+    if where.start_ms is not None:
+        query = query.where(ue.c.ts_ms >= where.start_ms)
+    if where.end_ms is not None:
+        query = query.where(ue.c.ts_ms <= where.end_ms)
+    return query
+
+
+async def count_entries(conn: AsyncConnection, where: EntryFilter) -> int:
+    result = await conn.execute(_filtered(select(func.count()).select_from(ue), where))
+    return int(result.scalar_one())
+
+
+async def list_entries_page(
+    conn: AsyncConnection, where: EntryFilter, *, descending: bool, limit: int, offset: int
+) -> list[EntryRow]:
+    """One page of entries in ledger order (ts_ms, id), or its exact reverse."""
+    order = (ue.c.ts_ms.desc(), ue.c.id.desc()) if descending else (ue.c.ts_ms, ue.c.id)
+    query = _filtered(select(*ENTRY_COLUMNS), where).order_by(*order).limit(limit).offset(offset)
+    result = await conn.execute(query)
+    return [EntryRow(*row) for row in result]

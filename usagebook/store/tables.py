@@ -1,0 +1,93 @@
+"""The schema, as SQLAlchemy Core tables. Migrations in `migrations/versions` create the same.
+
+Times are integer epoch milliseconds (UTC): one exact, sortable representation on both
+backends, and the unit the contract's timestamps are written in. Money columns use `Money`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from usagebook.store.types import BigId, Money
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    # Today's DIEM allocation (resets every UTC day); NULL when the account has none.
+    Column("diem_allocation", Money, nullable=True),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("key_type", String(16), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("revoked_ms", BigInteger, nullable=True),
+    Column("expires_ms", BigInteger, nullable=True),
+)
+
+skus = Table(
+    "skus",
+    metadata,
+    Column("sku", String(200), primary_key=True),
+    Column("model_id", String(200), nullable=False),
+    Column("model_name", String(200), nullable=False),
+    Column("model_type", String(16), nullable=False),
+    Column("unit_type", String(16), nullable=False),
+    # How many of unit_type one ledger unit is (1,000,000 for a per-million-tokens SKU).
+    Column("unit_type_per_unit", Money, nullable=False),
+    Column("usage_type", String(40), nullable=False),
+    Column("price_per_unit_usd", Money, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+usage_entries = Table(
+    "usage_entries",
+    metadata,
+    # Server-assigned, increasing: the tie-breaker of the ledger order (ts_ms, id).
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", String(40), nullable=False),
+    Column("api_key_id", String(40), nullable=True),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("sku", String(200), nullable=False),
+    Column("price_per_unit_usd", Money, nullable=False),
+    Column("units", Money, nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("currency", String(16), nullable=False),
+    Column("notes", Text, nullable=True),
+    Column("request_id", String(200), nullable=False),
+    Column("execution_ms", Integer, nullable=True),
+    Column("prompt_tokens", Integer, nullable=True),
+    Column("completion_tokens", Integer, nullable=True),
+    UniqueConstraint("account_id", "request_id", "sku"),
+    Index("ix_usage_entries_account_ts", "account_id", "ts_ms", "id"),
+    Index("ix_usage_entries_account_currency_ts", "account_id", "currency", "ts_ms", "id"),
+)

@@ -1,0 +1,34 @@
+"""UTC time as integer epoch milliseconds, the ledger's storage and ordering unit."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime
+
+MS_PER_DAY = 86_400_000
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def to_ms(moment: datetime) -> int:
+    """Epoch milliseconds of an aware or naive (taken as UTC) datetime, truncated to the ms."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def format_ms(epoch_ms: int) -> str:
+    """ISO 8601 UTC with milliseconds and `Z`, e.g. 2026-06-15T19:05:10.504Z."""
+    moment = datetime.fromtimestamp(epoch_ms // 1000, tz=UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{epoch_ms % 1000:03d}Z"
+
+
+def day_of_ms(epoch_ms: int) -> date:
+    return datetime.fromtimestamp((epoch_ms // MS_PER_DAY) * 86_400, tz=UTC).date()
+
+
+def day_start_ms(day: date) -> int:
+    return to_ms(datetime(day.year, day.month, day.day, tzinfo=UTC))
