@@ -16,6 +16,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from usagebook.store.projections import apply_projections
 from usagebook.store.tables import usage_entries as ue
 
 
@@ -36,6 +37,14 @@ class NewEntry:
     execution_ms: int | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """An entry this transaction has just stored, with the id the database gave it."""
+
+    id: int
+    entry: NewEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +113,10 @@ async def insert_entries(
     params = [{name: getattr(entry, name) for name in _FIELDS} for entry in entries]
     result = await conn.execute(statement, params)
     inserted = {(row.account_id, row.request_id, row.sku): row.id for row in result}
-    return [inserted.pop((e.account_id, e.request_id, e.sku), None) for e in entries]
+    ids = [inserted.pop((e.account_id, e.request_id, e.sku), None) for e in entries]
+    stored = [StoredEntry(id_, entry) for id_, entry in zip(ids, entries, strict=True) if id_]
+    await apply_projections(conn, stored)
+    return ids
 
 
 def _filtered(query: Select[Any], where: EntryFilter) -> Select[Any]:

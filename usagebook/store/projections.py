@@ -1,0 +1,23 @@
+"""Projections kept current with every stored entry, in the same transaction.
+
+Balances, count buckets and analytics rollups are projections over the ledger's entries; they
+change here and nowhere else, so recording, import, the demo and the benchmarks cannot disagree.
+They run in a fixed order, each updating its rows in a fixed key order, so that concurrent
+batches lock rows in the same order and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+if TYPE_CHECKING:
+    from usagebook.store.entries import StoredEntry
+
+
+async def apply_projections(conn: AsyncConnection, stored: Sequence[StoredEntry]) -> None:
+    if not stored:
+        return
+    # Each projection adds one call here, in this order: balances, counts, rollups.
