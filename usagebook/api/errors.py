@@ -78,10 +78,10 @@ async def _usagebook_error(_request: Request, exc: Exception) -> ExactJSONRespon
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
-    # ("query", "limit") -> "limit"; ("body", "events", 3, "units") -> "events.3.units"
-    parts = [str(part) for part in loc[1:]] if loc and loc[0] in ("query", "body", "header",
-                                                                   "path") else map(str, loc)
-    return ".".join(parts)
+    """("query", "limit") -> "limit"; ("body", "events", 3, "units") -> "events.3.units"."""
+    if loc and loc[0] in ("query", "body", "header", "path"):
+        loc = loc[1:]
+    return ".".join(str(part) for part in loc)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> ExactJSONResponse:
