@@ -12,12 +12,15 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def to_ms(moment: datetime) -> int:
-    """Epoch milliseconds of an aware or naive (taken as UTC) datetime, truncated to the ms."""
+def to_ms(moment: datetime, *, round_up: bool = False) -> int:
+    """Epoch milliseconds of an aware or naive (taken as UTC) datetime, truncated to the ms, or
+    rounded up with `round_up` (an inclusive lower bound must not admit the ms before it)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    millis, micros = divmod(delta.microseconds, 1000)
+    whole = (delta.days * 86_400 + delta.seconds) * 1000 + millis
+    return whole + 1 if round_up and micros else whole
 
 
 def format_ms(epoch_ms: int) -> str:

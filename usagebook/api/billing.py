@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
+from decimal import Decimal
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header
 from starlette.responses import Response
 
 from usagebook.api import csv
 from usagebook.api.deps import AdminCaller, DatabaseDep
 from usagebook.api.negotiation import CSV, choose_media_type
-from usagebook.api.schemas import FilterCurrency, UsagePage, error_responses
+from usagebook.api.schemas import UsagePage, error_responses
+from usagebook.api.usage_params import (
+    CurrencyParam,
+    EndDateParam,
+    LimitParam,
+    PageParam,
+    SortOrderParam,
+    StartDateParam,
+    usage_query,
+)
 from usagebook.api.wire import ExactJSONResponse, entry_to_wire
-from usagebook.ledger.usage import DEFAULT_LIMIT, MAX_LIMIT, UsageQuery, list_usage
+from usagebook.ledger.usage import list_usage
 
 # Venice's published schema for /billing/usage requires this exact text; clients may check it.
 VENICE_USAGE_WARNING = (
@@ -44,20 +53,18 @@ PAGINATION_HEADERS = {
 async def get_usage(
     caller: AdminCaller,
     database: DatabaseDep,
-    currency: FilterCurrency | None = None,
-    startDate: datetime | None = None,  # noqa: N803 - the contract's parameter names
-    endDate: datetime | None = None,  # noqa: N803
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    page: Annotated[int, Query(ge=1)] = 1,
-    sortOrder: Literal["asc", "desc"] = "desc",  # noqa: N803
+    currency: CurrencyParam = None,
+    startDate: StartDateParam = None,  # camelCase: the contract's parameter names
+    endDate: EndDateParam = None,
+    limit: LimitParam = None,
+    page: PageParam = None,
+    sortOrder: SortOrderParam = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     media_type = choose_media_type(accept)
-    result = await list_usage(
-        database,
-        UsageQuery(caller.account_id, currency, startDate, endDate, limit, page,
-                   descending=sortOrder == "desc"),
-    )
+    query = usage_query(caller.account_id, currency=currency, start_date=startDate,
+                        end_date=endDate, limit=limit, page=page, sort_order=sortOrder)
+    result = await list_usage(database, query)
     headers = {
         "x-pagination-limit": str(result.limit),
         "x-pagination-page": str(result.page),
@@ -71,7 +78,12 @@ async def get_usage(
     body = {
         "warningMessage": VENICE_USAGE_WARNING,
         "data": [entry_to_wire(entry) for entry in result.entries],
-        "pagination": {"limit": result.limit, "page": result.page, "total": result.total,
-                       "totalPages": result.total_pages},
+        "pagination": {"limit": result.limit, "page": _exact_int(result.page),
+                       "total": result.total, "totalPages": result.total_pages},
     }
     return ExactJSONResponse(body, headers=headers)
+
+
+def _exact_int(value: int) -> int | Decimal:
+    # Any page >= 1 is valid; orjson refuses integers beyond 64 bits, a Decimal is written exactly.
+    return value if value < 2**63 else Decimal(value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from usagebook.errors import ProblemCollector
 from usagebook.money import FILTER_CURRENCIES
@@ -37,7 +37,7 @@ class UsageQuery:
             problems.add("limit", f"must be between 1 and {MAX_LIMIT}")
         if self.page < 1:
             problems.add("page", "must be 1 or more")
-        if self.start and self.end and to_ms(self.start) > to_ms(self.end):
+        if self.start and self.end and _as_utc(self.start) > _as_utc(self.end):
             problems.add("startDate", "must not be after endDate")
         problems.raise_if_any()
 
@@ -47,9 +47,14 @@ class UsageQuery:
             # VCU is accepted as a filter for Venice clients but never stored, so it matches
             # nothing: imported VCU entries are stored, and found, as DIEM.
             currencies=(self.currency,) if self.currency else None,
-            start_ms=to_ms(self.start) if self.start else None,
+            start_ms=to_ms(self.start, round_up=True) if self.start else None,
             end_ms=to_ms(self.end) if self.end else None,
         )
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # A naive bound is UTC; comparing it with an aware one directly would raise.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 @dataclass(frozen=True)
