@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse
 
 from usagebook import __version__
 from usagebook.api import billing, service
+from usagebook.api import history as usage_history
 from usagebook.api.errors import install_error_handlers
 from usagebook.settings import Settings
 from usagebook.store.engine import create_database
@@ -35,6 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(billing.router)
+    app.include_router(usage_history.router)
     app.include_router(service.router)
 
     @app.get("/", include_in_schema=False)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -142,4 +142,24 @@ async def list_entries_page(
     order = (ue.c.ts_ms.desc(), ue.c.id.desc()) if descending else (ue.c.ts_ms, ue.c.id)
     query = _filtered(select(*ENTRY_COLUMNS), where).order_by(*order).limit(limit).offset(offset)
     result = await conn.execute(query)
+    return [EntryRow(*row) for row in result]
+
+
+async def max_entry_id(conn: AsyncConnection) -> int:
+    """The highest entry id this statement can see (0 when there is none): every entry
+    committed before it has an id at or below it."""
+    result = await conn.execute(select(func.max(ue.c.id)))
+    return int(result.scalar_one() or 0)
+
+
+async def list_entries_after(
+    conn: AsyncConnection, where: EntryFilter, *, after: tuple[int, int] | None,
+    max_id: int, limit: int,
+) -> list[EntryRow]:
+    """Up to `limit` entries strictly after the position `after` = (ts_ms, id) in ledger order,
+    ignoring entries with an id above `max_id`: a keyset page, as cheap at any depth."""
+    query = _filtered(select(*ENTRY_COLUMNS), where).where(ue.c.id <= max_id)
+    if after is not None:
+        query = query.where(tuple_(ue.c.ts_ms, ue.c.id) > tuple_(*after))
+    result = await conn.execute(query.order_by(ue.c.ts_ms, ue.c.id).limit(limit))
     return [EntryRow(*row) for row in result]

@@ -1,0 +1,85 @@
+"""GET /api/v1/billing/usage-history: the ledger as a signed cursor walk (Venice-compatible)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from usagebook import csvformat
+from usagebook.api.deps import AdminCaller, DatabaseDep, SettingsDep
+from usagebook.api.negotiation import CSV, choose_media_type
+from usagebook.api.schemas import StoredCurrency, UsageEntry, error_responses
+from usagebook.api.wire import ExactJSONResponse, entry_to_wire
+from usagebook.ledger.history import MAX_PAGE_SIZE, MIN_PAGE_SIZE, HistoryQuery, walk_history
+from usagebook.timeutil import now_ms
+
+router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
+
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+CURSOR_MAX_LENGTH = 512
+
+
+class UsageHistoryPage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data: list[UsageEntry] = Field(max_length=MAX_PAGE_SIZE,
+                                   description="Entries in ascending timestamp order")
+    nextCursor: str | None = Field(
+        pattern=CURSOR_PATTERN, max_length=CURSOR_MAX_LENGTH,
+        description="Send as `cursor` for the next page; null on the last page.",
+    )
+
+
+@router.get(
+    "/usage-history",
+    response_class=ExactJSONResponse,
+    summary="Usage ledger as a cursor walk",
+    responses={
+        200: {"model": UsageHistoryPage,
+              "content": {"text/csv": {"schema": {"type": "string"}}},
+              "headers": {"x-next-cursor": {"schema": {"type": "string"}, "description":
+                                            "CSV only: the next cursor; absent on the last page"}},
+              "description": "A page of entries, as JSON or CSV by the Accept header"},
+        **error_responses(400, 401, 406, 429, 500, 503),
+    },
+)
+async def get_usage_history(
+    caller: AdminCaller,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN, max_length=CURSOR_MAX_LENGTH,
+                                        description="From the previous page; sent alone")] = None,
+    currency: StoredCurrency | None = None,
+    startTimestamp: Annotated[datetime | None, Query(description="Inclusive")] = None,
+    endTimestamp: Annotated[datetime | None, Query(description="Exclusive")] = None,
+    pageSize: Annotated[int | None, Query(ge=MIN_PAGE_SIZE, le=MAX_PAGE_SIZE,
+                                          description="Default 1000")] = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
+    media_type = choose_media_type(accept)
+    assert settings.secret_key is not None  # Settings.validated() guarantees one
+    page = await walk_history(
+        database,
+        HistoryQuery(caller.account_id, cursor, currency, startTimestamp, endTimestamp, pageSize),
+        settings.secret_key,
+    )
+    if media_type == CSV:
+        headers = {"Content-Disposition": f"attachment; filename={_csv_file_name()}"}
+        if page.next_cursor is not None:
+            headers["x-next-cursor"] = page.next_cursor
+        return Response(csvformat.entries_csv(page.entries), headers=headers,
+                        media_type="text/csv; charset=utf-8")
+    body = {"data": [entry_to_wire(entry) for entry in page.entries],
+            "nextCursor": page.next_cursor}
+    return ExactJSONResponse(body)
+
+
+def _csv_file_name() -> str:
+    # billing-usage-history-<YYYYMMDDTHHMMSSmmmZ>.csv, the moment the page was made
+    ms = now_ms()
+    stamp = datetime.fromtimestamp(ms // 1000, tz=UTC)
+    return f"billing-usage-history-{stamp:%Y%m%dT%H%M%S}{ms % 1000:03d}Z.csv"

@@ -1,0 +1,126 @@
+"""The cursor walk behind GET /billing/usage-history.
+
+How a walk stays exact while entries are being recorded
+-------------------------------------------------------
+A walk visits an account's entries in ledger order `(ts_ms, id)`, ascending, by keyset: each
+page asks for the entries strictly after the last one returned, so no entry can be returned
+twice, whatever is recorded meanwhile, and an entry's position never moves, so none that exists
+can be stepped over. Timestamps alone would not do: entries are recorded out of timestamp order
+(the recording endpoint accepts timestamps from 24 hours ago), so a new entry may land before
+the walk's position (it is then simply not visited) or after it.
+
+Entries after the position are kept out by a snapshot bound: the first page reads the highest
+entry id visible at that moment (`snapshot_id`), and every page ignores ids above it. Every entry
+that existed when the walk started was committed, hence visible, hence has an id at or below the
+bound, so none is missed. On PostgreSQL ids come from a sequence and are not commit-ordered: a
+transaction in flight when the walk started may hold a lower id and commit later. Such an entry
+did not exist when the walk started; it may or may not be returned (it is returned if its
+position is still ahead of the walk), but, like every entry, at most once. On SQLite writers are
+serialised, so ids are commit-ordered and the bound is exact.
+
+The cursor carries the filters, the page size, the position and the bound, signed (see
+`usagebook.ledger.cursors`); continuation requests send the cursor alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from usagebook.errors import ProblemCollector
+from usagebook.ledger.cursors import CURSOR_LIFETIME_MS, WalkCursor, decode_cursor, encode_cursor
+from usagebook.money import Currency
+from usagebook.store import entries as store
+from usagebook.store.engine import Database
+from usagebook.store.entries import EntryFilter, EntryRow
+from usagebook.timeutil import now_ms, to_ms
+
+MIN_PAGE_SIZE = 10
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 1000
+HISTORY_CURRENCIES = tuple(c.value for c in Currency)  # no legacy VCU here, as at Venice
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """A first page (filters, no cursor) or a continuation (a cursor and nothing else).
+    `start` is inclusive, `end` exclusive."""
+
+    account_id: str
+    cursor: str | None = None
+    currency: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    page_size: int | None = None
+
+    def validate(self) -> None:
+        """Raise InvalidInput naming every bad parameter at once."""
+        problems = ProblemCollector()
+        if self.cursor is not None:
+            sent = {"currency": self.currency, "startTimestamp": self.start,
+                    "endTimestamp": self.end, "pageSize": self.page_size}
+            for name, value in sent.items():
+                if value is not None:
+                    problems.add(name, "must not be sent with a cursor (the cursor carries it)")
+        if self.currency is not None and self.currency not in HISTORY_CURRENCIES:
+            problems.add("currency", f"must be one of {', '.join(HISTORY_CURRENCIES)}")
+        if self.page_size is not None and not MIN_PAGE_SIZE <= self.page_size <= MAX_PAGE_SIZE:
+            problems.add("pageSize", f"must be between {MIN_PAGE_SIZE} and {MAX_PAGE_SIZE}")
+        if self.start and self.end and to_ms(self.end) <= to_ms(self.start):
+            problems.add("endTimestamp", "must be later than startTimestamp")
+        problems.raise_if_any()
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    entries: list[EntryRow]
+    next_cursor: str | None
+
+
+async def walk_history(db: Database, query: HistoryQuery, secret: str) -> HistoryPage:
+    """One page of the walk. Raises InvalidInput for bad filters or a rejected cursor."""
+    query.validate()
+    now = now_ms()
+    async with db.read() as conn:
+        if query.cursor is not None:
+            cursor = decode_cursor(query.cursor, query.account_id, secret, now)
+        else:
+            cursor = _first_cursor(query, await store.max_entry_id(conn))
+        rows = await store.list_entries_after(
+            conn, _entry_filter(query.account_id, cursor), after=_position(cursor, query),
+            max_id=cursor.snapshot_id, limit=cursor.page_size + 1,
+        )
+    if len(rows) <= cursor.page_size:
+        return HistoryPage(rows, None)
+    rows = rows[: cursor.page_size]
+    following = WalkCursor(
+        currency=cursor.currency, start_ms=cursor.start_ms, end_ms=cursor.end_ms,
+        page_size=cursor.page_size, after_ts=rows[-1].ts_ms, after_id=rows[-1].id,
+        snapshot_id=cursor.snapshot_id, expires_ms=now + CURSOR_LIFETIME_MS,
+    )
+    return HistoryPage(rows, encode_cursor(following, query.account_id, secret))
+
+
+def _first_cursor(query: HistoryQuery, snapshot_id: int) -> WalkCursor:
+    # The position fields are unused on a first page (see _position).
+    return WalkCursor(
+        currency=query.currency,
+        start_ms=to_ms(query.start) if query.start else None,
+        end_ms=to_ms(query.end) if query.end else None,
+        page_size=query.page_size or DEFAULT_PAGE_SIZE,
+        after_ts=0, after_id=0, snapshot_id=snapshot_id, expires_ms=0,
+    )
+
+
+def _position(cursor: WalkCursor, query: HistoryQuery) -> tuple[int, int] | None:
+    return (cursor.after_ts, cursor.after_id) if query.cursor is not None else None
+
+
+def _entry_filter(account_id: str, cursor: WalkCursor) -> EntryFilter:
+    return EntryFilter(
+        account_id=account_id,
+        currencies=(cursor.currency,) if cursor.currency else None,
+        start_ms=cursor.start_ms,
+        # The walk's end is exclusive; EntryFilter's bounds are inclusive whole milliseconds.
+        end_ms=cursor.end_ms - 1 if cursor.end_ms is not None else None,
+    )
