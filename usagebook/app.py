@@ -10,9 +10,11 @@ from fastapi import FastAPI
 from starlette.responses import RedirectResponse
 
 from usagebook import __version__
-from usagebook.api import billing, service
+from usagebook.api import billing, observability, service
 from usagebook.api import history as usage_history
 from usagebook.api.errors import install_error_handlers
+from usagebook.api.middleware import RequestMiddleware
+from usagebook.ledger.ratelimit import RateLimiter
 from usagebook.settings import Settings
 from usagebook.store.engine import create_database
 
@@ -21,9 +23,12 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = create_database(settings)
+        app.state.rate_limiter = RateLimiter.from_settings(settings.rate_limit_per_minute,
+                                                           settings.redis_url)
         try:
             yield
         finally:
+            await app.state.rate_limiter.close()
             await app.state.database.dispose()
 
     app = FastAPI(
@@ -35,9 +40,11 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(RequestMiddleware)
     app.include_router(billing.router)
     app.include_router(usage_history.router)
     app.include_router(service.router)
+    app.include_router(observability.router)
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:

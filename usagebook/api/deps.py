@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from usagebook.ledger.keys import Caller, authenticate
+from usagebook.ledger.ratelimit import RateLimiter
 from usagebook.settings import Settings
 from usagebook.store.engine import Database
 
@@ -29,9 +30,18 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-async def admin_caller(database: DatabaseDep, credentials: Credentials) -> Caller:
-    """The account behind an ADMIN bearer key; 401 for anything else."""
-    return await authenticate(database, credentials.credentials if credentials else None)
+def get_rate_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
+
+
+async def admin_caller(database: DatabaseDep, credentials: Credentials,
+                       limiter: Annotated[RateLimiter, Depends(get_rate_limiter)]) -> Caller:
+    """The account behind an ADMIN bearer key; 401 for anything else, 429 once the key is over
+    its rate limit (every customer route takes its caller from here, so all are limited)."""
+    caller = await authenticate(database, credentials.credentials if credentials else None)
+    await limiter.check(caller.key_id)
+    return caller
 
 
 AdminCaller = Annotated[Caller, Depends(admin_caller)]

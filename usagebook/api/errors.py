@@ -116,7 +116,14 @@ async def _database_error(request: Request, exc: Exception) -> ExactJSONResponse
 
 async def _unexpected_error(request: Request, exc: Exception) -> ExactJSONResponse:
     request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
-    log.error("unhandled error (request %s)", request_id, exc_info=exc)
+    return internal_error(request_id, exc)
+
+
+def internal_error(request_id: str, exc: BaseException) -> ExactJSONResponse:
+    """The 500 for an unexpected exception: its traceback goes to the log, the client gets only
+    the request id (also used by the request middleware, which sees such errors first)."""
+    log.error("unhandled error (request %s)", request_id, exc_info=exc,
+              extra={"request_id": request_id})
     return standard_error(500, f"Internal server error (request id {request_id})")
 
 

@@ -1,0 +1,132 @@
+"""The request middleware (pure ASGI, so it adds no task or body copy per request): a request id
+on every answer, a body size limit, one JSON access-log line and the HTTP metrics per request,
+and a 500 StandardError carrying the request id for anything that escaped every handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from usagebook import metrics
+from usagebook.api.errors import internal_error, standard_error
+from usagebook.logs import request_id_var
+
+access_log = logging.getLogger("usagebook.access")
+
+MAX_BODY_BYTES = 2 * 1024 * 1024  # the contract's limit for a recording batch
+TOO_LARGE = "Request body too large (at most 2 MiB)"
+# An incoming id is echoed into headers and logs: only short, plain ids are taken as they are.
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(413, TOO_LARGE)
+
+
+def request_id_from(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            candidate: str = value.decode("latin-1")
+            if _SANE_REQUEST_ID.match(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex
+
+
+def route_of(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED_ROUTE
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """`receive`, failing with 413 once a body without a (truthful) length grows past `limit`."""
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge()
+        return message
+
+    return wrapped
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_from(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            await self._serve(scope, receive, send_with_id, request_id)
+        finally:
+            self._account(scope, status, time.perf_counter() - started, request_id)
+            request_id_var.reset(token)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        declared = _declared_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            await standard_error(413, TOO_LARGE)(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, _limited(receive, self.max_body_bytes), tracking_send)
+        except Exception as exc:
+            if started:  # half an answer is already out: nothing better to do than drop it
+                raise
+            await internal_error(request_id, exc)(scope, receive, send)
+
+    @staticmethod
+    def _account(scope: Scope, status: int, seconds: float, request_id: str) -> None:
+        route = route_of(scope)
+        method = scope.get("method", "")
+        metrics.record_request(method, route, status, seconds)
+        fields: dict[str, Any] = {
+            "method": method, "route": route, "path": scope.get("path", ""), "status": status,
+            "duration_ms": round(seconds * 1000, 3), "request_id": request_id,
+        }
+        access_log.info("request", extra=fields)
+

@@ -1,0 +1,122 @@
+"""Per-key rate limits: a fixed one-minute window, counted in Redis when it is configured and in
+this process otherwise.
+
+Fixed windows (the count for key K in minute M) cost one Redis round trip (INCR and EXPIRE in a
+MULTI/EXEC pipeline, so a counter never lives without its expiry) and are exact across any number
+of processes. The known price: a client can spend a whole minute's allowance at the end of one
+window and again at the start of the next.
+
+A rate limit protects the service; it must never take it down. When Redis cannot be reached the
+limiter counts in this process instead, logs that once, and tries Redis again after a pause.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from usagebook import metrics
+from usagebook.errors import RateLimited
+
+log = logging.getLogger("usagebook.ratelimit")
+
+WINDOW_SECONDS = 60
+REDIS_RETRY_SECONDS = 5.0  # how long to count locally after Redis failed before trying again
+REDIS_TIMEOUT_SECONDS = 0.25  # a limiter that waits on a dead Redis would slow every request
+KEY_PREFIX = "usagebook:ratelimit:"
+
+Clock = Callable[[], float]
+
+
+class LocalCounter:
+    """Counts per key in this process for the current window only (older windows are dropped
+    as soon as a new one starts, so memory stays bounded by the active keys)."""
+
+    def __init__(self) -> None:
+        self._window = -1
+        self._counts: dict[str, int] = {}
+
+    def incr(self, key_id: str, window: int) -> int:
+        if window != self._window:
+            self._window, self._counts = window, {}
+        count = self._counts.get(key_id, 0) + 1
+        self._counts[key_id] = count
+        return count
+
+
+class RateLimiter:
+    """Allows `per_minute` requests per key per window; `per_minute == 0` turns it off."""
+
+    def __init__(self, per_minute: int, redis: Redis | None = None,
+                 clock: Clock = time.time) -> None:
+        self.per_minute = per_minute
+        self._redis = redis
+        self._clock = clock
+        self._local = LocalCounter()
+        self._redis_down_until = 0.0
+        self._fell_back = False
+
+    @classmethod
+    def from_settings(cls, per_minute: int, redis_url: str | None) -> RateLimiter:
+        redis = None
+        if redis_url and per_minute:
+            redis = Redis.from_url(redis_url, socket_timeout=REDIS_TIMEOUT_SECONDS,
+                                   socket_connect_timeout=REDIS_TIMEOUT_SECONDS)
+        return cls(per_minute, redis)
+
+    @property
+    def shared(self) -> bool:
+        """True while counts go to Redis (False when off, not configured, or falling back)."""
+        return self._redis is not None and self._clock() >= self._redis_down_until
+
+    async def check(self, key_id: str) -> None:
+        """Count one request for `key_id`; raise RateLimited (with the seconds until the window
+        ends) when it is over the limit."""
+        if not self.per_minute:
+            return
+        now = self._clock()
+        window = int(now // WINDOW_SECONDS)
+        count = await self._incr(key_id, window, now)
+        if count > self.per_minute:
+            metrics.RATE_LIMITED.inc()
+            retry_after = max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))
+            raise RateLimited(
+                f"Rate limit exceeded: {self.per_minute} requests a minute per key", retry_after
+            )
+
+    async def _incr(self, key_id: str, window: int, now: float) -> int:
+        if self._redis is None or now < self._redis_down_until:
+            return self._local.incr(key_id, window)
+        try:
+            count = await self._redis_incr(self._redis, key_id, window)
+        except (RedisError, OSError) as exc:
+            self._redis_down_until = now + REDIS_RETRY_SECONDS
+            if not self._fell_back:
+                log.warning("Redis unreachable (%s): rate limits counted per process",
+                            type(exc).__name__)
+                self._fell_back = True
+            return self._local.incr(key_id, window)
+        if self._fell_back:
+            log.warning("Redis reachable again: rate limits shared across processes")
+            self._fell_back = False
+        return count
+
+    @staticmethod
+    async def _redis_incr(redis: Redis, key_id: str, window: int) -> int:
+        key = f"{KEY_PREFIX}{key_id}:{window}"
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            # Two windows of life: enough for the window itself, short enough to clean up.
+            pipe.expire(key, 2 * WINDOW_SECONDS)
+            results: list[Any] = await pipe.execute()
+        return int(results[0])
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()

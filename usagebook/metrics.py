@@ -1,0 +1,78 @@
+"""Prometheus metrics, served at `/metrics`.
+
+Counters are process-wide (the Prometheus convention: one registry per process, scraped per
+process). Other modules count through the small functions below, so none of them needs to know
+metric names or labels:
+
+    record_request(method, route, status, seconds)   the HTTP middleware, once per request
+    count_recording(recorded, duplicates, conflicts) the recording path, once per batch
+    count_cache(hit)                                 the analytics cache, once per lookup
+
+Labels hold route templates (`/api/v1/billing/usage`), never raw paths, so a scan of random URLs
+cannot grow the series without bound.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=REGISTRY)
+
+HTTP_REQUESTS = Counter(
+    "usagebook_http_requests", "HTTP requests answered, by route template and status",
+    ["method", "route", "status"], registry=REGISTRY,
+)
+HTTP_LATENCY = Histogram(
+    "usagebook_http_request_duration_seconds", "Time to answer, by route template and status",
+    ["method", "route", "status"], registry=REGISTRY,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+EVENTS = Counter(
+    "usagebook_usage_events", "Usage events received by the recording path, by outcome",
+    ["status"], registry=REGISTRY,
+)
+CACHE = Counter(
+    "usagebook_analytics_cache_lookups", "Analytics cache lookups, by result",
+    ["result"], registry=REGISTRY,
+)
+RATE_LIMITED = Counter(
+    "usagebook_rate_limited_requests", "Requests refused by the per-key rate limit",
+    registry=REGISTRY,
+)
+
+# Pre-create the label values, so dashboards see zeros rather than absent series.
+for _status in ("recorded", "duplicate", "conflict"):
+    EVENTS.labels(_status)
+for _result in ("hit", "miss"):
+    CACHE.labels(_result)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def record_request(method: str, route: str, status: int, seconds: float) -> None:
+    labels = (method, route, str(status))
+    HTTP_REQUESTS.labels(*labels).inc()
+    HTTP_LATENCY.labels(*labels).observe(seconds)
+
+
+def count_recording(recorded: int, duplicates: int = 0, conflicts: int = 0) -> None:
+    EVENTS.labels("recorded").inc(recorded)
+    EVENTS.labels("duplicate").inc(duplicates)
+    EVENTS.labels("conflict").inc(conflicts)
+
+
+def count_cache(hit: bool) -> None:
+    CACHE.labels("hit" if hit else "miss").inc()
+
+
+def exposition() -> bytes:
+    """The Prometheus text format of every metric above."""
+    return generate_latest(REGISTRY)
