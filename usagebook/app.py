@@ -10,10 +10,12 @@ from fastapi import FastAPI
 from starlette.responses import RedirectResponse
 
 from usagebook import __version__
+from usagebook.api import analytics as usage_analytics
 from usagebook.api import billing, observability, service
 from usagebook.api import history as usage_history
 from usagebook.api.errors import install_error_handlers
 from usagebook.api.middleware import RequestMiddleware
+from usagebook.ledger.cache import build_cache
 from usagebook.ledger.ratelimit import RateLimiter
 from usagebook.settings import Settings
 from usagebook.store.engine import create_database
@@ -23,12 +25,14 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = create_database(settings)
+        app.state.analytics_cache = build_cache(settings.redis_url)
         app.state.rate_limiter = RateLimiter.from_settings(settings.rate_limit_per_minute,
                                                            settings.redis_url)
         try:
             yield
         finally:
             await app.state.rate_limiter.close()
+            await app.state.analytics_cache.close()
             await app.state.database.dispose()
 
     app = FastAPI(
@@ -42,6 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestMiddleware)
     app.include_router(billing.router)
+    app.include_router(usage_analytics.router)
     app.include_router(usage_history.router)
     app.include_router(service.router)
     app.include_router(observability.router)

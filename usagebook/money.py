@@ -7,13 +7,17 @@ formatted from the Decimal itself, never through float.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from enum import StrEnum
 
 SCALE = 9
 NANO = Decimal(1).scaleb(-SCALE)  # 0.000000001
 NANOS_PER_UNIT = 10**SCALE
 MILLION_PLACES = 6  # a per-million-tokens SKU records 1,234 tokens as 0.001234 units
+# The default context keeps 28 digits: a product of two 9-place values would be rounded there
+# first (double rounding), and quantizing anything above 10**19 to nine places would fail.
+# Stored values have at most 38 digits (NUMERIC(38, 9)), so 100 keeps every product exact.
+EXACT = Context(prec=100, rounding=ROUND_HALF_EVEN)
 
 
 class Currency(StrEnum):
@@ -44,31 +48,36 @@ def parse_decimal(value: object) -> Decimal:
         raise NotExact("must be a decimal number") from exc
     if not number.is_finite():
         raise NotExact("must be a finite number")
-    if number != number.quantize(NANO, rounding=ROUND_HALF_EVEN):
+    try:
+        exact = number == number.quantize(NANO, context=EXACT)
+    except InvalidOperation:  # more digits than any stored value can hold
+        raise NotExact("is too large") from None
+    if not exact:
         raise NotExact("must have at most 9 decimal places")
     return number
 
 
 def round_amount(value: Decimal) -> Decimal:
     """Round to nine decimal places, half-even, as the contract requires for amounts."""
-    return value.quantize(NANO, rounding=ROUND_HALF_EVEN)
+    return value.quantize(NANO, context=EXACT)
 
 
 def charge_amount(price_per_unit: Decimal, units: Decimal) -> Decimal:
     """An entry's amount: -(price x units) rounded half-even to nine places. Charges are negative."""
-    return -round_amount(price_per_unit * units)
+    # copy_negate, not unary minus: the latter rounds to the default context's 28 digits.
+    return round_amount(EXACT.multiply(price_per_unit, units)).copy_negate()
 
 
 def to_nanos(value: Decimal) -> int:
     """Exact integer nano-units; raises NotExact if the value has finer precision."""
-    scaled = value.scaleb(SCALE)
+    scaled = value.scaleb(SCALE, context=EXACT)
     if scaled != scaled.to_integral_value():
         raise NotExact("must have at most 9 decimal places")
     return int(scaled)
 
 
 def from_nanos(nanos: int) -> Decimal:
-    return Decimal(nanos).scaleb(-SCALE)
+    return Decimal(nanos).scaleb(-SCALE, context=EXACT)
 
 
 def format_decimal(value: Decimal) -> str:

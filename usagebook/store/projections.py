@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from usagebook.store.rollups import update_rollups
+
 if TYPE_CHECKING:
     from usagebook.store.entries import StoredEntry
 
@@ -21,3 +23,4 @@ async def apply_projections(conn: AsyncConnection, stored: Sequence[StoredEntry]
     if not stored:
         return
     # Each projection adds one call here, in this order: balances, counts, rollups.
+    await update_rollups(conn, stored)

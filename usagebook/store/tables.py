@@ -91,3 +91,39 @@ usage_entries = Table(
     Index("ix_usage_entries_account_ts", "account_id", "ts_ms", "id"),
     Index("ix_usage_entries_account_currency_ts", "account_id", "currency", "ts_ms", "id"),
 )
+
+# Daily analytics rollups, one narrow table per dimension (a wide day x model x key rollup was
+# too slow for a 5M-entry account). `day_ms` is the UTC day's first epoch ms; sums are of the
+# entries' own amounts (negative for charges) and ledger units. Kept by `store.rollups`.
+rollup_day_currency = Table(
+    "rollup_day_currency",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("day_ms", BigInteger, primary_key=True),
+    Column("currency", String(16), primary_key=True),
+    Column("amount", Money, nullable=False),
+    Column("units", Money, nullable=False),
+)
+
+rollup_day_sku = Table(
+    "rollup_day_sku",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("day_ms", BigInteger, primary_key=True),
+    Column("currency", String(16), primary_key=True),
+    Column("sku", String(200), primary_key=True),
+    Column("amount", Money, nullable=False),
+    Column("units", Money, nullable=False),
+)
+
+rollup_day_key = Table(
+    "rollup_day_key",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("day_ms", BigInteger, primary_key=True),
+    Column("currency", String(16), primary_key=True),
+    # '' stands for usage without a key (a primary key column cannot be NULL).
+    Column("api_key_id", String(40), primary_key=True),
+    Column("amount", Money, nullable=False),
+    Column("units", Money, nullable=False),
+)

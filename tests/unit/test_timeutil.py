@@ -1,0 +1,50 @@
+"""timeutil.py: epoch milliseconds in and out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from usagebook.timeutil import day_of_ms, day_start_ms, format_ms, to_ms
+
+
+@pytest.mark.parametrize(("epoch_ms", "text"), [
+    (0, "1970-01-01T00:00:00.000Z"),
+    (1, "1970-01-01T00:00:00.001Z"),
+    (999, "1970-01-01T00:00:00.999Z"),
+    (1_781_550_310_504, "2026-06-15T19:05:10.504Z"),
+    (1_767_225_599_999, "2025-12-31T23:59:59.999Z"),
+    (253_402_300_799_999, "9999-12-31T23:59:59.999Z"),
+])
+def test_format_ms(epoch_ms: int, text: str) -> None:
+    assert format_ms(epoch_ms) == text
+
+
+@given(st.integers(min_value=0, max_value=253_402_300_799_999))
+def test_format_ms_round_trips(epoch_ms: int) -> None:
+    text = format_ms(epoch_ms)
+    assert len(text) == 24 and text.endswith("Z")
+    assert to_ms(datetime.fromisoformat(text)) == epoch_ms
+
+
+def test_to_ms_takes_naive_as_utc_and_honours_offsets() -> None:
+    aware = datetime(2026, 1, 1, 1, 0, tzinfo=timezone(timedelta(hours=1)))
+    assert to_ms(aware) == to_ms(datetime(2026, 1, 1)) == 1_767_225_600_000
+
+
+def test_to_ms_truncates_or_rounds_up_sub_milliseconds() -> None:
+    moment = datetime(2026, 1, 1, 0, 0, 0, 1_500, tzinfo=UTC)
+    assert to_ms(moment) == 1_767_225_600_001
+    assert to_ms(moment, round_up=True) == 1_767_225_600_002
+    whole = datetime(2026, 1, 1, 0, 0, 0, 2_000, tzinfo=UTC)
+    assert to_ms(whole, round_up=True) == to_ms(whole) == 1_767_225_600_002
+    before_epoch = datetime(1969, 12, 31, 23, 59, 59, 999_500, tzinfo=UTC)
+    assert (to_ms(before_epoch), to_ms(before_epoch, round_up=True)) == (-1, 0)
+
+
+def test_days() -> None:
+    assert day_of_ms(1_767_225_599_999).isoformat() == "2025-12-31"
+    assert day_start_ms(day_of_ms(1_767_225_600_000)) == 1_767_225_600_000
