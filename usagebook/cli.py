@@ -103,10 +103,12 @@ def serve(
     import uvicorn
 
     from usagebook.app import create_app
+    from usagebook.logs import configure_logging
 
     settings = settings_for(database_url)
     upgrade(settings.database_url)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    configure_logging()  # JSON lines; the request middleware writes the access log itself
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
 
 
 @accounts_app.command("create")

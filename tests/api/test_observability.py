@@ -150,6 +150,10 @@ def test_metrics_count_requests_by_route_template_and_status(
                  "usagebook_rate_limited_requests_total"):
         assert name in text.text
     assert tenant.account_id not in text.text  # raw paths never become labels
+    docs = {"method": "GET", "route": "/openapi.json", "status": "200"}
+    before_docs = sample("usagebook_http_requests_total", **docs)
+    assert harness.get("/openapi.json").status_code == 200
+    assert sample("usagebook_http_requests_total", **docs) == before_docs + 1
 
 
 def test_recording_and_cache_counters_move_when_called() -> None:

@@ -43,7 +43,12 @@ def request_id_from(scope: Scope) -> str:
 
 
 def route_of(scope: Scope) -> str:
+    """The template of the route that served the request. FastAPI names its own routes in
+    `scope["route"]`; plain Starlette routes (/openapi.json, /docs) leave only their endpoint."""
     route = scope.get("route")
+    if route is None and (endpoint := scope.get("endpoint")) is not None:
+        routes = getattr(scope.get("app"), "routes", ())
+        route = next((r for r in routes if getattr(r, "endpoint", None) is endpoint), None)
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else UNMATCHED_ROUTE
 
