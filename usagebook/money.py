@@ -40,7 +40,7 @@ def parse_decimal(value: object) -> Decimal:
 
     Raises NotExact for anything non-finite, non-numeric, or with more than nine decimal places.
     """
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise NotExact("must be a decimal string or an integer, not a float")
     try:
         number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
@@ -63,7 +63,7 @@ def round_amount(value: Decimal) -> Decimal:
 
 
 def charge_amount(price_per_unit: Decimal, units: Decimal) -> Decimal:
-    """An entry's amount: -(price x units) rounded half-even to nine places. Charges are negative."""
+    """An entry's amount: -(price x units) rounded half-even to nine places (negative)."""
     # copy_negate, not unary minus: the latter rounds to the default context's 28 digits.
     return round_amount(EXACT.multiply(price_per_unit, units)).copy_negate()
 
