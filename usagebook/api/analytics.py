@@ -1,0 +1,93 @@
+"""GET /billing/usage-analytics: totals by day, model and API key (Venice-compatible)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from usagebook.api.deps import AdminCaller, DatabaseDep, SettingsDep
+from usagebook.api.schemas import ExactNumber, error_responses
+from usagebook.api.wire import ExactJSONResponse
+from usagebook.ledger.analytics import AnalyticsQuery, usage_analytics
+from usagebook.ledger.cache import Cache
+
+router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
+CACHE_CONTROL = "private, max-age=600"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DaySpend(_Strict):
+    date: str = Field(examples=["2026-06-15"])
+    USD: ExactNumber
+    DIEM: ExactNumber
+
+
+class UsageTypeSpend(_Strict):
+    type: str
+    usd: ExactNumber
+    diem: ExactNumber
+    units: ExactNumber
+
+
+class ModelSpend(_Strict):
+    modelName: str
+    unitType: str
+    modelType: str | None
+    totalUsd: ExactNumber
+    totalDiem: ExactNumber
+    totalUnits: ExactNumber
+    breakdown: list[UsageTypeSpend] | None = Field(
+        None, description="Only present when the model has more than one usage type.")
+
+
+class KeySpend(_Strict):
+    apiKeyId: str | None
+    description: str
+    totalUsd: ExactNumber
+    totalDiem: ExactNumber
+    totalUnits: ExactNumber
+
+
+class UsageAnalytics(_Strict):
+    lookback: str = Field(examples=["7d", "2026-06-01:2026-06-30"])
+    byDate: list[DaySpend]
+    byModel: list[ModelSpend]
+    byModelDaily: list[dict[str, ExactNumber]] = Field(
+        description='Per day: "date" (epoch ms of the UTC day) and each top model\'s DIEM spend.')
+    topModels: list[str]
+    byKey: list[KeySpend]
+    byKeyDaily: list[dict[str, ExactNumber]]
+    topKeyNames: list[str]
+
+
+def get_cache(request: Request) -> Cache:
+    cache: Cache = request.app.state.analytics_cache
+    return cache
+
+
+@router.get(
+    "/usage-analytics",
+    response_class=ExactJSONResponse,
+    summary="Usage totals by day, model and API key (cached for 10 minutes)",
+    responses={200: {"model": UsageAnalytics}, **error_responses(400, 401, 429, 500, 503, 504)},
+)
+async def get_usage_analytics(
+    caller: AdminCaller,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    cache: Annotated[Cache, Depends(get_cache)],
+    lookback: Annotated[str | None, Query(description="Nd, 1d..90d (more is clamped to 90d); "
+                                                      "default 7d")] = None,
+    startDate: Annotated[str | None, Query(description="YYYY-MM-DD, with endDate")] = None,
+    endDate: Annotated[str | None, Query(description="YYYY-MM-DD, with startDate")] = None,
+) -> ExactJSONResponse:
+    body = await usage_analytics(
+        database, cache, AnalyticsQuery(caller.account_id, lookback, startDate, endDate),
+        limit_seconds=settings.query_timeout_seconds,
+    )
+    return ExactJSONResponse(body, headers={"Cache-Control": CACHE_CONTROL})

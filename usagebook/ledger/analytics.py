@@ -1,0 +1,87 @@
+"""Usage analytics: totals by day, model and API key over whole UTC days, from the rollups.
+
+An answer is cached per account and resolved days for 10 minutes, but never past the end of the
+UTC day it was made on (today's figures keep growing). The cached part is everything except the
+`lookback` label, so `7d` and the same days asked by date share one entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import localcontext
+from typing import Any
+
+from usagebook.ledger import analytics_report as report
+from usagebook.ledger.analytics_period import Period, resolve_period
+from usagebook.ledger.cache import Cache, decode, encode
+from usagebook.money import Currency
+from usagebook.store import analytics as store
+from usagebook.store.analytics import DayRange
+from usagebook.store.engine import Database
+from usagebook.store.skus import find_skus
+from usagebook.timeutil import MS_PER_DAY, day_start_ms, now_ms
+
+CACHE_TTL_MS = 600_000
+# Sums of nine-place amounts times unit multipliers need more than 28 digits to stay exact.
+_PRECISION = 80
+
+
+@dataclass(frozen=True)
+class AnalyticsQuery:
+    account_id: str
+    lookback: str | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+
+
+async def usage_analytics(
+    db: Database, cache: Cache, query: AnalyticsQuery, *, limit_seconds: float
+) -> dict[str, Any]:
+    """The contract's answer. Raises InvalidInput for bad parameters and QueryTimeout when the
+    queries overrun `limit_seconds`."""
+    now = now_ms()
+    today = datetime.fromtimestamp(now // 1000, tz=UTC).date()
+    period = resolve_period(today, query.lookback, query.start_date, query.end_date)
+    cache_key = f"analytics:{query.account_id}:{period.first}:{period.last}"
+    cached = await cache.get(cache_key)
+    if cached is not None:
+        return {"lookback": period.label, **decode(cached)}
+    body = await compute(db, query.account_id, period, limit_seconds)
+    end_of_day = (now // MS_PER_DAY + 1) * MS_PER_DAY
+    await cache.set(cache_key, encode(body), min(CACHE_TTL_MS, end_of_day - now))
+    return {"lookback": period.label, **body}
+
+
+async def compute(
+    db: Database, account_id: str, period: Period, limit_seconds: float
+) -> dict[str, Any]:
+    """Every figure but `lookback`, from one consistent snapshot of the rollups."""
+    days = [(day.isoformat(), day_start_ms(day)) for day in period.days]
+    where = DayRange(account_id, days[0][1], days[-1][1])
+    with localcontext(prec=_PRECISION):
+        async with store.analytics_snapshot(db, limit_seconds) as conn:
+            day_totals = await store.totals_by_day(conn, where)
+            sku_totals = await store.totals_by_sku(conn, where)
+            key_totals = await store.totals_by_key(conn, where)
+            catalog = await find_skus(conn, {t.name for t in sku_totals})
+            named = await store.key_descriptions(
+                conn, account_id, {t.name for t in key_totals if t.name})
+            models = report.model_lines(sku_totals, catalog)
+            keys = report.key_lines(key_totals, named)
+            top_models, top_keys = models[: report.TOP], keys[: report.TOP]
+            model_of = {sku: line.name for line in top_models for sku in line.members}
+            key_of = {line.ident: line.name for line in top_keys}
+            diem = Currency.DIEM.value
+            model_rows = await store.daily_by_sku(conn, where, diem, set(model_of))
+            key_rows = await store.daily_by_key(conn, where, diem, set(key_of))  # type: ignore[arg-type]
+        day_ms = [ms for _, ms in days]
+        return {
+            "byDate": report.by_date(days, day_totals),
+            "byModel": [report.model_to_wire(line) for line in models],
+            "byModelDaily": report.daily_chart(day_ms, top_models, model_rows, model_of),
+            "topModels": [line.name for line in top_models],
+            "byKey": [report.key_to_wire(line) for line in keys],
+            "byKeyDaily": report.daily_chart(day_ms, top_keys, key_rows, key_of),
+            "topKeyNames": [line.name for line in top_keys],
+        }

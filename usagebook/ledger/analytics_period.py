@@ -1,0 +1,74 @@
+"""Which UTC days an analytics request covers: `lookback` (`Nd`) or `startDate` + `endDate`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from usagebook.errors import ProblemCollector
+
+MAX_DAYS = 90
+DEFAULT_LOOKBACK = "7d"
+_LOOKBACK = re.compile(r"^[1-9]\d*d$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class Period:
+    """Inclusive UTC days; `label` is what the answer's `lookback` echoes."""
+
+    first: date
+    last: date
+    label: str
+
+    @property
+    def days(self) -> list[date]:
+        return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+
+
+def resolve_period(
+    today: date, lookback: str | None, start_date: str | None, end_date: str | None
+) -> Period:
+    """The period a request asks for, or InvalidInput naming every bad parameter.
+
+    `Nd` is the N whole UTC days ending today (today included), clamped to 90 days. Explicit
+    dates must come together, be real YYYY-MM-DD dates, start <= end, and span at most 90 days;
+    when given they define the period (a valid `lookback` beside them is ignored).
+    """
+    problems = ProblemCollector()
+    if lookback is not None and not _LOOKBACK.match(lookback):
+        problems.add("lookback", "must be a whole number of days such as 7d (1d or more)")
+    if start_date is None and end_date is None:
+        problems.raise_if_any()
+        return _lookback_period(today, lookback or DEFAULT_LOOKBACK)
+    first = _parse_date(problems, "startDate", start_date, "endDate")
+    last = _parse_date(problems, "endDate", end_date, "startDate")
+    if first and last and first > last:
+        problems.add("startDate", "must not be after endDate")
+    elif first and last and (last - first).days + 1 > MAX_DAYS:
+        problems.add("endDate", f"must be at most {MAX_DAYS} days after startDate, both included")
+    problems.raise_if_any()
+    assert first is not None and last is not None
+    return Period(first, last, f"{start_date}:{end_date}")
+
+
+def _lookback_period(today: date, lookback: str) -> Period:
+    days = min(int(lookback[:-1]), MAX_DAYS)
+    return Period(today - timedelta(days=days - 1), today, f"{days}d")
+
+
+def _parse_date(
+    problems: ProblemCollector, name: str, value: str | None, other: str
+) -> date | None:
+    if value is None:
+        problems.add(name, f"is required when {other} is given")
+        return None
+    if not _DATE.match(value):
+        problems.add(name, "must be a date in YYYY-MM-DD format")
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        problems.add(name, "must be a real calendar date (YYYY-MM-DD)")
+        return None

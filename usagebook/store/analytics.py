@@ -1,0 +1,166 @@
+"""Analytics queries: they read the daily rollups only, never an account's raw entries.
+
+`analytics_snapshot` gives one consistent snapshot for all of an answer's queries (so its totals
+by day, model and key agree) and enforces the time limit: PostgreSQL cancels the statement
+(`SET LOCAL statement_timeout`), SQLite aborts it from a progress handler once the deadline has
+passed. Either way the caller gets QueryTimeout instead of waiting.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, func, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from usagebook.errors import QueryTimeout
+from usagebook.store.engine import Database
+from usagebook.store.rollups import NO_KEY
+from usagebook.store.tables import api_keys, rollup_day_currency, rollup_day_key, rollup_day_sku
+
+TIMEOUT_MESSAGE = "Query timed out - try reducing the lookback period"
+_PG_QUERY_CANCELED = "57014"
+_SQLITE_CHECK_EVERY = 1_000  # virtual machine steps between deadline checks
+
+
+@dataclass(frozen=True, slots=True)
+class DayRange:
+    """Inclusive UTC days, as the first epoch ms of each."""
+
+    account_id: str
+    first_day_ms: int
+    last_day_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Total:
+    """A rollup total for one name (day, sku or key) and currency; amounts as stored (< 0)."""
+
+    name: Any
+    currency: str
+    amount: Decimal
+    units: Decimal
+
+
+@asynccontextmanager
+async def analytics_snapshot(db: Database, limit_seconds: float) -> AsyncIterator[AsyncConnection]:
+    """A read-only transaction on one snapshot; raises QueryTimeout when a statement in it
+    overruns `limit_seconds`."""
+    deadline = time.monotonic() + limit_seconds
+    try:
+        async with db.engine.connect() as conn:
+            if db.is_sqlite:
+                async with _sqlite_deadline(conn, deadline):
+                    yield conn
+                return
+            conn = await conn.execution_options(isolation_level="REPEATABLE READ",
+                                                postgresql_readonly=True)
+            async with conn.begin():
+                timeout_ms = max(1, int(limit_seconds * 1000))
+                await conn.execute(text(f"SET LOCAL statement_timeout = {timeout_ms}"))
+                yield conn
+    except DBAPIError as exc:
+        if _is_timeout(exc, deadline):
+            raise QueryTimeout(TIMEOUT_MESSAGE) from exc
+        raise
+
+
+def _is_timeout(exc: DBAPIError, deadline: float) -> bool:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if code == _PG_QUERY_CANCELED:
+        return True
+    return "interrupted" in str(exc.orig) and time.monotonic() >= deadline
+
+
+@asynccontextmanager
+async def _sqlite_deadline(conn: AsyncConnection, deadline: float) -> AsyncIterator[None]:
+    # The handler runs on aiosqlite's thread, between VM steps; a non-zero answer aborts the
+    # statement with "interrupted". It is removed before the connection goes back to the pool.
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    await driver.set_progress_handler(lambda: int(time.monotonic() >= deadline),
+                                      _SQLITE_CHECK_EVERY)
+    try:
+        async with conn.begin():  # one snapshot for every query of the answer
+            yield
+    finally:
+        await driver.set_progress_handler(None, 0)
+
+
+def _in_range(table: Table, where: DayRange) -> list[ColumnElement[bool]]:
+    return [table.c.account_id == where.account_id,
+            table.c.day_ms.between(where.first_day_ms, where.last_day_ms)]
+
+
+async def _totals(
+    conn: AsyncConnection, table: Table, name: str, where: DayRange
+) -> list[Total]:
+    column = table.c[name]
+    query = (
+        select(column, table.c.currency, func.sum(table.c.amount), func.sum(table.c.units))
+        .where(*_in_range(table, where))
+        .group_by(column, table.c.currency)
+    )
+    return [Total(*row) for row in await conn.execute(query)]
+
+
+async def totals_by_day(conn: AsyncConnection, where: DayRange) -> list[Total]:
+    """Per day and currency; `name` is the day's first epoch ms."""
+    table = rollup_day_currency
+    query = select(table.c.day_ms, table.c.currency, table.c.amount, table.c.units).where(
+        *_in_range(table, where))
+    return [Total(*row) for row in await conn.execute(query)]
+
+
+async def totals_by_sku(conn: AsyncConnection, where: DayRange) -> list[Total]:
+    return await _totals(conn, rollup_day_sku, "sku", where)
+
+
+async def totals_by_key(conn: AsyncConnection, where: DayRange) -> list[Total]:
+    """Per key and currency; `name` is the key id, None for usage without a key."""
+    totals = await _totals(conn, rollup_day_key, "api_key_id", where)
+    return [Total(t.name or None, t.currency, t.amount, t.units) for t in totals]
+
+
+async def _daily(
+    conn: AsyncConnection, table: Table, name: str, where: DayRange, currency: str,
+    names: Collection[str],
+) -> list[tuple[int, str, Decimal]]:
+    if not names:
+        return []
+    column = table.c[name]
+    query = select(table.c.day_ms, column, table.c.amount).where(
+        *_in_range(table, where), table.c.currency == currency, column.in_(sorted(names)))
+    return [(row[0], row[1], row[2]) for row in await conn.execute(query)]
+
+
+async def daily_by_sku(
+    conn: AsyncConnection, where: DayRange, currency: str, skus: Collection[str]
+) -> list[tuple[int, str, Decimal]]:
+    """(day, sku, amount) of the given SKUs in one currency."""
+    return await _daily(conn, rollup_day_sku, "sku", where, currency, skus)
+
+
+async def daily_by_key(
+    conn: AsyncConnection, where: DayRange, currency: str, key_ids: Collection[str | None]
+) -> list[tuple[int, str | None, Decimal]]:
+    """(day, key id or None, amount) of the given keys in one currency."""
+    stored = {key or NO_KEY for key in key_ids}
+    rows = await _daily(conn, rollup_day_key, "api_key_id", where, currency, stored)
+    return [(day, key or None, amount) for day, key, amount in rows]
+
+
+async def key_descriptions(
+    conn: AsyncConnection, account_id: str, key_ids: Collection[str]
+) -> dict[str, str]:
+    if not key_ids:
+        return {}
+    query = select(api_keys.c.id, api_keys.c.description).where(
+        api_keys.c.account_id == account_id, api_keys.c.id.in_(sorted(key_ids)))
+    return {row.id: row.description for row in await conn.execute(query)}

@@ -1,0 +1,86 @@
+"""Daily analytics rollups: the write side, called once per batch from `apply_projections`.
+
+A batch's entries are summed in Python first, so each rollup row is written once per batch, then
+upserted as `x = x + excluded.x` in sorted key order: concurrent batches lock the rows they
+share in the same order and cannot deadlock, and since this runs in the transaction that stores
+the entries, a rollup can never count an entry twice or miss one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from usagebook.store.tables import rollup_day_currency, rollup_day_key, rollup_day_sku
+from usagebook.timeutil import MS_PER_DAY
+
+if TYPE_CHECKING:
+    from usagebook.store.entries import NewEntry, StoredEntry
+
+NO_KEY = ""  # the rollups' stand-in for usage without an API key
+Sums = dict[tuple[Any, ...], list[Decimal]]
+
+
+def day_ms_of(ts_ms: int) -> int:
+    return ts_ms - ts_ms % MS_PER_DAY
+
+
+def _extra_sku(entry: NewEntry) -> tuple[str, ...]:
+    return (entry.sku,)
+
+
+def _extra_key(entry: NewEntry) -> tuple[str, ...]:
+    return (entry.api_key_id or NO_KEY,)
+
+
+def _extra_none(_entry: NewEntry) -> tuple[str, ...]:
+    return ()
+
+
+_ROLLUPS = (
+    (rollup_day_currency, _extra_none, ()),
+    (rollup_day_sku, _extra_sku, ("sku",)),
+    (rollup_day_key, _extra_key, ("api_key_id",)),
+)
+
+
+async def update_rollups(conn: AsyncConnection, stored: Sequence[StoredEntry]) -> None:
+    """Add the batch's entries to every rollup, in the caller's transaction."""
+    for table, extra, extra_columns in _ROLLUPS:
+        sums: Sums = {}
+        for item in stored:
+            entry = item.entry
+            key = (entry.account_id, day_ms_of(entry.ts_ms), entry.currency, *extra(entry))
+            total = sums.setdefault(key, [Decimal(0), Decimal(0)])
+            total[0] += entry.amount
+            total[1] += entry.units
+        await _upsert(conn, table, extra_columns, sums)
+
+
+async def _upsert(
+    conn: AsyncConnection, table: Table, extra_columns: tuple[str, ...], sums: Sums
+) -> None:
+    if not sums:
+        return
+    names = ("account_id", "day_ms", "currency", *extra_columns)
+    rows: list[dict[str, Any]] = []
+    # Sorted by (account, day, currency, extra): every writer takes row locks in this order.
+    for key in sorted(sums):
+        row: dict[str, Any] = dict(zip(names, key, strict=True))
+        row["amount"], row["units"] = sums[key]
+        rows.append(row)
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(names),
+        set_={
+            "amount": table.c.amount + statement.excluded.amount,
+            "units": table.c.units + statement.excluded.units,
+        },
+    )
+    await conn.execute(statement, rows)
