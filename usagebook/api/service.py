@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import text
 
 from usagebook.api.deps import DatabaseDep
 from usagebook.api.schemas import error_responses
 from usagebook.api.wire import ExactJSONResponse
+from usagebook.store.health import ping
 
 router = APIRouter(tags=["service"])
 
@@ -20,5 +20,5 @@ async def healthz() -> ExactJSONResponse:
 @router.get("/readyz", response_class=ExactJSONResponse, responses=error_responses(503))
 async def readyz(database: DatabaseDep) -> ExactJSONResponse:
     async with database.read() as conn:
-        await conn.execute(text("SELECT 1"))
+        await ping(conn)
     return ExactJSONResponse({"status": "ready"})

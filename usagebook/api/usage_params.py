@@ -24,7 +24,7 @@ SORT_ORDERS = ("asc", "desc")
 _INTEGER = re.compile(r"^[+-]?[0-9]+$")
 # An ISO 8601 date-time: a date, then a time (T or space), then optionally Z or an offset.
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}(:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
-                        r"([Zz]|[+-]\d{2}(:?\d{2})?)?$")
+                        r"([Zz]|[+-]\d{2}(:?\d{2})?)?$", re.ASCII)
 
 
 def _doc(description: str) -> Any:
@@ -80,7 +80,8 @@ def _date_time(raw: str | None, field: str, problems: ProblemCollector) -> datet
     try:
         if _DATE_TIME.match(raw):
             # fromisoformat keeps at most microseconds; nanosecond digits are cut, not rounded.
-            return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", raw))
+            # (RFC 3339 allows a lower-case t and z, which fromisoformat does not.)
+            return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", raw.upper()))
     except ValueError:
         pass
     problems.add(field, "must be an ISO 8601 date-time, e.g. 2026-06-15T19:05:10.504Z")
