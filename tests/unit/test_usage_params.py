@@ -45,12 +45,13 @@ def test_date_times(raw: str, expected: datetime) -> None:
 
 @pytest.mark.parametrize("raw", ["yesterday", "2026-06-15", "1700000000", "2026-02-30T00:00:00Z",
                                  "2026-06-15T25:00:00Z", "2026-06-15T19:05:10+24:00", "",
-                                 "2026-06-15T19:05:10ZZ", "２０２６-06-15T00:00:00Z"])
+                                 "2026-06-15T19:05:10ZZ",
+                                 "\uff12\uff10\uff12\uff16-06-15T00:00:00Z"])
 def test_bad_date_times(raw: str) -> None:
     assert _problems(start_date=raw) == {"startDate"}
 
 
-@pytest.mark.parametrize("raw", ["abc", "", "1.0", "1e2", " 5", "5 ", "1_0", "٥", "0x10"])
+@pytest.mark.parametrize("raw", ["abc", "", "1.0", "1e2", " 5", "5 ", "1_0", "\u0665", "0x10"])
 def test_bad_integers(raw: str) -> None:
     assert _problems(limit=raw, page=raw) == {"limit", "page"}
 
