@@ -48,9 +48,14 @@ async def usage_analytics(
     if cached is not None:
         return {"lookback": period.label, **decode(cached)}
     body = await compute(db, query.account_id, period, limit_seconds)
-    end_of_day = (now // MS_PER_DAY + 1) * MS_PER_DAY
-    await cache.set(cache_key, encode(body), min(CACHE_TTL_MS, end_of_day - now))
+    await cache.set(cache_key, encode(body), cache_ttl_ms(now))
     return {"lookback": period.label, **body}
+
+
+def cache_ttl_ms(now: int) -> int:
+    """Ten minutes, or less: a cached answer never outlives the UTC day it was made on."""
+    end_of_day = (now // MS_PER_DAY + 1) * MS_PER_DAY
+    return min(CACHE_TTL_MS, end_of_day - now)
 
 
 async def compute(
