@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from usagebook.errors import InvalidInput, UsagebookError
 from usagebook.ledger import accounts, demo, keys
@@ -39,7 +40,8 @@ err = Console(stderr=True)
 
 
 def fail(message: str) -> None:
-    err.print(f"FAILED: {message}", markup=False, highlight=False)
+    # One line, whatever the message holds: scripts read the first line of stderr.
+    typer.echo("FAILED: " + " ".join(message.split()), err=True)
     raise typer.Exit(1)
 
 
@@ -64,6 +66,8 @@ def run(settings: Settings, work: Callable[[Database], Awaitable[T]], *, migrate
         fail(exc.message)
     except (OSError, ConnectionError) as exc:
         fail(f"cannot reach the database: {exc}")
+    except SQLAlchemyError as exc:  # e.g. a database that does not exist; no traceback
+        fail(f"database error: {exc.orig if isinstance(exc, DBAPIError) else exc}")
     raise AssertionError("unreachable")
 
 
@@ -168,14 +172,16 @@ def keys_revoke(key_id: str, database_url: DatabaseUrl = None, as_json: JsonFlag
 
 @app.command("demo")
 def demo_command(
-    entries: Annotated[int, typer.Option(min=0, help="How many usage entries to create.")] = 100_000,
+    entries: Annotated[int, typer.Option(min=0, help="How many usage entries to create.")] = (
+        100_000),
     database_url: DatabaseUrl = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a demo account, its keys, a SKU catalog and realistic usage over 90 days."""
     settings = settings_for(database_url)
+    quiet = as_json or not err.is_terminal
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=err, disable=as_json or not err.is_terminal) as bar:
+                  TimeRemainingColumn(), console=err, disable=quiet) as bar:
         task = bar.add_task("Recording demo usage", total=entries)
         made = run(settings, lambda db: demo.create_demo(
             db, entries, progress=lambda n: bar.advance(task, n)))
@@ -188,4 +194,17 @@ def demo_command(
 
 
 def main() -> None:
-    app()
+    """The console script: usage errors (a missing or bad option) also end in one FAILED line."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # typer's (vendored) click usage errors
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # type: ignore[attr-defined]  # no arguments at all: the help, as usual
+        else:
+            message = getattr(exc, "format_message", exc.__str__)()
+            typer.echo("FAILED: " + " ".join(str(message).split()), err=True)
+        sys.exit(getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        typer.echo("FAILED: aborted", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -89,7 +89,11 @@ def is_active(row: KeyRow, at_ms: int) -> bool:
 
 
 async def list_keys(db: Database, account_id: str) -> list[KeyRow]:
+    """An account's keys, oldest first; NotFound for an unknown account (not an empty list, which
+    would hide a mistyped id)."""
     async with db.read() as conn:
+        if not await account_store.account_exists(conn, account_id):
+            raise NotFound(f"No account {account_id}")
         return await store.list_for_account(conn, account_id)
 
 
