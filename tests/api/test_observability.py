@@ -168,6 +168,14 @@ def test_recording_and_cache_counters_move_when_called() -> None:
     assert sample("usagebook_analytics_cache_lookups_total", result="hit") == hits + 1
 
 
+def test_analytics_cache_lookups_are_counted(harness: Harness, tenant: Tenant) -> None:
+    before = [sample("usagebook_analytics_cache_lookups_total", result=r) for r in ("hit", "miss")]
+    for _ in range(3):
+        assert harness.get("/api/v1/billing/usage-analytics?lookback=3d", tenant).status_code == 200
+    after = [sample("usagebook_analytics_cache_lookups_total", result=r) for r in ("hit", "miss")]
+    assert [b - a for a, b in zip(before, after, strict=True)] == [2, 1]
+
+
 def test_body_over_the_limit_is_a_413_declared_or_streamed(app_client: TestClient) -> None:
     big = b'{"a": "' + b"x" * (2 * 1024 * 1024) + b'"}'
     declared = app_client.post("/test/echo", content=big,

@@ -100,11 +100,20 @@ async def _http_error(_request: Request, exc: Exception) -> ExactJSONResponse:
     return standard_error(exc.status_code, message, dict(exc.headers or {}))
 
 
+# PostgreSQL SQLSTATEs that mean "not now" rather than "wrong": connection exceptions (08...),
+# shutting down or starting up (57P01-57P03, asyncpg's CannotConnectNowError arrives as a plain
+# DBAPIError), too many connections (53300).
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "53300")
+
+
 def is_unavailable(exc: Exception) -> bool:
     """Errors that mean the database cannot be reached right now, not that a query is wrong."""
     if isinstance(exc, ConnectionError | OperationalError | InterfaceError):
         return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    return exc.connection_invalidated or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
 
 
 async def _database_error(request: Request, exc: Exception) -> ExactJSONResponse:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from decimal import localcontext
 from typing import Any
 
+from usagebook import metrics
 from usagebook.ledger import analytics_report as report
 from usagebook.ledger.analytics_period import Period, resolve_period
 from usagebook.ledger.cache import Cache, decode, encode
@@ -45,6 +46,7 @@ async def usage_analytics(
     period = resolve_period(today, query.lookback, query.start_date, query.end_date)
     cache_key = f"analytics:{query.account_id}:{period.first}:{period.last}"
     cached = await cache.get(cache_key)
+    metrics.count_cache(hit=cached is not None)
     if cached is not None:
         return {"lookback": period.label, **decode(cached)}
     body = await compute(db, query.account_id, period, limit_seconds)
