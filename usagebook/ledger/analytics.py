@@ -44,7 +44,7 @@ async def usage_analytics(
     now = now_ms()
     today = datetime.fromtimestamp(now // 1000, tz=UTC).date()
     period = resolve_period(today, query.lookback, query.start_date, query.end_date)
-    cache_key = f"analytics:{query.account_id}:{period.first}:{period.last}"
+    cache_key = analytics_cache_key(query.account_id, period)
     cached = await cache.get(cache_key)
     metrics.count_cache(hit=cached is not None)
     if cached is not None:
@@ -52,6 +52,10 @@ async def usage_analytics(
     body = await compute(db, query.account_id, period, limit_seconds)
     await cache.set(cache_key, encode(body), cache_ttl_ms(now))
     return {"lookback": period.label, **body}
+
+
+def analytics_cache_key(account_id: str, period: Period) -> str:
+    return f"analytics:{account_id}:{period.first}:{period.last}"
 
 
 def cache_ttl_ms(now: int) -> int:

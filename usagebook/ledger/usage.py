@@ -8,12 +8,15 @@ from datetime import UTC, datetime
 from usagebook.errors import ProblemCollector
 from usagebook.money import FILTER_CURRENCIES
 from usagebook.store import entries as store
+from usagebook.store import paging
 from usagebook.store.engine import Database
 from usagebook.store.entries import EntryFilter, EntryRow
 from usagebook.timeutil import to_ms
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 200
+# Below this many rows a plain OFFSET costs less than locating the page through the buckets.
+DIRECT_OFFSET = 2_000
 
 
 @dataclass(frozen=True)
@@ -70,16 +73,21 @@ class UsagePage:
 
 
 async def list_usage(db: Database, query: UsageQuery) -> UsagePage:
+    """A page and the exact total, at a cost that does not grow with the page number or the
+    account's size: the total sums count buckets, and a deep page skips whole buckets before
+    a short OFFSET (see `usagebook.store.paging`). Both read one snapshot."""
     query.validate()
     where = query.entry_filter()
+    offset = (query.page - 1) * query.limit
     async with db.read() as conn:
-        total = await store.count_entries(conn, where)
-        offset = (query.page - 1) * query.limit
-        rows = (
-            await store.list_entries_page(
-                conn, where, descending=query.descending, limit=query.limit, offset=offset
-            )
-            if offset < total
-            else []
-        )
+        await paging.use_one_snapshot(conn)
+        total = await paging.count_matching(conn, where)
+        rows: list[EntryRow] = []
+        if offset < total:
+            narrowed, inner = where, offset
+            if offset > DIRECT_OFFSET:
+                narrowed, inner = await paging.narrow_to_page(
+                    conn, where, descending=query.descending, offset=offset)
+            rows = await store.list_entries_page(
+                conn, narrowed, descending=query.descending, limit=query.limit, offset=inner)
     return UsagePage(entries=rows, total=total, limit=query.limit, page=query.page)

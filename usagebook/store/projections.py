@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from usagebook.store.counts import add_counts
 from usagebook.store.rollups import update_rollups
 
 if TYPE_CHECKING:
@@ -23,4 +24,6 @@ async def apply_projections(conn: AsyncConnection, stored: Sequence[StoredEntry]
     if not stored:
         return
     # Each projection adds one call here, in this order: balances, counts, rollups.
+    # (balances: first, here)
+    await add_counts(conn, stored)
     await update_rollups(conn, stored)

@@ -127,3 +127,16 @@ rollup_day_key = Table(
     Column("amount", Money, nullable=False),
     Column("units", Money, nullable=False),
 )
+
+# --- Count buckets (revision 0003) -------------------------------------------------------------
+# How many entries each account has per (currency, UTC hour): exact totals and deep pages sum
+# these instead of counting entries. Kept by `store.counts` in the write path's transaction.
+usage_count_buckets = Table(
+    "usage_count_buckets",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("currency", String(16), primary_key=True),
+    # The first epoch ms of the UTC hour: ts_ms - ts_ms mod 3,600,000 (floored).
+    Column("hour_ms", BigInteger, primary_key=True, autoincrement=False),
+    Column("entries", BigInteger, nullable=False),
+)

@@ -1,0 +1,59 @@
+"""Migration 0003 fills the count buckets from the entries stored before it, on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import _create_postgres_database, make_settings
+from tests.factories import random_entries
+from usagebook.store.counts import hour_of
+from usagebook.store.engine import create_database
+from usagebook.store.migrate import upgrade
+from usagebook.store.tables import usage_count_buckets, usage_entries
+
+EDGE_STAMPS = (-3_600_001, -1, 0, 3_599_999, 3_600_000)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'backfill.db'}"
+        return
+    url, drop = _create_postgres_database()
+    yield url
+    drop()
+
+
+def test_backfill_counts_every_stored_entry(fresh_url: str) -> None:
+    settings = make_settings(fresh_url)
+    upgrade(settings.database_url, "0002")
+    entries = random_entries("acct_a", 300, seed=31) + random_entries("acct_b", 40, seed=32)
+    rows = [{name: getattr(e, name) for name in e.__slots__} for e in entries]
+    for index, stamp in enumerate(EDGE_STAMPS):  # floored hours, also before 1970
+        rows[index]["ts_ms"] = stamp
+
+    async def store_raw() -> None:  # as entries stored before revision 0003 existed
+        db = create_database(settings)
+        async with db.write() as conn:
+            await conn.execute(usage_entries.insert(), rows)
+        await db.dispose()
+
+    async def buckets() -> Counter[tuple[str, str, int]]:
+        db = create_database(settings)
+        async with db.read() as conn:
+            found = await conn.execute(select(usage_count_buckets))
+            counted = Counter({(r.account_id, r.currency, r.hour_ms): r.entries for r in found})
+        await db.dispose()
+        return counted
+
+    asyncio.run(store_raw())
+    upgrade(settings.database_url)
+    expected = Counter((r["account_id"], r["currency"], hour_of(r["ts_ms"])) for r in rows)
+    assert asyncio.run(buckets()) == expected
+    assert hour_of(-1) == -3_600_000
