@@ -1,0 +1,203 @@
+"""Tenant isolation, as properties: many accounts, several keys each, random queries on every
+customer endpoint, and never an entry, a total, a key or a cursor of another account.
+
+Every account's request ids, key ids and key descriptions carry its own tag, so anything that
+leaks from another account is recognisable in any answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.conftest import Harness
+from tests.factories import random_entries, store_entries
+from usagebook.ledger.accounts import create_account
+from usagebook.ledger.keys import KeyType, create_key
+from usagebook.store.engine import Database
+
+ACCOUNTS = 4
+USAGE = "/api/v1/billing/usage"
+HISTORY = "/api/v1/billing/usage-history"
+ANALYTICS = "/api/v1/billing/usage-analytics"
+CURRENCIES = ("USD", "DIEM", "BUNDLED_CREDITS")
+
+
+@dataclass
+class Holder:
+    """One account of the world: its secrets and everything stored for it."""
+
+    tag: str
+    account_id: str
+    admin_keys: list[str] = field(default_factory=list)  # secrets
+    key_ids: set[str] = field(default_factory=set)
+    inference_key: str = ""
+    request_ids: dict[str, str] = field(default_factory=dict)  # request id -> currency
+    spend: dict[str, Decimal] = field(default_factory=dict)  # currency -> positive spend
+
+    def auth(self, key: int = 0) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_keys[key % len(self.admin_keys)]}"}
+
+
+def _make_holder(index: int, entries: int) -> Callable[[Database], Any]:
+    async def make(db: Database) -> Holder:
+        tag = f"tenant{index}x"
+        account = await create_account(db, f"isolation {tag}")
+        holder = Holder(tag, account.id)
+        for n in range(2):
+            created = await create_key(db, account.id, KeyType.ADMIN, f"{tag} admin {n}")
+            holder.admin_keys.append(created.secret)
+            holder.key_ids.add(created.row.id)
+        inference = await create_key(db, account.id, KeyType.INFERENCE, f"{tag} inference")
+        holder.inference_key = inference.secret
+        made = random_entries(account.id, entries, seed=index, span_ms=20 * 86_400_000,
+                              key_ids=(None, *sorted(holder.key_ids)))
+        made = [replace(e, request_id=f"{tag}-{e.request_id}") for e in made]
+        await store_entries(db, made)
+        for entry in made:
+            holder.request_ids[entry.request_id or ""] = entry.currency
+            spent = holder.spend.get(entry.currency, Decimal(0))
+            holder.spend[entry.currency] = spent - entry.amount
+        return holder
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def world(harness: Harness) -> list[Holder]:
+    """Accounts of different sizes in the harness's database (which also holds every other
+    test's accounts: those must never leak either)."""
+    return [harness.call(_make_holder(i, entries)) for i, entries in
+            enumerate((0, 7, 33, 120)[:ACCOUNTS])]
+
+
+def foreign_tags(world: list[Holder], me: Holder) -> list[str]:
+    return [h.tag for h in world if h is not me]
+
+
+def assert_only_mine(text: str, world: list[Holder], me: Holder) -> None:
+    """No other account's tag, id or key id anywhere in an answer."""
+    for other in world:
+        if other is not me:
+            assert other.tag not in text and other.account_id not in text
+            assert not any(key_id in text for key_id in other.key_ids)
+
+
+callers = st.tuples(st.integers(0, ACCOUNTS - 1), st.integers(0, 1))
+currencies = st.sampled_from((None, *CURRENCIES))
+
+
+@given(caller=callers, currency=currencies, limit=st.integers(1, 500),
+       page=st.integers(1, 4), order=st.sampled_from(("asc", "desc")),
+       csv=st.booleans())
+def test_usage_pages_hold_only_the_callers_entries(
+    harness: Harness, world: list[Holder], caller: tuple[int, int], currency: str | None,
+    limit: int, page: int, order: str, csv: bool,
+) -> None:
+    me = world[caller[0]]
+    params: dict[str, Any] = {"limit": limit, "page": page, "sortOrder": order}
+    if currency:
+        params["currency"] = currency
+    headers = {**me.auth(caller[1]), "Accept": "text/csv" if csv else "application/json"}
+    answer = harness.client.get(USAGE, params=params, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert_only_mine(answer.text, world, me)
+    expected = [rid for rid, cur in me.request_ids.items() if currency in (None, cur)]
+    assert int(answer.headers["x-pagination-total"]) == len(expected)
+    if csv:
+        return
+    ids = [entry["inferenceDetails"]["requestId"] for entry in answer.json()["data"]]
+    assert set(ids) <= set(expected)
+    assert len(ids) == max(0, min(limit, len(expected) - (page - 1) * limit))
+
+
+@given(caller=callers, currency=currencies, page_size=st.integers(10, 1000))
+def test_a_history_walk_returns_exactly_the_callers_entries(
+    harness: Harness, world: list[Holder], caller: tuple[int, int], currency: str | None,
+    page_size: int,
+) -> None:
+    me = world[caller[0]]
+    params: dict[str, Any] = {"pageSize": page_size}
+    if currency:
+        params["currency"] = currency
+    seen: list[str] = []
+    while True:
+        answer = harness.client.get(HISTORY, params=params, headers=me.auth(caller[1]))
+        assert answer.status_code == 200, answer.text
+        assert_only_mine(answer.text, world, me)
+        body = answer.json()
+        seen += [entry["inferenceDetails"]["requestId"] for entry in body["data"]]
+        if body["nextCursor"] is None:
+            break
+        params = {"cursor": body["nextCursor"]}
+    expected = {rid for rid, cur in me.request_ids.items() if currency in (None, cur)}
+    assert sorted(seen) == sorted(expected)
+
+
+@given(owner=callers, thief=callers, page_size=st.integers(10, 40))
+def test_a_cursor_works_only_for_the_account_that_started_the_walk(
+    harness: Harness, world: list[Holder], owner: tuple[int, int], thief: tuple[int, int],
+    page_size: int,
+) -> None:
+    mine = world[3]  # the biggest account: its walk always has a next page
+    first = harness.client.get(HISTORY, params={"pageSize": page_size},
+                               headers=mine.auth(owner[1]))
+    cursor = first.json()["nextCursor"]
+    assert cursor is not None
+    other = world[thief[0]]
+    answer = harness.client.get(HISTORY, params={"cursor": cursor}, headers=other.auth(thief[1]))
+    if other is mine:  # any ADMIN key of the same account may go on
+        assert answer.status_code == 200
+        assert_only_mine(answer.text, world, mine)
+    else:
+        assert answer.status_code == 400, answer.text
+        assert_only_mine(answer.text, world, other)
+    refused = harness.client.get(HISTORY, params={"cursor": cursor},
+                                 headers={"Authorization": f"Bearer {other.inference_key}"})
+    assert refused.status_code == 401
+
+
+@given(caller=callers, days=st.integers(1, 120))
+def test_analytics_count_only_the_callers_usage_and_keys(
+    harness: Harness, world: list[Holder], caller: tuple[int, int], days: int,
+) -> None:
+    me = world[caller[0]]
+    answer = harness.client.get(ANALYTICS, params={"lookback": f"{days}d"},
+                                headers=me.auth(caller[1]))
+    assert answer.status_code == 200, answer.text
+    assert_only_mine(answer.text, world, me)
+    body = answer.json(parse_float=Decimal)
+    assert {row["apiKeyId"] for row in body["byKey"]} <= me.key_ids | {None}
+    for row in body["byKey"]:
+        assert row["apiKeyId"] is None or row["description"].startswith(me.tag)
+    usd = sum((Decimal(str(row["USD"])) for row in body["byDate"]), Decimal(0))
+    diem = sum((Decimal(str(row["DIEM"])) for row in body["byDate"]), Decimal(0))
+    own_usd = me.spend.get("USD", Decimal(0)) + me.spend.get("BUNDLED_CREDITS", Decimal(0))
+    own_diem = me.spend.get("DIEM", Decimal(0))
+    if days >= 21:  # the whole of the account's usage (20 days back) is inside the period
+        assert (usd, diem) == (own_usd, own_diem)
+    else:
+        assert usd <= own_usd and diem <= own_diem
+
+
+def test_unknown_ids_in_any_parameter_reach_nothing(harness: Harness, world: list[Holder]) -> None:
+    """Parameters never select an account: another account's id or key id is just a bad value."""
+    me, other = world[1], world[2]
+    probes = [
+        (USAGE, {"accountId": other.account_id}),
+        (USAGE, {"apiKeyId": sorted(other.key_ids)[0]}),
+        (HISTORY, {"accountId": other.account_id, "pageSize": 1000}),
+        (ANALYTICS, {"apiKeyId": sorted(other.key_ids)[0], "lookback": "90d"}),
+    ]
+    for path, params in probes:
+        answer = harness.client.get(path, params=params, headers=me.auth())
+        assert answer.status_code in (200, 400), answer.text
+        text = re.sub(re.escape(str(params)), "", answer.text)
+        assert_only_mine(text, world, me)
