@@ -11,8 +11,10 @@ from starlette.responses import RedirectResponse
 
 from usagebook import __version__
 from usagebook.api import analytics as usage_analytics
+from usagebook.api import balances as account_balances
 from usagebook.api import billing, observability, service
 from usagebook.api import history as usage_history
+from usagebook.api import recording as usage_recording
 from usagebook.api.errors import install_error_handlers
 from usagebook.api.middleware import RequestMiddleware
 from usagebook.ledger.cache import build_cache
@@ -48,6 +50,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(billing.router)
     app.include_router(usage_analytics.router)
     app.include_router(usage_history.router)
+    app.include_router(account_balances.router)
+    app.include_router(usage_recording.router)
     app.include_router(service.router)
     app.include_router(observability.router)
 

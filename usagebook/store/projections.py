@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from usagebook.store.balances import project_balances
 from usagebook.store.counts import add_counts
 from usagebook.store.rollups import update_rollups
 
@@ -24,6 +25,6 @@ async def apply_projections(conn: AsyncConnection, stored: Sequence[StoredEntry]
     if not stored:
         return
     # Each projection adds one call here, in this order: balances, counts, rollups.
-    # (balances: first, here)
+    await project_balances(conn, stored)
     await add_counts(conn, stored)
     await update_rollups(conn, stored)

@@ -1,0 +1,126 @@
+"""POST /api/v1/usage/events: the inference platform records usage (operator token only).
+
+The body is read here, capped at 2 MiB (413 beyond), and parsed with JSON numbers kept as exact
+Decimals (a float would turn 0.1 into 0.1000000000000000055...); the domain does the rest.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException
+
+from usagebook.api.deps import DatabaseDep, SettingsDep
+from usagebook.api.schemas import UsageEntry, error_responses
+from usagebook.api.wire import ExactJSONResponse, entry_to_wire
+from usagebook.errors import InvalidInput, NotAuthenticated
+from usagebook.ledger.events import MAX_EVENTS, UsageEvent
+from usagebook.ledger.recording import record_body
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+OPERATOR_REQUIRED = "Invalid or missing operator token"
+
+router = APIRouter(prefix="/api/v1/usage", tags=["recording"])
+_operator_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="OperatorToken",
+    description="The operator token (USAGEBOOK_OPERATOR_TOKEN); customer API keys are refused.",
+)
+
+
+async def operator(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_operator_bearer)],
+) -> None:
+    """Admit only the operator token. Without one configured, recording is refused."""
+    expected = settings.operator_token
+    given = credentials.credentials if credentials else ""
+    # compare_digest takes the same time wherever the first difference is.
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise NotAuthenticated(OPERATOR_REQUIRED)
+
+
+Operator = Annotated[None, Depends(operator)]
+
+
+class RecordResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    index: int
+    status: Literal["recorded", "duplicate", "conflict"]
+    entry: UsageEntry
+
+
+class RecordAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    results: list[RecordResult]
+
+
+_REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["events"],
+                "additionalProperties": False,
+                "properties": {
+                    "events": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": MAX_EVENTS,
+                        "items": UsageEvent.model_json_schema(by_alias=True, mode="validation"),
+                    }
+                },
+            }
+        }
+    },
+}
+
+
+@router.post(
+    "/events",
+    response_class=ExactJSONResponse,
+    summary="Record usage events (idempotent, all or nothing)",
+    openapi_extra={"requestBody": _REQUEST_BODY},
+    responses={200: {"model": RecordAnswer}, **error_responses(400, 401, 413, 500, 503)},
+)
+async def record_events(_: Operator, request: Request, database: DatabaseDep) -> ExactJSONResponse:
+    body = await _json_body(request)
+    results = await record_body(database, body)
+    return ExactJSONResponse(
+        {
+            "results": [
+                {"index": r.index, "status": r.status, "entry": entry_to_wire(r.entry)}
+                for r in results
+            ]
+        }
+    )
+
+
+async def _json_body(request: Request) -> Any:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise _too_large()
+    try:
+        return json.loads(body, parse_float=Decimal)
+    except (ValueError, RecursionError) as exc:
+        problem = f"is not valid JSON ({exc})" if isinstance(exc, ValueError) else "nests too deep"
+        raise InvalidInput.single(
+            "",
+            f"the request body {problem}",
+        ) from None
+
+
+def _too_large() -> HTTPException:
+    return HTTPException(413, "Request body too large (at most 2 MiB)")

@@ -1,0 +1,250 @@
+"""Recording usage: validate a batch, price it, charge it in the consumption order, store it.
+
+Guarantees, for one call:
+- all or nothing: an invalid event raises InvalidInput naming it (`events.<index>.<field>`)
+  and nothing is written; otherwise every entry and balance change commits in one transaction;
+- exactly once: `(account, requestId, sku)` is unique in the store and inserted with ON CONFLICT
+  DO NOTHING, so concurrent callers cannot both record one event. A repeat answers `duplicate`
+  when every field it sent matches the original, else `conflict`; both carry the original;
+- the currency of each new charge is decided under the account's lock (the balance lock), in
+  batch order, so each charge sees every charge before it. Recording never refuses for lack of
+  balance: with nothing above zero the charge goes to USD.
+
+The endpoint, `usagebook import` and the demo all come through `record`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from usagebook.errors import ProblemCollector
+from usagebook.ledger.balances import Consumption, load_consumption
+from usagebook.ledger.events import UsageEvent, parse_batch
+from usagebook.ledger.pricing import MAX_CHARGE, price
+from usagebook.store import balances as balance_store
+from usagebook.store import recording as store
+from usagebook.store import skus as sku_store
+from usagebook.store.engine import Database
+from usagebook.store.entries import EntryRow, NewEntry, insert_entries
+from usagebook.store.recording import EntryKey
+from usagebook.store.skus import SkuRow
+from usagebook.timeutil import MS_PER_DAY, now_ms
+
+Status = Literal["recorded", "duplicate", "conflict"]
+PAST_WINDOW_MS = 24 * 3_600_000
+FUTURE_WINDOW_MS = 5 * 60_000
+INVALID_EVENTS = "Invalid usage events"
+
+
+@dataclass(frozen=True, slots=True)
+class EventResult:
+    index: int
+    status: Status
+    entry: EntryRow
+
+
+async def record_body(db: Database, body: Any, received_ms: int | None = None) -> list[EventResult]:
+    """Record the endpoint's `{"events": [...]}` body (live events: the last 24 hours only)."""
+    problems = ProblemCollector()
+    events = parse_batch(body, problems)
+    if not events:
+        problems.raise_if_any(INVALID_EVENTS)
+    raw = body["events"] if isinstance(body, dict) else None
+    return await record(db, events, received_ms=received_ms, problems=problems, raw=raw)
+
+
+async def record(
+    db: Database,
+    events: Sequence[UsageEvent | None],
+    *,
+    received_ms: int | None = None,
+    backfill: bool = False,
+    problems: ProblemCollector | None = None,
+    raw: Sequence[Any] | None = None,
+) -> list[EventResult]:
+    """Record validated events (None marks one already reported invalid in `problems`; its
+    `raw` form is still checked for unknown SKUs, keys and accounts, so that every problem is
+    reported at once). `backfill` (import, demo) accepts any past timestamp and an event's own
+    currency."""
+    problems = problems or ProblemCollector()
+    received = received_ms if received_ms is not None else now_ms()
+    _check_events(events, received, backfill, problems)
+    async with db.write() as conn:
+        batch = await _resolve(conn, events, raw or [None] * len(events), problems)
+        problems.raise_if_any(INVALID_EVENTS)
+        return await _store(conn, batch, received)
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    event: UsageEvent
+    account_id: str
+    sku: SkuRow
+
+
+def _check_events(
+    events: Sequence[UsageEvent | None], received: int, backfill: bool, problems: ProblemCollector
+) -> None:
+    earliest = None if backfill else received - PAST_WINDOW_MS
+    latest = received + FUTURE_WINDOW_MS
+    for index, event in enumerate(events):
+        if event is None:
+            continue
+        where = f"events.{index}"
+        if (event.api_key_id is None) == (event.account_id is None):
+            problems.add(f"{where}.apiKeyId", "exactly one of apiKeyId and accountId is required")
+        if event.ts_ms is not None and (
+            event.ts_ms > latest or (earliest is not None and event.ts_ms < earliest)
+        ):
+            window = (
+                "at most 5 minutes ahead"
+                if backfill
+                else "within the last 24 hours (and at most 5 minutes ahead)"
+            )
+            problems.add(f"{where}.timestamp", f"must be {window}")
+        if event.currency is not None and not backfill:
+            problems.add(
+                f"{where}.currency",
+                "is decided by the consumption order; only `usagebook import` may carry one",
+            )
+
+
+def _refs(event: UsageEvent | None, raw: Any) -> tuple[str | None, str | None, str | None]:
+    """The (sku, apiKeyId, accountId) an event names, read from its raw form when invalid."""
+    if event is not None:
+        return event.sku, event.api_key_id, event.account_id
+    if not isinstance(raw, dict):
+        return None, None, None
+    found = (raw.get("sku"), raw.get("apiKeyId"), raw.get("accountId"))
+    sku, key, account = (value if isinstance(value, str) and value else None for value in found)
+    return sku, key, account
+
+
+async def _resolve(
+    conn: AsyncConnection,
+    events: Sequence[UsageEvent | None],
+    raw: Sequence[Any],
+    problems: ProblemCollector,
+) -> list[_Resolved]:
+    """Find each event's SKU and account (locking the accounts); report unknown ones."""
+    refs = [_refs(event, item) for event, item in zip(events, raw, strict=True)]
+    skus = await sku_store.find_skus(conn, {sku for sku, _, _ in refs if sku})
+    keys = await store.key_accounts(conn, {key for _, key, _ in refs if key})
+    wanted = {account for _, _, account in refs if account} | set(keys.values())
+    allocations = await balance_store.account_allocations(conn, wanted, lock=True)
+    resolved: list[_Resolved] = []
+    for index, (event, (sku_name, key_id, named_account)) in enumerate(
+        zip(events, refs, strict=True)
+    ):
+        account_id = keys.get(key_id) if key_id else named_account
+        if key_id and account_id is None:
+            problems.add(f"events.{index}.apiKeyId", "is not a known API key")
+        elif named_account and account_id not in allocations:
+            problems.add(f"events.{index}.accountId", "is not a known account")
+        sku = skus.get(sku_name) if sku_name else None
+        if sku_name and sku is None:
+            problems.add(f"events.{index}.sku", "is not in the SKU catalog")
+        if event is None or account_id is None or sku is None:
+            continue
+        if -price(sku, event.units)[1] > MAX_CHARGE:
+            problems.add(f"events.{index}.units", f"the charge exceeds {MAX_CHARGE} USD")
+        resolved.append(_Resolved(event, account_id, sku))
+    return resolved
+
+
+async def _store(conn: AsyncConnection, batch: list[_Resolved], received: int) -> list[EventResult]:
+    """Charge and insert the events not stored yet; answer each event in request order."""
+    keys = [(item.account_id, item.event.request_id, item.event.sku) for item in batch]
+    originals = await store.find_stored(conn, keys)
+    days = {(item.account_id, (item.event.ts_ms or received) // MS_PER_DAY) for item in batch}
+    allocations = await balance_store.account_allocations(
+        conn, {item.account_id for item in batch}, lock=False
+    )  # locked by _resolve already
+    state = await load_consumption(conn, allocations, days)
+    fresh: list[NewEntry] = []
+    first: dict[EntryKey, int] = {}  # key -> index of the first event carrying it
+    for index, (key, item) in enumerate(zip(keys, batch, strict=True)):
+        if key not in originals and key not in first:
+            first[key] = index
+            fresh.append(_new_entry(item, received, state))
+    ids = await insert_entries(conn, fresh)
+    recorded = {key: id_ for key, id_ in zip(first, ids, strict=True) if id_ is not None}
+    for entry, id_ in zip(fresh, ids, strict=True):
+        if id_ is not None:
+            originals[(entry.account_id, entry.request_id, entry.sku)] = _entry_row(id_, entry)
+    # Stored meanwhile by a writer that bypasses the account lock: answer with that original.
+    originals.update(await store.find_stored(conn, [k for k in first if k not in recorded]))
+    results = []
+    for index, (key, item) in enumerate(zip(keys, batch, strict=True)):
+        if key in recorded and first[key] == index:
+            status: Status = "recorded"
+        else:
+            status = "duplicate" if _same(item.event, originals[key]) else "conflict"
+        results.append(EventResult(index, status, originals[key]))
+    return results
+
+
+def _new_entry(item: _Resolved, received: int, state: Consumption) -> NewEntry:
+    event = item.event
+    price_per_unit, amount = price(item.sku, event.units)
+    ts_ms = event.ts_ms if event.ts_ms is not None else received
+    currency = state.charge(item.account_id, ts_ms, amount, event.currency)
+    return NewEntry(
+        account_id=item.account_id,
+        api_key_id=event.api_key_id,
+        ts_ms=ts_ms,
+        sku=event.sku,
+        price_per_unit_usd=price_per_unit,
+        units=event.units,
+        amount=amount,
+        currency=currency,
+        request_id=event.request_id,
+        notes=event.notes,
+        execution_ms=event.execution_ms,
+        prompt_tokens=event.prompt_tokens,
+        completion_tokens=event.completion_tokens,
+    )
+
+
+def _entry_row(id_: int, entry: NewEntry) -> EntryRow:
+    return EntryRow(
+        id=id_,
+        ts_ms=entry.ts_ms,
+        sku=entry.sku,
+        price_per_unit_usd=entry.price_per_unit_usd,
+        units=entry.units,
+        amount=entry.amount,
+        currency=entry.currency,
+        notes=entry.notes,
+        request_id=entry.request_id,
+        execution_ms=entry.execution_ms,
+        prompt_tokens=entry.prompt_tokens,
+        completion_tokens=entry.completion_tokens,
+        api_key_id=entry.api_key_id,
+    )
+
+
+# Sent fields compared against the original; requestId, sku and the account are its key.
+_COMPARED = {
+    "units": "units",
+    "api_key_id": "api_key_id",
+    "ts_ms": "ts_ms",
+    "notes": "notes",
+    "execution_ms": "execution_ms",
+    "prompt_tokens": "prompt_tokens",
+    "completion_tokens": "completion_tokens",
+    "currency": "currency",
+}
+
+
+def _same(event: UsageEvent, original: EntryRow) -> bool:
+    """Whether every field the client sent matches the stored original (a duplicate)."""
+    return all(
+        getattr(event, name) == getattr(original, _COMPARED[name])
+        for name in event.model_fields_set
+        if name in _COMPARED
+    )
