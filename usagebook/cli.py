@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,7 +20,7 @@ from rich.table import Table
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from usagebook.errors import InvalidInput, UsagebookError
-from usagebook.ledger import accounts, demo, keys
+from usagebook.ledger import accounts, demo, export, keys
 from usagebook.settings import Settings, SettingsError
 from usagebook.store.engine import Database, create_database
 from usagebook.store.migrate import upgrade
@@ -191,6 +194,61 @@ def demo_command(
          f"Demo account {made.account_id} with {made.entries} entries.\n"
          f"ADMIN key (shown once):     {made.admin_key}\n"
          f"INFERENCE key (shown once): {made.inference_key}")
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+@app.command("export")
+def export_command(
+    account: Annotated[str, typer.Option("--account", help="Account id (acct_...).")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="csv or jsonl.")],
+    start: Annotated[str | None, typer.Option(help="ISO 8601 date-time, inclusive.")] = None,
+    end: Annotated[str | None, typer.Option(help="ISO 8601 date-time, inclusive.")] = None,
+    currency: Annotated[str | None, typer.Option(help="USD, DIEM, BUNDLED_CREDITS or VCU.")] = None,
+    output: Annotated[Path | None, typer.Option(
+        help="File to write (default: stdout); with --after it is appended to.")] = None,
+    after: Annotated[str | None, typer.Option(
+        help="Resume after this cursor, as printed by an earlier export.")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Stream every entry /billing/usage lists for these filters, oldest first, in constant
+    memory; print the cursor of the last entry written on stderr (also when interrupted)."""
+    query = export.ExportQuery(account, fmt.value, currency, start, end, after)
+    settings = settings_for(database_url)
+    total = run(settings, lambda db: export.count_remaining(db, query)) if err.is_terminal else None
+    last = export.Exported(0, after)
+    with _export_sink(output, append=after is not None) as out, Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), console=err, disable=total is None,
+    ) as bar:
+        task = bar.add_task("Exporting", total=total)
+
+        def on_batch(done: export.Exported) -> None:
+            nonlocal last
+            last = done
+            bar.update(task, completed=done.entries)
+
+        try:
+            last = run(settings, lambda db: export.export_entries(db, query, out, on_batch),
+                       migrate=total is None)
+        except KeyboardInterrupt:
+            resume = f"resume with --after {last.cursor}" if last.cursor else "nothing written"
+            fail(f"interrupted after {last.entries} entries; {resume}")
+    resume = f"; resume after them with --after {last.cursor}" if last.cursor else ""
+    err.print(f"Exported {last.entries} entries{resume}", markup=False, highlight=False)
+
+
+@contextmanager
+def _export_sink(output: Path | None, *, append: bool) -> Iterator[BinaryIO]:
+    if output is None:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    with output.open("ab" if append else "wb") as sink:
+        yield sink
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """The contract's CSV cell rules, shared by every CSV usagebook writes (API pages, usage-history
-pages, CLI export), so one entry gives the same bytes everywhere.
+pages, CLI export), so one entry gives the same bytes everywhere. It sits outside `api/` so the
+ledger's export can use it too; `usagebook.api.csv` re-exports it.
 
 - UTF-8, `\\n` line endings, a header row;
 - null and empty text are both an unquoted empty cell;

@@ -1,0 +1,60 @@
+"""The `usagebook export` command: the same bytes as the ledger's export, a resumable file,
+and one FAILED line for bad input."""
+
+from __future__ import annotations
+
+import io
+import re
+import secrets
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tests.conftest import Harness, Tenant
+from tests.factories import random_entries, store_entries
+from usagebook.cli import app
+from usagebook.ledger.export import ExportQuery, export_entries
+
+ENV = {"USAGEBOOK_SECRET_KEY": "cli-export-" + secrets.token_hex(16)}
+
+
+def cli(harness: Harness, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["export", "--database-url", harness.settings.database_url,
+                                      *args], env=ENV)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_cli_writes_the_export_and_resumes_a_file(
+    harness: Harness, tenant: Tenant, tmp_path: Path
+) -> None:
+    harness.call(lambda db: store_entries(db, random_entries(tenant.account_id, 400, seed=71)))
+    expected = io.BytesIO()
+    harness.call(lambda db: export_entries(db, ExportQuery(tenant.account_id), expected))
+
+    code, out, err = cli(harness, "--account", tenant.account_id, "--format", "csv")
+    assert code == 0, err
+    assert out.encode() == expected.getvalue()
+    cursor = re.search(r"--after (\S+)", err)
+    assert cursor and "Exported 400 entries" in err
+
+    harness.call(lambda db: store_entries(
+        db, random_entries(tenant.account_id, 30, seed=72, span_ms=1000,
+                           end_ms=int(cursor[1].split("-")[0]) + 5000)))
+    target = tmp_path / "usage.csv"
+    target.write_bytes(expected.getvalue())
+    code, _, err = cli(harness, "--account", tenant.account_id, "--format", "csv",
+                       "--output", str(target), "--after", cursor[1])
+    assert code == 0, err
+    assert "Exported 30 entries" in err
+    whole = io.BytesIO()
+    harness.call(lambda db: export_entries(db, ExportQuery(tenant.account_id), whole))
+    assert target.read_bytes() == whole.getvalue()
+
+
+def test_cli_refuses_bad_input_with_one_failed_line(harness: Harness, tenant: Tenant) -> None:
+    code, out, err = cli(harness, "--account", tenant.account_id, "--format", "csv",
+                         "--currency", "EUR")
+    assert code == 1 and out == ""
+    assert err.startswith("FAILED: ") and "currency" in err
+    code, _, err = cli(harness, "--account", "acct_nobody", "--format", "jsonl")
+    assert code == 1 and err.startswith("FAILED: No account acct_nobody")

@@ -1,0 +1,148 @@
+"""The operator's export: every entry of an account that `/billing/usage` lists for the same
+filters, ascending in ledger order (ts_ms, id), as the contract's CSV or as JSON lines.
+
+Guarantees:
+- the same filters select the same entries as `/billing/usage` (`UsageQuery.entry_filter`);
+- CSV rows are byte-for-byte the API's (`usagebook.csvformat`, or the same cells formatted by
+  PostgreSQL); a JSON line is `jsonformat.entry_to_wire` of the entry;
+- memory is bounded by one batch, and output is only ever written a whole batch at a time, so
+  after an interruption the last reported cursor names the last entry written;
+- `after` (a cursor `<ts_ms>-<id>`) resumes right after that entry; a resumed CSV has no header.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from usagebook.csvformat import HEADER, entry_row
+from usagebook.errors import NotFound, ProblemCollector
+from usagebook.jsonformat import dumps, entry_to_wire
+from usagebook.ledger.usage import UsageQuery
+from usagebook.money import FILTER_CURRENCIES
+from usagebook.store import accounts as account_store
+from usagebook.store import export as store
+from usagebook.store.engine import Database
+from usagebook.store.entries import EntryFilter, EntryRow
+from usagebook.store.export import Position
+from usagebook.timeutil import to_ms
+
+FORMATS = ("csv", "jsonl")
+PYTHON_BATCH = 5_000
+COPY_BATCH = 50_000
+_CURSOR = re.compile(r"^(-?\d{1,19})-(\d{1,19})$")
+
+
+class Sink(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
+@dataclass(frozen=True)
+class ExportQuery:
+    """What to export. Dates are ISO 8601 text, inclusive, as `/billing/usage` takes them."""
+
+    account_id: str
+    format: str = "csv"
+    currency: str | None = None
+    start: str | None = None
+    end: str | None = None
+    after: str | None = None
+
+    def resolve(self) -> tuple[EntryFilter, Position | None]:
+        """The store filter and resume position; raises InvalidInput naming every bad field."""
+        problems = ProblemCollector()
+        if self.format not in FORMATS:
+            problems.add("format", f"must be one of {', '.join(FORMATS)}")
+        if self.currency is not None and self.currency not in FILTER_CURRENCIES:
+            problems.add("currency", f"must be one of {', '.join(FILTER_CURRENCIES)}")
+        start = _parse_time(self.start, "start", problems)
+        end = _parse_time(self.end, "end", problems)
+        if start and end and to_ms(start) > to_ms(end):
+            problems.add("start", "must not be after end")
+        after = parse_cursor(self.after, problems)
+        problems.raise_if_any()
+        return UsageQuery(self.account_id, self.currency, start, end).entry_filter(), after
+
+
+@dataclass(frozen=True)
+class Exported:
+    """How far an export got: entries written and the cursor of the last one (None if none)."""
+
+    entries: int
+    cursor: str | None
+
+
+def format_cursor(position: Position) -> str:
+    return f"{position.ts_ms}-{position.id}"
+
+
+def parse_cursor(text: str | None, problems: ProblemCollector) -> Position | None:
+    if text is None:
+        return None
+    match = _CURSOR.match(text)
+    if match is None:
+        problems.add("after", "must be a cursor printed by an earlier export (<ts_ms>-<id>)")
+        return None
+    return Position(int(match[1]), int(match[2]))
+
+
+def _parse_time(text: str | None, field: str, problems: ProblemCollector) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        problems.add(field, "must be an ISO 8601 date or date-time")
+        return None
+
+
+async def count_remaining(db: Database, query: ExportQuery) -> int:
+    """How many entries an export would write (for a progress bar; not part of its snapshot)."""
+    where, after = query.resolve()
+    async with db.read() as conn:
+        return await store.count_after(conn, where, after)
+
+
+async def export_entries(
+    db: Database, query: ExportQuery, out: Sink,
+    on_batch: Callable[[Exported], None] | None = None, batch_size: int | None = None,
+) -> Exported:
+    """Write every matching entry to `out`; `on_batch` hears the running total after each
+    batch is written. Raises InvalidInput, or NotFound for an unknown account."""
+    where, after = query.resolve()
+    done = Exported(0, query.after)
+    async with store.snapshot(db) as conn:
+        if not await account_store.account_exists(conn, query.account_id):
+            raise NotFound(f"No account {query.account_id}")
+        if query.format == "csv" and after is None:
+            out.write(HEADER.encode())
+        if query.format == "csv" and not db.is_sqlite:
+            async for batch in store.copy_csv_batches(conn, where, after,
+                                                          batch_size or COPY_BATCH):
+                for chunk in batch.chunks:
+                    out.write(chunk)
+                done = _advance(done, batch.rows, batch.last, on_batch)
+            return done
+        async for rows in store.entry_batches(conn, where, after,
+                                                 batch_size or PYTHON_BATCH):
+            out.write(_render(rows, query.format))
+            done = _advance(done, len(rows), Position(rows[-1].ts_ms, rows[-1].id), on_batch)
+    return done
+
+
+def _render(rows: list[EntryRow], fmt: str) -> bytes:
+    if fmt == "csv":
+        return "".join(entry_row(row) for row in rows).encode()
+    return b"".join(dumps(entry_to_wire(row)) + b"\n" for row in rows)
+
+
+def _advance(
+    done: Exported, rows: int, last: Position, on_batch: Callable[[Exported], None] | None
+) -> Exported:
+    done = Exported(done.entries + rows, format_cursor(last))
+    if on_batch:
+        on_batch(done)
+    return done
