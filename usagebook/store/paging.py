@@ -46,17 +46,21 @@ def _split(where: EntryFilter) -> _Split | None:
     return _Split(low, full_from, full_until, high)
 
 
-def _buckets(where: EntryFilter, split: _Split) -> Select[Any]:
-    """Whole-hour buckets of the filter, one row per hour: (hour_ms, entries)."""
-    query = select(ucb.c.hour_ms, func.sum(ucb.c.entries).label("n")).where(
-        ucb.c.account_id == where.account_id)
+def _in_whole_hours(query: Select[Any], where: EntryFilter, split: _Split) -> Select[Any]:
+    query = query.where(ucb.c.account_id == where.account_id)
     if where.currencies is not None:
         query = query.where(ucb.c.currency.in_(where.currencies))
     if split.full_from is not None:
         query = query.where(ucb.c.hour_ms >= split.full_from)
     if split.full_until is not None:
         query = query.where(ucb.c.hour_ms < split.full_until)
-    return query.group_by(ucb.c.hour_ms)
+    return query
+
+
+def _buckets(where: EntryFilter, split: _Split) -> Select[Any]:
+    """Whole-hour buckets of the filter, one row per hour: (hour_ms, n)."""
+    query = select(ucb.c.hour_ms, func.sum(ucb.c.entries).label("n"))
+    return _in_whole_hours(query, where, split).group_by(ucb.c.hour_ms)
 
 
 async def _edge_count(conn: AsyncConnection, edge: EntryFilter | None) -> int:
@@ -68,8 +72,8 @@ async def count_matching(conn: AsyncConnection, where: EntryFilter) -> int:
     split = _split(where)
     if split is None:
         return await count_entries(conn, where)
-    whole = _buckets(where, split).subquery()
-    summed = await conn.execute(select(func.coalesce(func.sum(whole.c.n), 0)))
+    summed = await conn.execute(
+        _in_whole_hours(select(func.coalesce(func.sum(ucb.c.entries), 0)), where, split))
     edges = await _edge_count(conn, split.low_edge) + await _edge_count(conn, split.high_edge)
     return int(summed.scalar_one()) + edges
 
