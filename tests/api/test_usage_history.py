@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +135,28 @@ def test_transaction_in_flight_at_the_start_is_at_most_once(
     assert len(seen) == len(set(seen))
     assert set(in_order(existing)) <= set(seen)
     assert set(seen) - set(in_order(existing)) <= {entry.request_id for entry in late}
+
+
+def test_walk_while_another_thread_keeps_recording(harness: Harness, tenant: Tenant) -> None:
+    """A writer records (backdated, current and future entries) the whole time a client walks."""
+    now = now_ms()
+    before = stored(harness, random_entries(tenant.account_id, 60, seed=41, end_ms=now))
+    stop = threading.Event()
+    written: list[int] = []
+
+    def keep_recording() -> None:
+        batch = 0
+        while not stop.is_set():
+            batch += 1
+            more = random_entries(tenant.account_id, 3, seed=1000 + batch, end_ms=now + 60_000)
+            written.append(len(stored(harness, more)))
+
+    writer = threading.Thread(target=keep_recording)
+    writer.start()
+    try:
+        seen, _ = walk(harness, tenant, pageSize=10)
+    finally:
+        stop.set()
+        writer.join()
+    assert seen == in_order(before)
+    assert sum(written) > 0
