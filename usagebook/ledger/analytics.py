@@ -20,7 +20,6 @@ from usagebook.money import Currency
 from usagebook.store import analytics as store
 from usagebook.store.analytics import DayRange
 from usagebook.store.engine import Database
-from usagebook.store.skus import find_skus
 from usagebook.timeutil import MS_PER_DAY, day_start_ms, now_ms
 
 CACHE_TTL_MS = 600_000
@@ -75,17 +74,14 @@ async def compute(
             day_totals = await store.totals_by_day(conn, where)
             sku_totals = await store.totals_by_sku(conn, where)
             key_totals = await store.totals_by_key(conn, where)
-            catalog = await find_skus(conn, {t.name for t in sku_totals})
-            named = await store.key_descriptions(
-                conn, account_id, {t.name for t in key_totals if t.name})
-            models = report.model_lines(sku_totals, catalog)
-            keys = report.key_lines(key_totals, named)
+            models = report.model_lines(sku_totals)
+            keys = report.key_lines(key_totals)
             top_models, top_keys = models[: report.TOP], keys[: report.TOP]
-            model_of = {sku: line.name for line in top_models for sku in line.members}
+            model_of = {str(line.ident): line.name for line in top_models}
             key_of = {line.ident: line.name for line in top_keys}
             diem = Currency.DIEM.value
-            model_rows = await store.daily_by_sku(conn, where, diem, set(model_of))
-            key_rows = await store.daily_by_key(conn, where, diem, set(key_of))  # type: ignore[arg-type]
+            model_rows = await store.daily_by_model(conn, where, diem, model_of)
+            key_rows = await store.daily_by_key(conn, where, diem, key_of)
         day_ms = [ms for _, ms in days]
         return {
             "byDate": report.by_date(days, day_totals),

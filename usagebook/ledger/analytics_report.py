@@ -9,7 +9,7 @@ Chart names are unique and never `date`, so they can be keys of the chart rows.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -47,7 +47,7 @@ class Spend:
 class Line:
     """One model or key of the answer: its identity, chart name and spend."""
 
-    ident: Hashable
+    ident: str | None  # the model id, or the key id (None for the Web App line)
     base_name: str
     tag: str | None  # what tells it apart from a namesake; None for the Web App line
     spend: Spend = field(default_factory=Spend)
@@ -55,7 +55,6 @@ class Line:
     unit_type: str = "units"
     model_type: str | None = None
     by_usage: dict[str, Spend] = field(default_factory=dict)
-    members: set[str] = field(default_factory=set)  # a model's SKUs
 
 
 def unknown_sku(sku: str) -> SkuRow:
@@ -63,11 +62,11 @@ def unknown_sku(sku: str) -> SkuRow:
     return SkuRow(sku, sku, sku, "", "units", Decimal(1), "Usage", Decimal(0))
 
 
-def model_lines(totals: Iterable[Total], catalog: dict[str, SkuRow]) -> list[Line]:
+def model_lines(totals: Iterable[tuple[Total, SkuRow | None]]) -> list[Line]:
     """Per model: spend, units in the model's unit type, and spend per usage type."""
     lines: dict[str, Line] = {}
-    for total in totals:
-        sku = catalog.get(total.name) or unknown_sku(total.name)
+    for total, found in totals:
+        sku = found or unknown_sku(total.name)
         line = lines.get(sku.model_id)
         if line is None:
             line = lines[sku.model_id] = Line(
@@ -77,18 +76,17 @@ def model_lines(totals: Iterable[Total], catalog: dict[str, SkuRow]) -> list[Lin
         units = total.units * sku.unit_type_per_unit
         line.spend.add(total.currency, total.amount, units)
         line.by_usage.setdefault(sku.usage_type, Spend()).add(total.currency, total.amount, units)
-        line.members.add(sku.sku)
     return _ranked(lines.values(), lambda tag: f"({tag})")
 
 
-def key_lines(totals: Iterable[Total], descriptions: dict[str, str]) -> list[Line]:
+def key_lines(totals: Iterable[tuple[Total, str]]) -> list[Line]:
     """Per API key (None: usage without a key, named "Web App"), in ledger units."""
     lines: dict[str | None, Line] = {}
-    for total in totals:
+    for total, description in totals:
         key_id = total.name
         line = lines.get(key_id)
         if line is None:
-            line = lines[key_id] = _key_line(key_id, descriptions.get(key_id or "", ""))
+            line = lines[key_id] = _key_line(key_id, description)
         line.spend.add(total.currency, total.amount, total.units)
     return _ranked(lines.values(), lambda tag: f"(...{tag[-6:]})")
 
@@ -151,10 +149,10 @@ def daily_chart(
     name_of: dict[Any, str],
 ) -> list[dict[str, Any]]:
     """Per day: epoch ms of the UTC day, and every top line's spend that day (0 when unused).
-    `rows` are (day, member, stored amount); `name_of` maps a member to its line's name."""
+    `rows` are (day, line id, stored amount); `name_of` maps a line id to its name."""
     chart: dict[int, dict[str, Any]] = {
         day: {"date": day, **{line.name: Decimal(0) for line in top}} for day in days_ms}
-    for day, member, amount in rows:
-        if day in chart and member in name_of:
-            chart[day][name_of[member]] -= amount
+    for day, ident, amount in rows:
+        if day in chart and ident in name_of:
+            chart[day][name_of[ident]] -= amount
     return [chart[day] for day in days_ms]

@@ -22,7 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from usagebook.errors import QueryTimeout
 from usagebook.store.engine import Database
 from usagebook.store.rollups import NO_KEY
-from usagebook.store.tables import api_keys, rollup_day_currency, rollup_day_key, rollup_day_sku
+from usagebook.store.skus import SkuRow
+from usagebook.store.tables import (
+    api_keys,
+    rollup_day_currency,
+    rollup_day_key,
+    rollup_day_sku,
+    skus,
+)
 
 TIMEOUT_MESSAGE = "Query timed out - try reducing the lookback period"
 _PG_QUERY_CANCELED = "57014"
@@ -118,49 +125,64 @@ async def totals_by_day(conn: AsyncConnection, where: DayRange) -> list[Total]:
     return [Total(*row) for row in await conn.execute(query)]
 
 
-async def totals_by_sku(conn: AsyncConnection, where: DayRange) -> list[Total]:
-    return await _totals(conn, rollup_day_sku, "sku", where)
+async def totals_by_sku(
+    conn: AsyncConnection, where: DayRange
+) -> list[tuple[Total, SkuRow | None]]:
+    """Per SKU and currency, with the SKU's catalog row (None for a SKU missing from it)."""
+    r = rollup_day_sku
+    catalog = [skus.c[name] for name in SkuRow.__dataclass_fields__ if name != "sku"]
+    query = (
+        select(r.c.sku, r.c.currency, func.sum(r.c.amount), func.sum(r.c.units), *catalog)
+        .select_from(r.outerjoin(skus, skus.c.sku == r.c.sku))
+        .where(*_in_range(r, where))
+        .group_by(r.c.sku, r.c.currency, *catalog)
+    )
+    return [(Total(*row[:4]), SkuRow(row[0], *row[4:]) if row[4] is not None else None)
+            for row in await conn.execute(query)]
 
 
-async def totals_by_key(conn: AsyncConnection, where: DayRange) -> list[Total]:
-    """Per key and currency; `name` is the key id, None for usage without a key."""
-    totals = await _totals(conn, rollup_day_key, "api_key_id", where)
-    return [Total(t.name or None, t.currency, t.amount, t.units) for t in totals]
+async def totals_by_key(conn: AsyncConnection, where: DayRange) -> list[tuple[Total, str]]:
+    """Per key and currency, with the key's description; the key is None for usage without
+    one (its description is then "")."""
+    r = rollup_day_key
+    description = func.coalesce(api_keys.c.description, "")
+    query = (
+        select(r.c.api_key_id, r.c.currency, func.sum(r.c.amount), func.sum(r.c.units),
+               description)
+        .select_from(r.outerjoin(api_keys, (api_keys.c.id == r.c.api_key_id)
+                                 & (api_keys.c.account_id == r.c.account_id)))
+        .where(*_in_range(r, where))
+        .group_by(r.c.api_key_id, r.c.currency, description)
+    )
+    return [(Total(row[0] or None, *row[1:4]), row[4]) for row in await conn.execute(query)]
 
 
-async def _daily(
-    conn: AsyncConnection, table: Table, name: str, where: DayRange, currency: str,
-    names: Collection[str],
+async def daily_by_model(
+    conn: AsyncConnection, where: DayRange, currency: str, model_ids: Collection[str]
 ) -> list[tuple[int, str, Decimal]]:
-    if not names:
+    """(day, model id, amount) of the given models in one currency, summed over their SKUs
+    (a SKU missing from the catalog is its own model)."""
+    if not model_ids:
         return []
-    column = table.c[name]
-    query = select(table.c.day_ms, column, table.c.amount).where(
-        *_in_range(table, where), table.c.currency == currency, column.in_(sorted(names)))
+    r = rollup_day_sku
+    model = func.coalesce(skus.c.model_id, r.c.sku)
+    query = (
+        select(r.c.day_ms, model, func.sum(r.c.amount))
+        .select_from(r.outerjoin(skus, skus.c.sku == r.c.sku))
+        .where(*_in_range(r, where), r.c.currency == currency, model.in_(sorted(model_ids)))
+        .group_by(r.c.day_ms, model)
+    )
     return [(row[0], row[1], row[2]) for row in await conn.execute(query)]
-
-
-async def daily_by_sku(
-    conn: AsyncConnection, where: DayRange, currency: str, skus: Collection[str]
-) -> list[tuple[int, str, Decimal]]:
-    """(day, sku, amount) of the given SKUs in one currency."""
-    return await _daily(conn, rollup_day_sku, "sku", where, currency, skus)
 
 
 async def daily_by_key(
     conn: AsyncConnection, where: DayRange, currency: str, key_ids: Collection[str | None]
 ) -> list[tuple[int, str | None, Decimal]]:
     """(day, key id or None, amount) of the given keys in one currency."""
-    stored = {key or NO_KEY for key in key_ids}
-    rows = await _daily(conn, rollup_day_key, "api_key_id", where, currency, stored)
-    return [(day, key or None, amount) for day, key, amount in rows]
-
-
-async def key_descriptions(
-    conn: AsyncConnection, account_id: str, key_ids: Collection[str]
-) -> dict[str, str]:
     if not key_ids:
-        return {}
-    query = select(api_keys.c.id, api_keys.c.description).where(
-        api_keys.c.account_id == account_id, api_keys.c.id.in_(sorted(key_ids)))
-    return {row.id: row.description for row in await conn.execute(query)}
+        return []
+    r = rollup_day_key
+    stored = sorted({key or NO_KEY for key in key_ids})
+    query = select(r.c.day_ms, r.c.api_key_id, r.c.amount).where(
+        *_in_range(r, where), r.c.currency == currency, r.c.api_key_id.in_(stored))
+    return [(row[0], row[1] or None, row[2]) for row in await conn.execute(query)]
