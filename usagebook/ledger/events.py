@@ -62,7 +62,10 @@ def _stored_currency(value: str) -> str:
     return Currency.DIEM.value if value == LEGACY_VCU else value
 
 
-Text200 = Annotated[str, Strict(), Field(min_length=1, max_length=200)]
+# PostgreSQL text cannot hold NUL (it failed the whole request with a 500): refused as input.
+NO_NUL = r"^[^\x00]*$"
+Text200 = Annotated[str, Strict(), Field(min_length=1, max_length=200, pattern=NO_NUL)]
+Id40 = Annotated[str, Strict(), Field(min_length=1, max_length=40, pattern=NO_NUL)]
 Count = Annotated[int, Strict(), Field(ge=0, le=MAX_INT32)]
 
 
@@ -79,10 +82,10 @@ class UsageEvent(BaseModel):
         BeforeValidator(_units),
         WithJsonSchema({"type": ["string", "number"], "description": "> 0, at most 9 decimals"}),
     ]
-    api_key_id: Annotated[str, Strict(), Field(min_length=1, max_length=40)] | None = Field(
+    api_key_id: Id40 | None = Field(
         None, alias="apiKeyId"
     )
-    account_id: Annotated[str, Strict(), Field(min_length=1, max_length=40)] | None = Field(
+    account_id: Id40 | None = Field(
         None, alias="accountId"
     )
     ts_ms: (
@@ -93,7 +96,7 @@ class UsageEvent(BaseModel):
         ]
         | None
     ) = Field(None, alias="timestamp")
-    notes: Annotated[str, Strict(), Field(max_length=2000)] | None = None
+    notes: Annotated[str, Strict(), Field(max_length=2000, pattern=NO_NUL)] | None = None
     execution_ms: Count | None = Field(None, alias="inferenceExecutionTime")
     prompt_tokens: Count | None = Field(None, alias="promptTokens")
     completion_tokens: Count | None = Field(None, alias="completionTokens")

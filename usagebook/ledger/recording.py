@@ -120,7 +120,9 @@ def _refs(event: UsageEvent | None, raw: Any) -> tuple[str | None, str | None, s
     if not isinstance(raw, dict):
         return None, None, None
     found = (raw.get("sku"), raw.get("apiKeyId"), raw.get("accountId"))
-    sku, key, account = (value if isinstance(value, str) and value else None for value in found)
+    # A name PostgreSQL cannot even compare (NUL) is already reported invalid: look up nothing.
+    sku, key, account = (value if isinstance(value, str) and value and "\x00" not in value
+                         else None for value in found)
     return sku, key, account
 
 
