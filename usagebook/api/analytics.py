@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
 
 from usagebook.api.deps import AdminCaller, DatabaseDep, SettingsDep
 from usagebook.api.schemas import ExactNumber, error_responses
@@ -85,9 +86,10 @@ async def get_usage_analytics(
                                                       "default 7d")] = None,
     startDate: Annotated[str | None, Query(description="YYYY-MM-DD, with endDate")] = None,
     endDate: Annotated[str | None, Query(description="YYYY-MM-DD, with startDate")] = None,
-) -> ExactJSONResponse:
+) -> Response:
     body = await usage_analytics(
         database, cache, AnalyticsQuery(caller.account_id, lookback, startDate, endDate),
         limit_seconds=settings.query_timeout_seconds,
     )
-    return ExactJSONResponse(body, headers={"Cache-Control": CACHE_CONTROL})
+    return Response(body, media_type="application/json",
+                    headers={"Cache-Control": CACHE_CONTROL})

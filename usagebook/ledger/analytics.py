@@ -15,7 +15,7 @@ from typing import Any
 from usagebook import metrics
 from usagebook.ledger import analytics_report as report
 from usagebook.ledger.analytics_period import Period, resolve_period
-from usagebook.ledger.cache import Cache, decode, encode
+from usagebook.ledger.cache import Cache, encode
 from usagebook.money import Currency
 from usagebook.store import analytics as store
 from usagebook.store.analytics import DayRange
@@ -37,20 +37,25 @@ class AnalyticsQuery:
 
 async def usage_analytics(
     db: Database, cache: Cache, query: AnalyticsQuery, *, limit_seconds: float
-) -> dict[str, Any]:
-    """The contract's answer. Raises InvalidInput for bad parameters and QueryTimeout when the
-    queries overrun `limit_seconds`."""
+) -> bytes:
+    """The contract's answer as exact JSON (written once, then served from the cache as is).
+    Raises InvalidInput for bad parameters and QueryTimeout when the queries overrun
+    `limit_seconds`."""
     now = now_ms()
     today = datetime.fromtimestamp(now // 1000, tz=UTC).date()
     period = resolve_period(today, query.lookback, query.start_date, query.end_date)
     cache_key = analytics_cache_key(query.account_id, period)
     cached = await cache.get(cache_key)
     metrics.count_cache(hit=cached is not None)
-    if cached is not None:
-        return {"lookback": period.label, **decode(cached)}
-    body = await compute(db, query.account_id, period, limit_seconds)
-    await cache.set(cache_key, encode(body), cache_ttl_ms(now))
-    return {"lookback": period.label, **body}
+    if cached is None:
+        cached = encode(await compute(db, query.account_id, period, limit_seconds))
+        await cache.set(cache_key, cached, cache_ttl_ms(now))
+    return with_lookback(period.label, cached)
+
+
+def with_lookback(label: str, body: bytes) -> bytes:
+    """The cached object (never empty) with `lookback` put first, as in Venice's example."""
+    return b'{"lookback":' + encode(label) + b"," + body[1:]
 
 
 def analytics_cache_key(account_id: str, period: Period) -> str:

@@ -7,7 +7,6 @@ meanwhile, and tries Redis again after a short pause.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from decimal import Decimal
@@ -128,7 +127,3 @@ def encode(content: Any) -> bytes:
     """JSON with Decimals written exactly (never through float)."""
     return orjson.dumps(content, default=_default)
 
-
-def decode(raw: bytes) -> Any:
-    """The inverse of `encode`: numbers with a fraction come back as exact Decimals."""
-    return json.loads(raw, parse_float=Decimal)
