@@ -156,6 +156,22 @@ def test_metrics_count_requests_by_route_template_and_status(
     assert sample("usagebook_http_requests_total", **docs) == before_docs + 1
 
 
+def test_recorded_duplicate_and_conflicting_events_are_counted(
+    harness: Harness, tenant: Tenant
+) -> None:
+    statuses = ("recorded", "duplicate", "conflict")
+    before = [sample("usagebook_usage_events_total", status=s) for s in statuses]
+    event = {"requestId": "m-1", "sku": "llama-3.3-70b-llm-input-mtoken", "units": "1",
+             "accountId": tenant.account_id}
+    operator = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    for events in ([event, {**event, "requestId": "m-2"}], [event, {**event, "units": "2"}]):
+        answer = harness.client.post("/api/v1/usage/events", json={"events": events},
+                                     headers=operator)
+        assert answer.status_code == 200, answer.text
+    after = [sample("usagebook_usage_events_total", status=s) for s in statuses]
+    assert [b - a for a, b in zip(before, after, strict=True)] == [2, 1, 1]
+
+
 def test_recording_and_cache_counters_move_when_called() -> None:
     before = [sample("usagebook_usage_events_total", status=s)
               for s in ("recorded", "duplicate", "conflict")]

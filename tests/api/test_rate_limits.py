@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from redis.asyncio import Redis
 
-from tests.conftest import Harness, Tenant
+from tests.conftest import OPERATOR_TOKEN, Harness, Tenant
 from tests.servers import free_port
 from usagebook.app import create_app
 from usagebook.errors import RateLimited
@@ -143,6 +143,20 @@ def test_over_the_limit_is_a_429_standard_error_with_retry_after(
     assert limited.get(USAGE, headers=other.admin).status_code == 200
     # Service endpoints are not customer routes.
     assert all(limited.get("/healthz").status_code == 200 for _ in range(5))
+
+
+def test_the_operators_recording_endpoint_is_not_limited(
+    limited: TestClient, tenant: Tenant
+) -> None:
+    freeze(limited, 3)
+    operator = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    for n in range(6):
+        event = {"requestId": f"rl-{n}", "sku": "llama-3.3-70b-llm-input-mtoken", "units": "1",
+                 "accountId": tenant.account_id}
+        answer = limited.post("/api/v1/usage/events", json={"events": [event]}, headers=operator)
+        assert answer.status_code == 200, answer.text
+    statuses = [limited.get(USAGE, headers=tenant.admin).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]  # while the customer key itself is limited
 
 
 def test_limit_is_shared_through_redis_between_two_apps(harness: Harness, tenant: Tenant) -> None:

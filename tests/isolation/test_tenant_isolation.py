@@ -20,13 +20,17 @@ from hypothesis import strategies as st
 from tests.conftest import Harness
 from tests.factories import random_entries, store_entries
 from usagebook.ledger.accounts import create_account
+from usagebook.ledger.balances import grant_credit, set_diem_allocation
 from usagebook.ledger.keys import KeyType, create_key
 from usagebook.store.engine import Database
+from usagebook.timeutil import MS_PER_DAY, now_ms
 
 ACCOUNTS = 4
 USAGE = "/api/v1/billing/usage"
 HISTORY = "/api/v1/billing/usage-history"
 ANALYTICS = "/api/v1/billing/usage-analytics"
+BALANCE = "/api/v1/billing/balance"
+CREDITS = "/api/v1/billing/credits"
 CURRENCIES = ("USD", "DIEM", "BUNDLED_CREDITS")
 
 
@@ -41,6 +45,9 @@ class Holder:
     inference_key: str = ""
     request_ids: dict[str, str] = field(default_factory=dict)  # request id -> currency
     spend: dict[str, Decimal] = field(default_factory=dict)  # currency -> positive spend
+    grants: dict[str, Decimal] = field(default_factory=dict)  # currency -> granted
+    allocation: Decimal | None = None
+    diem_today: Decimal = Decimal(0)  # today's DIEM spend
 
     def auth(self, key: int = 0) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.admin_keys[key % len(self.admin_keys)]}"}
@@ -57,6 +64,7 @@ def _make_holder(index: int, entries: int) -> Callable[[Database], Any]:
             holder.key_ids.add(created.row.id)
         inference = await create_key(db, account.id, KeyType.INFERENCE, f"{tag} inference")
         holder.inference_key = inference.secret
+        await _grant(db, holder, index)
         made = random_entries(account.id, entries, seed=index, span_ms=20 * 86_400_000,
                               key_ids=(None, *sorted(holder.key_ids)))
         made = [replace(e, request_id=f"{tag}-{e.request_id}") for e in made]
@@ -65,9 +73,22 @@ def _make_holder(index: int, entries: int) -> Callable[[Database], Any]:
             holder.request_ids[entry.request_id or ""] = entry.currency
             spent = holder.spend.get(entry.currency, Decimal(0))
             holder.spend[entry.currency] = spent - entry.amount
+            if entry.currency == "DIEM" and entry.ts_ms // MS_PER_DAY == now_ms() // MS_PER_DAY:
+                holder.diem_today -= entry.amount
         return holder
 
     return make
+
+
+async def _grant(db: Database, holder: Holder, index: int) -> None:
+    """Grants and allocations that differ per account, with notes carrying the account's tag."""
+    for currency, amount in (("USD", Decimal(100 + index)), ("BUNDLED_CREDITS", Decimal(index))):
+        if amount:
+            await grant_credit(db, holder.account_id, currency, amount, f"{holder.tag} grant")
+            holder.grants[currency] = amount
+    if index % 2:
+        holder.allocation = Decimal(index) / 4
+        await set_diem_allocation(db, holder.account_id, holder.allocation)
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +206,30 @@ def test_analytics_count_only_the_callers_usage_and_keys(
         assert (usd, diem) == (own_usd, own_diem)
     else:
         assert usd <= own_usd and diem <= own_diem
+
+
+@given(caller=callers)
+def test_balances_and_credits_are_the_callers_own(
+    harness: Harness, world: list[Holder], caller: tuple[int, int]
+) -> None:
+    me = world[caller[0]]
+    credits = harness.client.get(CREDITS, headers=me.auth(caller[1]))
+    balance = harness.client.get(BALANCE, headers=me.auth(caller[1]))
+    assert credits.status_code == balance.status_code == 200, credits.text + balance.text
+    for answer in (credits, balance):
+        assert_only_mine(answer.text, world, me)
+    body = credits.json(parse_float=Decimal)
+    assert {g["notes"] for g in body["grants"]} <= {f"{me.tag} grant"}
+    assert sorted((g["currency"], Decimal(str(g["amount"]))) for g in body["grants"]) == sorted(
+        me.grants.items())
+    for currency in ("USD", "BUNDLED_CREDITS"):
+        expected = me.grants.get(currency, Decimal(0)) - me.spend.get(currency, Decimal(0))
+        assert Decimal(str(body["balances"][currency])) == expected
+    diem_left = None if me.allocation is None else me.allocation - me.diem_today
+    served = body["balances"]["DIEM"]
+    assert (None if served is None else Decimal(str(served))) == diem_left
+    usd = balance.json(parse_float=Decimal)["balances"]["usd"]
+    assert Decimal(str(usd)) == Decimal(str(body["balances"]["USD"]))
 
 
 def test_unknown_ids_in_any_parameter_reach_nothing(harness: Harness, world: list[Holder]) -> None:

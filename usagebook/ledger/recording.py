@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from usagebook import metrics
 from usagebook.errors import ProblemCollector
 from usagebook.ledger.balances import Consumption, load_consumption
 from usagebook.ledger.events import UsageEvent, parse_batch
@@ -54,7 +55,10 @@ async def record_body(db: Database, body: Any, received_ms: int | None = None) -
     if not events:
         problems.raise_if_any(INVALID_EVENTS)
     raw = body["events"] if isinstance(body, dict) else None
-    return await record(db, events, received_ms=received_ms, problems=problems, raw=raw)
+    results = await record(db, events, received_ms=received_ms, problems=problems, raw=raw)
+    statuses = [result.status for result in results]  # committed: count them in /metrics
+    metrics.count_recording(*(statuses.count(s) for s in ("recorded", "duplicate", "conflict")))
+    return results
 
 
 async def record(
