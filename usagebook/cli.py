@@ -20,7 +20,9 @@ from rich.table import Table
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from usagebook.errors import InvalidInput, UsagebookError
-from usagebook.ledger import accounts, demo, export, keys
+from usagebook.ledger import accounts, balances, demo, export, importer, keys, pricing
+from usagebook.ledger.catalog import list_catalog
+from usagebook.money import format_decimal
 from usagebook.settings import Settings, SettingsError
 from usagebook.store.engine import Database, create_database
 from usagebook.store.migrate import upgrade
@@ -34,6 +36,10 @@ accounts_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
+prices_app = typer.Typer(help="Manage the SKU price list.", no_args_is_help=True)
+credits_app = typer.Typer(help="Grant credit to accounts.", no_args_is_help=True)
+app.add_typer(prices_app, name="prices")
+app.add_typer(credits_app, name="credits")
 
 DatabaseUrl = Annotated[
     str | None, typer.Option("--database-url", help="Overrides USAGEBOOK_DATABASE_URL.")
@@ -194,6 +200,98 @@ def demo_command(
          f"Demo account {made.account_id} with {made.entries} entries.\n"
          f"ADMIN key (shown once):     {made.admin_key}\n"
          f"INFERENCE key (shown once): {made.inference_key}")
+
+
+@prices_app.command("import")
+def prices_import(file: Path, database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
+    """Load a price list (CSV with a header row, or JSON); it prices events recorded from now
+    on, while stored entries keep the price they were charged."""
+    count = run(settings_for(database_url), lambda db: pricing.import_prices(db, file))
+    emit(as_json, {"file": str(file), "skus": count}, f"Imported {count} SKU prices.")
+
+
+@prices_app.command("list")
+def prices_list(database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
+    """List the SKU catalog and its current prices."""
+    rows = run(settings_for(database_url), list_catalog)
+    listed = [{"sku": r.sku, "modelId": r.model_id, "modelName": r.model_name,
+               "modelType": r.model_type, "unitType": r.unit_type,
+               "unitTypePerUnit": format_decimal(r.unit_type_per_unit),
+               "usageType": r.usage_type,
+               "pricePerUnitUsd": format_decimal(r.price_per_unit_usd)} for r in rows]
+    if as_json:
+        emit(True, {"skus": listed}, "")
+        return
+    table = Table("sku", "model", "usage", "unit", "USD per unit")
+    for item in listed:
+        table.add_row(item["sku"], item["modelName"], item["usageType"], item["unitType"],
+                      item["pricePerUnitUsd"])
+    Console().print(table)
+
+
+@credits_app.command("grant")
+def credits_grant(
+    account: Annotated[str, typer.Option("--account", help="Account id (acct_...).")],
+    currency: Annotated[str, typer.Option(help="USD or BUNDLED_CREDITS.")],
+    amount: Annotated[str, typer.Option(help="Exact decimal; negative for an adjustment.")],
+    note: Annotated[str | None, typer.Option(help="Why: purchase, refund, promotion...")] = None,
+    database_url: DatabaseUrl = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Grant credit (or adjust it) in USD or BUNDLED_CREDITS, with a note."""
+    made = run(settings_for(database_url),
+               lambda db: balances.grant_credit(db, account, currency, amount, note))
+    emit(as_json, {"accountId": account, "currency": made.currency,
+                   "amount": format_decimal(made.amount), "notes": made.notes},
+         f"Granted {made.amount} {made.currency} to {account}.")
+
+
+@accounts_app.command("set-diem")
+def accounts_set_diem(
+    account: Annotated[str, typer.Option("--account", help="Account id (acct_...).")],
+    allocation: Annotated[str, typer.Option(help="DIEM per UTC day; `none` removes it.")],
+    database_url: DatabaseUrl = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Set the DIEM allocation that every UTC day starts with."""
+    value = None if allocation.strip().lower() == "none" else allocation
+    made = run(settings_for(database_url),
+               lambda db: balances.set_diem_allocation(db, account, value))
+    emit(as_json, {"accountId": account,
+                   "diemAllocation": None if made is None else format_decimal(made)},
+         f"DIEM allocation of {account}: {made if made is not None else 'none'} per day.")
+
+
+@app.command("import")
+def import_command(
+    file: Path,
+    account: Annotated[str | None, typer.Option(
+        "--account", help="Account of events that name neither accountId nor apiKeyId.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=1000, help="Events per batch.")] = 1000,
+    checkpoint: Annotated[Path | None, typer.Option(
+        help="Progress file (default: FILE.checkpoint); lets a rerun skip finished work.")] = None,
+    database_url: DatabaseUrl = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Backfill a JSON Lines file of usage events through the recording path. Safe to rerun
+    after an interruption: each event is recorded once."""
+    job = importer.ImportJob(file, account, batch_size, checkpoint)
+    total = file.stat().st_size if file.exists() else 0
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  TimeRemainingColumn(), console=err,
+                  disable=as_json or not err.is_terminal) as bar:
+        task = bar.add_task(f"Importing {file.name}", total=total)
+        report = run(settings_for(database_url), lambda db: importer.import_file(
+            db, job, progress=lambda done: bar.update(task, completed=done)))
+    payload = {"file": str(file), "recorded": report.recorded, "duplicate": report.duplicate,
+               "conflict": report.conflict, "lines": report.lines,
+               "resumedFromLine": report.resumed_from_line,
+               "conflictLines": report.conflict_lines[:100]}
+    emit(as_json, payload,
+         f"{file}: {report.recorded} recorded, {report.duplicate} duplicate, "
+         f"{report.conflict} conflict ({report.lines} lines"
+         + (f", resumed after line {report.resumed_from_line})" if report.resumed_from_line
+            else ")"))
 
 
 class ExportFormat(StrEnum):

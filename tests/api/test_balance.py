@@ -35,8 +35,13 @@ def test_balance_validates_against_venices_schema(
         "all": (True, "DIEM", 100, 25, 100),
         "spent": (True, "BUNDLED_CREDITS", -9900, 25, 100),
     }[setup]
-    assert (body["canConsume"], body["consumptionCurrency"], body["balances"]["diem"],
-            body["balances"]["usd"], body["diemEpochAllocation"]) == expected
+    assert (
+        body["canConsume"],
+        body["consumptionCurrency"],
+        body["balances"]["diem"],
+        body["balances"]["usd"],
+        body["diemEpochAllocation"],
+    ) == expected
 
 
 def test_credits_lists_every_currency_and_grants_newest_first(
@@ -52,7 +57,8 @@ def test_credits_lists_every_currency_and_grants_newest_first(
     assert body["balances"] == {"USD": 8.75, "BUNDLED_CREDITS": 2.5, "DIEM": None}
     assert body["diemEpochAllocation"] == 0
     assert [(g["currency"], g["amount"], g["notes"]) for g in body["grants"]] == [
-        ("USD", -1.25, "test grant"), ("BUNDLED_CREDITS", 2.5, "test grant"),
+        ("USD", -1.25, "test grant"),
+        ("BUNDLED_CREDITS", 2.5, "test grant"),
         ("USD", 10, "test grant"),
     ]
     assert all(g["timestamp"].endswith("Z") for g in body["grants"])

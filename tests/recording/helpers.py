@@ -15,10 +15,10 @@ LLAMA_IN = "llama-3.3-70b-llm-input-mtoken"  # 0.7 USD per million tokens
 IMAGE = "flux-dev-image-unit"  # 0.01 USD per image
 
 
-def event(request_id: str, account_id: str, units: Any = "1", sku: str = IMAGE,
-          **extra: Any) -> dict[str, Any]:
-    return {"requestId": request_id, "sku": sku, "units": units, "accountId": account_id,
-            **extra}
+def event(
+    request_id: str, account_id: str, units: Any = "1", sku: str = IMAGE, **extra: Any
+) -> dict[str, Any]:
+    return {"requestId": request_id, "sku": sku, "units": units, "accountId": account_id, **extra}
 
 
 def post_events(harness: Harness, events: list[dict[str, Any]], **kwargs: Any) -> Any:

@@ -41,15 +41,17 @@ def _workload(account_id: str) -> list[list[dict[str, Any]]]:
 def _send(harness: Harness, batch: list[dict[str, Any]]) -> list[tuple[str, str]]:
     answer = post_events(harness, batch)
     assert answer.status_code == 200, answer.text
-    return [(r["entry"]["inferenceDetails"]["requestId"], r["status"])
-            for r in answer.json()["results"]]
+    return [
+        (r["entry"]["inferenceDetails"]["requestId"], r["status"]) for r in answer.json()["results"]
+    ]
 
 
 def _entries(harness: Harness, account_id: str) -> list[EntryRow]:
     async def work(db: Database) -> list[EntryRow]:
         async with db.read() as conn:
-            return await list_entries_page(conn, EntryFilter(account_id), descending=False,
-                                           limit=EVENTS + 1, offset=0)
+            return await list_entries_page(
+                conn, EntryFilter(account_id), descending=False, limit=EVENTS + 1, offset=0
+            )
 
     return sorted(harness.call(work), key=lambda row: row.id)
 
@@ -78,8 +80,9 @@ def test_concurrent_writers_record_each_event_once(harness: Harness, tenant: Ten
     grant(harness, tenant.account_id, "USD", str(USD))
     batches = _workload(tenant.account_id)
     with ThreadPoolExecutor(WRITERS) as pool:
-        answers = [pair for batch in pool.map(lambda b: _send(harness, b), batches)
-                   for pair in batch]
+        answers = [
+            pair for batch in pool.map(lambda b: _send(harness, b), batches) for pair in batch
+        ]
     assert len(answers) == EVENTS
     recorded: dict[str, int] = {}
     for request_id, status in answers:
@@ -97,7 +100,11 @@ def test_concurrent_writers_record_each_event_once(harness: Harness, tenant: Ten
     assert currencies == _replay(entries)
     assert {"DIEM", "BUNDLED_CREDITS", "USD"} <= set(currencies)  # every currency was reached
     credits = harness.get("/api/v1/billing/credits", tenant).json()
-    spent = {c: sum((-e.amount for e in entries if e.currency == c), Decimal(0))
-             for c in ("USD", "BUNDLED_CREDITS")}
+    spent = {
+        c: sum((-e.amount for e in entries if e.currency == c), Decimal(0))
+        for c in ("USD", "BUNDLED_CREDITS")
+    }
     assert Decimal(str(credits["balances"]["USD"])) == USD - spent["USD"] < 0
-    assert Decimal(str(credits["balances"]["BUNDLED_CREDITS"])) == BUNDLED - spent["BUNDLED_CREDITS"]
+    assert (
+        Decimal(str(credits["balances"]["BUNDLED_CREDITS"])) == BUNDLED - spent["BUNDLED_CREDITS"]
+    )

@@ -21,28 +21,46 @@ def balance(harness: Harness, tenant: Tenant) -> dict[str, object]:
     return body
 
 
-def currencies(harness: Harness, tenant: Tenant, units: list[str], prefix: str,
-               **extra: object) -> list[str]:
+def currencies(
+    harness: Harness, tenant: Tenant, units: list[str], prefix: str, **extra: object
+) -> list[str]:
     """Record one image event per item (0.01 USD per unit) and return each one's currency."""
-    results = record_ok(harness, [event(f"{prefix}{i}", tenant.account_id, u, **extra)
-                                  for i, u in enumerate(units)])
+    results = record_ok(
+        harness, [event(f"{prefix}{i}", tenant.account_id, u, **extra) for i, u in enumerate(units)]
+    )
     return [r["entry"]["currency"] for r in results]
 
 
-def test_diem_then_bundled_then_usd_each_may_go_below_zero(harness: Harness, tenant: Tenant) -> None:
+def test_diem_then_bundled_then_usd_each_may_go_below_zero(
+    harness: Harness, tenant: Tenant
+) -> None:
     set_diem(harness, tenant.account_id, "0.01")
     grant(harness, tenant.account_id, "BUNDLED_CREDITS", "0.02")
     grant(harness, tenant.account_id, "USD", "0.005")
-    assert balance(harness, tenant) == {"canConsume": True, "consumptionCurrency": "DIEM",
-                                        "balances": {"diem": 0.01, "usd": 0.005},
-                                        "diemEpochAllocation": 0.01}
+    assert balance(harness, tenant) == {
+        "canConsume": True,
+        "consumptionCurrency": "DIEM",
+        "balances": {"diem": 0.01, "usd": 0.005},
+        "diemEpochAllocation": 0.01,
+    }
     # 0.006 each: DIEM 0.01 -> 0.004 -> -0.002; BUNDLED 0.02 -> ... -> -0.004; USD below zero.
     got = currencies(harness, tenant, ["0.6"] * 8, "c")
-    assert got == ["DIEM", "DIEM", "BUNDLED_CREDITS", "BUNDLED_CREDITS", "BUNDLED_CREDITS",
-                   "BUNDLED_CREDITS", "USD", "USD"]
-    assert balance(harness, tenant) == {"canConsume": False, "consumptionCurrency": None,
-                                        "balances": {"diem": -0.002, "usd": -0.007},
-                                        "diemEpochAllocation": 0.01}
+    assert got == [
+        "DIEM",
+        "DIEM",
+        "BUNDLED_CREDITS",
+        "BUNDLED_CREDITS",
+        "BUNDLED_CREDITS",
+        "BUNDLED_CREDITS",
+        "USD",
+        "USD",
+    ]
+    assert balance(harness, tenant) == {
+        "canConsume": False,
+        "consumptionCurrency": None,
+        "balances": {"diem": -0.002, "usd": -0.007},
+        "diemEpochAllocation": 0.01,
+    }
     assert currencies(harness, tenant, ["1"], "none") == ["USD"]  # never refused
     credits = harness.get("/api/v1/billing/credits", tenant).json()
     assert credits["balances"] == {"USD": -0.017, "BUNDLED_CREDITS": -0.004, "DIEM": -0.002}
@@ -53,9 +71,12 @@ def test_diem_then_bundled_then_usd_each_may_go_below_zero(harness: Harness, ten
 
 def test_without_any_credit_charges_go_to_usd(harness: Harness, tenant: Tenant) -> None:
     assert currencies(harness, tenant, ["1", "2"], "u") == ["USD", "USD"]
-    assert balance(harness, tenant) == {"canConsume": False, "consumptionCurrency": None,
-                                        "balances": {"diem": None, "usd": -0.03},
-                                        "diemEpochAllocation": 0}
+    assert balance(harness, tenant) == {
+        "canConsume": False,
+        "consumptionCurrency": None,
+        "balances": {"diem": None, "usd": -0.03},
+        "diemEpochAllocation": 0,
+    }
 
 
 def test_diem_counts_against_the_entrys_own_utc_day(harness: Harness, tenant: Tenant) -> None:
@@ -91,13 +112,16 @@ amounts = st.decimals(min_value=Decimal("0.000000001"), max_value=Decimal(50), p
 
 
 @given(
-    grants=st.lists(st.tuples(st.sampled_from(["USD", "BUNDLED_CREDITS"]), amounts,
-                              st.booleans()), max_size=4),
+    grants=st.lists(
+        st.tuples(st.sampled_from(["USD", "BUNDLED_CREDITS"]), amounts, st.booleans()), max_size=4
+    ),
     allocation=st.one_of(st.none(), st.decimals(min_value=0, max_value=2, places=9)),
     units=st.lists(st.lists(amounts, min_size=1, max_size=5), min_size=1, max_size=4),
 )
 def test_balance_is_grants_minus_the_exact_sum_of_charges(
-    harness: Harness, grants: list[tuple[str, Decimal, bool]], allocation: Decimal | None,
+    harness: Harness,
+    grants: list[tuple[str, Decimal, bool]],
+    allocation: Decimal | None,
     units: list[list[Decimal]],
 ) -> None:
     tenant = harness.tenant("property")
@@ -107,11 +131,15 @@ def test_balance_is_grants_minus_the_exact_sum_of_charges(
         grant(harness, tenant.account_id, currency, str(amount))
     charged: dict[str, Decimal] = {}
     for number, batch in enumerate(units):
-        results = record_ok(harness, [event(f"p{number}-{i}", tenant.account_id, str(u))
-                                      for i, u in enumerate(batch)])
+        results = record_ok(
+            harness,
+            [event(f"p{number}-{i}", tenant.account_id, str(u)) for i, u in enumerate(batch)],
+        )
         for result in results:
             entry = result["entry"]
-            charged[entry["currency"]] = charged.get(entry["currency"], Decimal(0)) - dec(entry["amount"])
+            charged[entry["currency"]] = charged.get(entry["currency"], Decimal(0)) - dec(
+                entry["amount"]
+            )
     credits = harness.get("/api/v1/billing/credits", tenant).json()
     for currency in ("USD", "BUNDLED_CREDITS"):
         granted = sum((a for c, a in signed if c == currency), Decimal(0))

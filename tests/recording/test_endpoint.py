@@ -39,18 +39,39 @@ def usage(harness: Harness, tenant: Tenant) -> list[dict[str, object]]:
 
 def test_records_priced_entries_in_request_order(harness: Harness, tenant: Tenant) -> None:
     when = datetime.now(UTC) - timedelta(hours=1)
-    results = record_ok(harness, [
-        event("r1", tenant.account_id, "1234", sku=LLAMA_IN, timestamp=iso(when),
-              notes="chat", inferenceExecutionTime=812, promptTokens=1234, completionTokens=56),
-        {"requestId": "r2", "sku": IMAGE, "units": 3, "apiKeyId": tenant.inference_key_id},
-    ])
+    results = record_ok(
+        harness,
+        [
+            event(
+                "r1",
+                tenant.account_id,
+                "1234",
+                sku=LLAMA_IN,
+                timestamp=iso(when),
+                notes="chat",
+                inferenceExecutionTime=812,
+                promptTokens=1234,
+                completionTokens=56,
+            ),
+            {"requestId": "r2", "sku": IMAGE, "units": 3, "apiKeyId": tenant.inference_key_id},
+        ],
+    )
     assert [(r["index"], r["status"]) for r in results] == [(0, "recorded"), (1, "recorded")]
     first = results[0]["entry"]
     assert first == {
-        "timestamp": iso(when), "sku": LLAMA_IN, "pricePerUnitUsd": 0.7, "units": 1234,
-        "amount": -863.8, "currency": "USD", "notes": "chat",
-        "inferenceDetails": {"requestId": "r1", "inferenceExecutionTime": 812,
-                             "promptTokens": 1234, "completionTokens": 56},
+        "timestamp": iso(when),
+        "sku": LLAMA_IN,
+        "pricePerUnitUsd": 0.7,
+        "units": 1234,
+        "amount": -863.8,
+        "currency": "USD",
+        "notes": "chat",
+        "inferenceDetails": {
+            "requestId": "r1",
+            "inferenceExecutionTime": 812,
+            "promptTokens": 1234,
+            "completionTokens": 56,
+        },
     }
     assert results[1]["entry"]["amount"] == -0.03
     listed = usage(harness, tenant)
@@ -59,10 +80,12 @@ def test_records_priced_entries_in_request_order(harness: Harness, tenant: Tenan
 
 
 def test_json_numbers_stay_exact(harness: Harness, tenant: Tenant) -> None:
-    body = ('{"events": [{"requestId": "f", "sku": "%s", "units": 0.1, "accountId": "%s"}]}'
-            % (IMAGE, tenant.account_id))
-    answer = harness.client.post(EVENTS_PATH, content=body,
-                                 headers={**OPERATOR, "Content-Type": "application/json"})
+    # Written by hand: the JSON number 0.1 must reach the server as the text 0.1.
+    body = f'{{"events": [{{"requestId": "f", "sku": "{IMAGE}", "units": 0.1, '
+    body += f'"accountId": "{tenant.account_id}"}}]}}'
+    answer = harness.client.post(
+        EVENTS_PATH, content=body, headers={**OPERATOR, "Content-Type": "application/json"}
+    )
     assert answer.status_code == 200, answer.text
     assert '"units":0.1,"amount":-0.001,' in answer.text
 
@@ -85,18 +108,22 @@ def test_only_the_operator_token_records(harness: Harness, tenant: Tenant, who: 
 def test_body_limit_is_two_mib(harness: Harness, tenant: Tenant, extra: int, status: int) -> None:
     body = json.dumps({"events": [event(f"big{extra}", tenant.account_id)]})
     body += " " * (MAX_BODY_BYTES - len(body) + extra)  # whitespace keeps the JSON valid
-    answer = harness.client.post(EVENTS_PATH, content=body,
-                                 headers={**OPERATOR, "Content-Type": "application/json"})
+    answer = harness.client.post(
+        EVENTS_PATH, content=body, headers={**OPERATOR, "Content-Type": "application/json"}
+    )
     assert answer.status_code == status, answer.text
     if status == 413:
         assert set(answer.json()) == {"error"}
         assert usage(harness, tenant) == []
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"", b"[1, 2", '{"events": "\xff"}'.encode("latin-1")])
+@pytest.mark.parametrize(
+    "body", [b"{not json", b"", b"[1, 2", '{"events": "\xff"}'.encode("latin-1")]
+)
 def test_malformed_json_is_400_detailed(harness: Harness, tenant: Tenant, body: bytes) -> None:
-    answer = harness.client.post(EVENTS_PATH, content=body,
-                                 headers={**OPERATOR, "Content-Type": "application/json"})
+    answer = harness.client.post(
+        EVENTS_PATH, content=body, headers={**OPERATOR, "Content-Type": "application/json"}
+    )
     assert answer.status_code == 400
     payload = answer.json()
     assert payload["error"] and payload["details"]["_errors"]
@@ -135,9 +162,21 @@ def test_one_bad_event_writes_nothing_and_every_problem_is_named(
     assert answer.status_code == 400, answer.text
     named = answer.json()["details"]["events"]
     expected = {
-        "1": "units", "2": "units", "3": "units", "4": "sku", "5": "accountId", "6": "apiKeyId",
-        "7": "timestamp", "8": "timestamp", "9": "apiKeyId", "10": "promptTokens",
-        "11": "colour", "12": "currency", "13": "units", "14": "units", "15": "timestamp",
+        "1": "units",
+        "2": "units",
+        "3": "units",
+        "4": "sku",
+        "5": "accountId",
+        "6": "apiKeyId",
+        "7": "timestamp",
+        "8": "timestamp",
+        "9": "apiKeyId",
+        "10": "promptTokens",
+        "11": "colour",
+        "12": "currency",
+        "13": "units",
+        "14": "units",
+        "15": "timestamp",
     }
     assert set(named) - {"_errors"} == set(expected)
     for index, field in expected.items():
@@ -149,22 +188,30 @@ def test_one_bad_event_writes_nothing_and_every_problem_is_named(
 
 def test_repeats_are_duplicates_or_conflicts(harness: Harness, tenant: Tenant) -> None:
     stamp = iso(datetime.now(UTC) - timedelta(minutes=3))
-    original = event("rep", tenant.account_id, "2", notes="first", timestamp=stamp,
-                     promptTokens=10)
+    original = event("rep", tenant.account_id, "2", notes="first", timestamp=stamp, promptTokens=10)
     first = record_ok(harness, [original, original])
     assert [r["status"] for r in first] == ["recorded", "duplicate"]
-    again = record_ok(harness, [
-        original,
-        event("rep", tenant.account_id, "2.000"),  # fewer fields sent, all matching
-        {**original, "units": "3"},
-        {**original, "notes": "second"},
-        {**original, "timestamp": iso(datetime.now(UTC))},
-        {**original, "completionTokens": 4},
-        {**original, "accountId": None, "apiKeyId": tenant.inference_key_id},
-        event("rep", tenant.account_id, "2", sku=LLAMA_IN),  # another sku: another entry
-    ])
+    again = record_ok(
+        harness,
+        [
+            original,
+            event("rep", tenant.account_id, "2.000"),  # fewer fields sent, all matching
+            {**original, "units": "3"},
+            {**original, "notes": "second"},
+            {**original, "timestamp": iso(datetime.now(UTC))},
+            {**original, "completionTokens": 4},
+            {**original, "accountId": None, "apiKeyId": tenant.inference_key_id},
+            event("rep", tenant.account_id, "2", sku=LLAMA_IN),  # another sku: another entry
+        ],
+    )
     assert [r["status"] for r in again] == [
-        "duplicate", "duplicate", "conflict", "conflict", "conflict", "conflict", "conflict",
+        "duplicate",
+        "duplicate",
+        "conflict",
+        "conflict",
+        "conflict",
+        "conflict",
+        "conflict",
         "recorded",
     ]
     for result in again[:-1]:
@@ -173,20 +220,27 @@ def test_repeats_are_duplicates_or_conflicts(harness: Harness, tenant: Tenant) -
     audit_clean(harness, tenant.account_id)
 
 
-def test_conflict_in_the_same_batch_does_not_stop_the_rest(harness: Harness, tenant: Tenant) -> None:
-    results = record_ok(harness, [
-        event("c1", tenant.account_id, "1"),
-        event("c1", tenant.account_id, "5"),
-        event("c2", tenant.account_id, "1"),
-    ])
+def test_conflict_in_the_same_batch_does_not_stop_the_rest(
+    harness: Harness, tenant: Tenant
+) -> None:
+    results = record_ok(
+        harness,
+        [
+            event("c1", tenant.account_id, "1"),
+            event("c1", tenant.account_id, "5"),
+            event("c2", tenant.account_id, "1"),
+        ],
+    )
     assert [r["status"] for r in results] == ["recorded", "conflict", "recorded"]
     assert dec(results[1]["entry"]["units"]) == 1
 
 
 def test_revoked_key_still_records(harness: Harness, tenant: Tenant) -> None:
     harness.call(lambda db: revoke_key(db, tenant.inference_key_id))
-    results = record_ok(harness, [{"requestId": "late", "sku": IMAGE, "units": "1",
-                                   "apiKeyId": tenant.inference_key_id}])
+    results = record_ok(
+        harness,
+        [{"requestId": "late", "sku": IMAGE, "units": "1", "apiKeyId": tenant.inference_key_id}],
+    )
     assert results[0]["status"] == "recorded"
 
 
@@ -195,8 +249,11 @@ def test_a_price_change_applies_only_to_later_events(harness: Harness, tenant: T
     row = SkuRow(sku, "m", "Model", "IMAGE", "images", Decimal(1), "Image", Decimal("0.5"))
     harness.call(lambda db: upsert_catalog(db, [row]))
     before = record_ok(harness, [event("p1", tenant.account_id, "2", sku=sku)])
-    harness.call(lambda db: upsert_catalog(db, [row.__class__(**{**row.__dict__,
-                                                                 "price_per_unit_usd": Decimal("0.75")})]))
+    harness.call(
+        lambda db: upsert_catalog(
+            db, [row.__class__(**{**row.__dict__, "price_per_unit_usd": Decimal("0.75")})]
+        )
+    )
     after = record_ok(harness, [event("p2", tenant.account_id, "2", sku=sku)])
     assert (before[0]["entry"]["amount"], after[0]["entry"]["amount"]) == (-1, -1.5)
     amounts = sorted(row["amount"] for row in usage(harness, tenant))  # type: ignore[type-var]

@@ -39,21 +39,28 @@ def test_upgrade_backfills_balances_from_stored_entries(fresh_url: str) -> None:
         engine = create_async_engine(fresh_url)
         async with engine.begin() as conn:
             for account in ("acct_a", "acct_b"):
-                await conn.execute(accounts.insert().values(id=account, name=account,
-                                                            created_ms=0))
-            await conn.execute(usage_entries.insert(), [
-                {name: getattr(e, name) for name in e.__slots__} for e in entries])
+                await conn.execute(accounts.insert().values(id=account, name=account, created_ms=0))
+            await conn.execute(
+                usage_entries.insert(),
+                [{name: getattr(e, name) for name in e.__slots__} for e in entries],
+            )
         await engine.dispose()
 
     async def after() -> tuple[dict[tuple[str, str], Decimal], dict[tuple[str, int], Decimal]]:
         engine = create_async_engine(fresh_url)
         async with engine.connect() as conn:
             ab = account_balances.c
-            credits = {(r.account_id, r.currency): r.consumed for r in await conn.execute(
-                select(ab.account_id, ab.currency, ab.consumed, ab.granted))}
+            credits = {
+                (r.account_id, r.currency): r.consumed
+                for r in await conn.execute(
+                    select(ab.account_id, ab.currency, ab.consumed, ab.granted)
+                )
+            }
             dd = diem_days.c
-            days = {(r.account_id, r.day): r.consumed for r in await conn.execute(
-                select(dd.account_id, dd.day, dd.consumed))}
+            days = {
+                (r.account_id, r.day): r.consumed
+                for r in await conn.execute(select(dd.account_id, dd.day, dd.consumed))
+            }
         await engine.dispose()
         return credits, days
 
