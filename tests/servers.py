@@ -47,6 +47,7 @@ class ScratchPostgres:
         self.dir = Path(tempfile.mkdtemp(prefix="usagebook-pg-"))
         self.data = self.dir / "data"
         self.port = free_port()
+        self.running = False
         if os.geteuid() == 0:
             shutil.chown(self.dir, PG_USER, PG_USER)
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", PG_USER, "--no-sync",
@@ -66,10 +67,17 @@ class ScratchPostgres:
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"),
                   "-w", "start")
+        self.running = True
 
     def stop(self) -> None:
         """A fast shutdown: running transactions are rolled back, connections are cut."""
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self.running = False
+
+    def ensure_running(self) -> None:
+        """Start again if a test stopped it and failed before starting it."""
+        if not self.running:
+            self.start()
 
     def destroy(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):  # already stopped

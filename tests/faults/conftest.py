@@ -25,10 +25,18 @@ ServerFactory = Callable[..., UsagebookServer]
 
 
 @pytest.fixture(scope="session")
-def scratch_pg() -> Iterator[ScratchPostgres]:
+def _scratch_cluster() -> Iterator[ScratchPostgres]:
     cluster = ScratchPostgres()
     yield cluster
     cluster.destroy()
+
+
+@pytest.fixture
+def scratch_pg(_scratch_cluster: ScratchPostgres) -> ScratchPostgres:
+    """The session's scratch PostgreSQL, running (even if an earlier test failed while it was
+    stopped)."""
+    _scratch_cluster.ensure_running()
+    return _scratch_cluster
 
 
 def server_env(database_url: str, **extra: str) -> dict[str, str]:
