@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, func, select, text
+from sqlalchemy import ColumnElement, Subquery, Table, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -105,18 +105,6 @@ def _in_range(table: Table, where: DayRange) -> list[ColumnElement[bool]]:
             table.c.day_ms.between(where.first_day_ms, where.last_day_ms)]
 
 
-async def _totals(
-    conn: AsyncConnection, table: Table, name: str, where: DayRange
-) -> list[Total]:
-    column = table.c[name]
-    query = (
-        select(column, table.c.currency, func.sum(table.c.amount), func.sum(table.c.units))
-        .where(*_in_range(table, where))
-        .group_by(column, table.c.currency)
-    )
-    return [Total(*row) for row in await conn.execute(query)]
-
-
 async def totals_by_day(conn: AsyncConnection, where: DayRange) -> list[Total]:
     """Per day and currency; `name` is the day's first epoch ms."""
     table = rollup_day_currency
@@ -129,14 +117,10 @@ async def totals_by_sku(
     conn: AsyncConnection, where: DayRange
 ) -> list[tuple[Total, SkuRow | None]]:
     """Per SKU and currency, with the SKU's catalog row (None for a SKU missing from it)."""
-    r = rollup_day_sku
+    sums = _sums(rollup_day_sku, "sku", where)
     catalog = [skus.c[name] for name in SkuRow.__dataclass_fields__ if name != "sku"]
-    query = (
-        select(r.c.sku, r.c.currency, func.sum(r.c.amount), func.sum(r.c.units), *catalog)
-        .select_from(r.outerjoin(skus, skus.c.sku == r.c.sku))
-        .where(*_in_range(r, where))
-        .group_by(r.c.sku, r.c.currency, *catalog)
-    )
+    query = select(*sums.c, *catalog).select_from(
+        sums.outerjoin(skus, skus.c.sku == sums.c.sku))
     return [(Total(*row[:4]), SkuRow(row[0], *row[4:]) if row[4] is not None else None)
             for row in await conn.execute(query)]
 
@@ -144,17 +128,24 @@ async def totals_by_sku(
 async def totals_by_key(conn: AsyncConnection, where: DayRange) -> list[tuple[Total, str]]:
     """Per key and currency, with the key's description; the key is None for usage without
     one (its description is then "")."""
-    r = rollup_day_key
-    description = func.coalesce(api_keys.c.description, "")
-    query = (
-        select(r.c.api_key_id, r.c.currency, func.sum(r.c.amount), func.sum(r.c.units),
-               description)
-        .select_from(r.outerjoin(api_keys, (api_keys.c.id == r.c.api_key_id)
-                                 & (api_keys.c.account_id == r.c.account_id)))
-        .where(*_in_range(r, where))
-        .group_by(r.c.api_key_id, r.c.currency, description)
+    sums = _sums(rollup_day_key, "api_key_id", where)
+    query = select(*sums.c, api_keys.c.description).select_from(sums.outerjoin(
+        api_keys, (api_keys.c.id == sums.c.api_key_id)
+        & (api_keys.c.account_id == where.account_id)))
+    return [(Total(row[0] or None, *row[1:4]), row[4] or "")
+            for row in await conn.execute(query)]
+
+
+def _sums(table: Table, name: str, where: DayRange) -> Subquery:
+    # Summed first, joined after: the join then meets a few dozen rows, not thousands.
+    column = table.c[name]
+    return (
+        select(column, table.c.currency, func.sum(table.c.amount).label("amount"),
+               func.sum(table.c.units).label("units"))
+        .where(*_in_range(table, where))
+        .group_by(column, table.c.currency)
+        .subquery()
     )
-    return [(Total(row[0] or None, *row[1:4]), row[4]) for row in await conn.execute(query)]
 
 
 async def daily_by_model(
