@@ -6,13 +6,14 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.responses import Response
 
 from usagebook import csvformat
 from usagebook.api.deps import AdminCaller, DatabaseDep, SettingsDep
 from usagebook.api.negotiation import CSV, choose_media_type
 from usagebook.api.schemas import StoredCurrency, UsageEntry, error_responses
+from usagebook.api.usage_params import iso_date_time_text
 from usagebook.api.wire import ExactJSONResponse, entry_to_wire
 from usagebook.ledger.history import MAX_PAGE_SIZE, MIN_PAGE_SIZE, HistoryQuery, walk_history
 from usagebook.timeutil import now_ms
@@ -20,6 +21,7 @@ from usagebook.timeutil import now_ms
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
 
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+IsoText = BeforeValidator(iso_date_time_text)  # date-time text only, never epoch numbers
 CURSOR_MAX_LENGTH = 512
 
 
@@ -54,8 +56,8 @@ async def get_usage_history(
     cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN, max_length=CURSOR_MAX_LENGTH,
                                         description="From the previous page; sent alone")] = None,
     currency: StoredCurrency | None = None,
-    startTimestamp: Annotated[datetime | None, Query(description="Inclusive")] = None,
-    endTimestamp: Annotated[datetime | None, Query(description="Exclusive")] = None,
+    startTimestamp: Annotated[datetime | None, Query(description="Inclusive"), IsoText] = None,
+    endTimestamp: Annotated[datetime | None, Query(description="Exclusive"), IsoText] = None,
     pageSize: Annotated[int | None, Query(ge=MIN_PAGE_SIZE, le=MAX_PAGE_SIZE,
                                           description="Default 1000")] = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,

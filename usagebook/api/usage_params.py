@@ -88,6 +88,14 @@ def _date_time(raw: str | None, field: str, problems: ProblemCollector) -> datet
     return None
 
 
+def iso_date_time_text(value: object) -> object:
+    """A pydantic BeforeValidator for datetime query parameters: only ISO 8601 date-time text,
+    not the epoch numbers (`0.5`) pydantic would otherwise take as a datetime."""
+    if isinstance(value, str) and not _DATE_TIME.match(value):
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-06-15T19:05:10.504Z")
+    return value.upper() if isinstance(value, str) else value
+
+
 def usage_query(
     account_id: str, *, currency: str | None, start_date: str | None, end_date: str | None,
     limit: str | None, page: str | None, sort_order: str | None,
