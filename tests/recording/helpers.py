@@ -8,6 +8,8 @@ from typing import Any
 from tests.conftest import OPERATOR_TOKEN, Harness
 from usagebook.ledger import balances
 from usagebook.store.engine import Database
+from usagebook.store.entries import EntryFilter, EntryRow, list_entries_page
+from usagebook.timeutil import MS_PER_DAY
 
 EVENTS_PATH = "/api/v1/usage/events"
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
@@ -54,3 +56,34 @@ def audit_clean(harness: Harness, account_id: str) -> None:
 
 def dec(value: Any) -> Decimal:
     return Decimal(str(value))
+
+
+def replay_currencies(
+    entries: list[EntryRow], diem_per_day: Decimal, credits: dict[str, Decimal]
+) -> list[str]:
+    """The currency each entry should have by the consumption order, deciding in the order
+    given (ids are handed out under the account lock, so id order is decision order)."""
+    left = dict(credits)
+    diem_used: dict[int, Decimal] = {}
+    expected = []
+    for entry in entries:
+        day = entry.ts_ms // MS_PER_DAY
+        charge = -entry.amount
+        if diem_per_day - diem_used.get(day, Decimal(0)) > 0:
+            diem_used[day] = diem_used.get(day, Decimal(0)) + charge
+            expected.append("DIEM")
+            continue
+        currency = next((c for c in ("BUNDLED_CREDITS", "USD") if left.get(c, 0) > 0), "USD")
+        left[currency] = left.get(currency, Decimal(0)) - charge
+        expected.append(currency)
+    return expected
+
+
+def entries_by_id(harness: Harness, account_id: str, limit: int = 100_000) -> list[EntryRow]:
+    async def work(db: Database) -> list[EntryRow]:
+        async with db.read() as conn:
+            return await list_entries_page(
+                conn, EntryFilter(account_id), descending=False, limit=limit, offset=0
+            )
+
+    return sorted(harness.call(work), key=lambda row: row.id)

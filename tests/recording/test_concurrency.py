@@ -15,11 +15,17 @@ from decimal import Decimal
 from typing import Any
 
 from tests.conftest import Harness, Tenant
-from tests.recording.helpers import audit_clean, event, grant, post_events, set_diem
+from tests.recording.helpers import (
+    audit_clean,
+    event,
+    grant,
+    post_events,
+    replay_currencies,
+    set_diem,
+)
 from usagebook.money import charge_amount
 from usagebook.store.engine import Database
 from usagebook.store.entries import EntryFilter, EntryRow, list_entries_page
-from usagebook.timeutil import MS_PER_DAY
 
 WRITERS = 8
 EVENTS = max(20_000, int(os.environ.get("RECORDING_CONCURRENCY_EVENTS", "20000")))
@@ -56,24 +62,6 @@ def _entries(harness: Harness, account_id: str) -> list[EntryRow]:
     return sorted(harness.call(work), key=lambda row: row.id)
 
 
-def _replay(entries: list[EntryRow]) -> list[str]:
-    """The currency each entry should have, deciding in the order the ids were given."""
-    credits = {"BUNDLED_CREDITS": BUNDLED, "USD": USD}
-    diem_used: dict[int, Decimal] = {}
-    expected = []
-    for entry in entries:
-        day = entry.ts_ms // MS_PER_DAY
-        charge = -entry.amount
-        if DIEM - diem_used.get(day, Decimal(0)) > 0:
-            diem_used[day] = diem_used.get(day, Decimal(0)) + charge
-            expected.append("DIEM")
-            continue
-        currency = next((c for c in ("BUNDLED_CREDITS", "USD") if credits[c] > 0), "USD")
-        credits[currency] -= charge
-        expected.append(currency)
-    return expected
-
-
 def test_concurrent_writers_record_each_event_once(harness: Harness, tenant: Tenant) -> None:
     set_diem(harness, tenant.account_id, str(DIEM))
     grant(harness, tenant.account_id, "BUNDLED_CREDITS", str(BUNDLED))
@@ -97,7 +85,7 @@ def test_concurrent_writers_record_each_event_once(harness: Harness, tenant: Ten
     assert all(e.amount == charge_amount(PRICE, e.units) for e in entries)
     audit_clean(harness, tenant.account_id)
     currencies = [e.currency for e in entries]
-    assert currencies == _replay(entries)
+    assert currencies == replay_currencies(entries, DIEM, {"BUNDLED_CREDITS": BUNDLED, "USD": USD})
     assert {"DIEM", "BUNDLED_CREDITS", "USD"} <= set(currencies)  # every currency was reached
     credits = harness.get("/api/v1/billing/credits", tenant).json()
     spent = {

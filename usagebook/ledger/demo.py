@@ -1,4 +1,6 @@
-"""Realistic demo data: an account, its keys, the catalog, and N entries over the last 90 days."""
+"""Realistic demo data: an account, its keys, the catalog, credit, and N entries over the last
+90 days, recorded oldest first through the recording path (`recording.record`, as a backfill),
+so the demo's currencies follow the consumption order and its balances reconcile."""
 
 from __future__ import annotations
 
@@ -8,19 +10,29 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from usagebook.ledger.accounts import create_account
+from usagebook.ledger.balances import grant_credit, set_diem_allocation
 from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog
+from usagebook.ledger.events import UsageEvent
 from usagebook.ledger.keys import KeyType, create_key
-from usagebook.money import MILLION_PLACES, charge_amount
-from usagebook.store import entries as store
+from usagebook.ledger.recording import record
+from usagebook.money import MILLION_PLACES
 from usagebook.store.engine import Database
-from usagebook.store.entries import NewEntry
 from usagebook.store.skus import SkuRow
 from usagebook.timeutil import MS_PER_DAY, now_ms
 
 BATCH = 5_000
 DAYS = 90
 KEY_DESCRIPTIONS = ("Production chat", "Image studio", "Batch summariser", "Voice assistant", "")
-CURRENCY_WEIGHTS = (("DIEM", 50), ("USD", 35), ("BUNDLED_CREDITS", 15))
+# The demo spends about 2 USD a day 90 days ago, rising to about 40 today: a daily DIEM
+# allocation covers the quiet early days, bundled credits and a USD top-up the rest.
+DIEM_PER_DAY = "10"
+GRANTS = (("USD", "2500", "Prepaid credit (invoice INV-0001)"),
+          ("BUNDLED_CREDITS", "250", "Bundled with the Pro plan"),
+          ("USD", "-25", "Adjustment: duplicate top-up fee refunded"))
+
+
+_FIELDS = {"request_id", "sku", "units", "api_key_id", "account_id", "ts_ms", "execution_ms",
+           "prompt_tokens", "completion_tokens"}
 
 
 @dataclass(frozen=True)
@@ -42,30 +54,23 @@ async def create_demo(
     key_ids: list[str | None] = [inference.row.id, None]  # None: usage without a key (Web App)
     for description in KEY_DESCRIPTIONS:
         key_ids.append((await create_key(db, account.id, KeyType.INFERENCE, description)).row.id)
-    batch: list[NewEntry] = []
-    for entry in _generate(account.id, key_ids, entries, random.Random(seed)):
-        batch.append(entry)
-        if len(batch) >= BATCH:
-            await _store(db, batch, progress)
-            batch = []
-    await _store(db, batch, progress)
+    await set_diem_allocation(db, account.id, DIEM_PER_DAY)
+    for currency, amount, note in GRANTS:
+        await grant_credit(db, account.id, currency, amount, note)
+    # Oldest first, so each day's DIEM and the credit run out in the order they would have.
+    events = sorted(_generate(account.id, key_ids, entries, random.Random(seed)),
+                    key=lambda event: event.ts_ms or 0)
+    for start in range(0, len(events), BATCH):
+        batch = events[start : start + BATCH]
+        await record(db, batch, backfill=True)
+        if progress:
+            progress(len(batch))
     return DemoAccount(account.id, admin.secret, inference.secret, entries)
-
-
-async def _store(
-    db: Database, batch: list[NewEntry], progress: Callable[[int], None] | None
-) -> None:
-    if not batch:
-        return
-    async with db.write() as conn:
-        await store.insert_entries(conn, batch)
-    if progress:
-        progress(len(batch))
 
 
 def _generate(
     account_id: str, key_ids: list[str | None], count: int, rng: random.Random
-) -> Iterator[NewEntry]:
+) -> Iterator[UsageEvent]:
     """Entries whose request ids, token counts and prices look like real inference traffic.
     An LLM request yields an Input and an Output entry (and sometimes a Cache Read one)."""
     end = now_ms() - 60_000
@@ -75,27 +80,23 @@ def _generate(
         by_model.setdefault(sku.model_id, []).append(sku)
     models = list(by_model)
     model_weights = [12 if by_model[m][0].model_type == "LLM" else 3 for m in models]
-    currencies = [c for c, _ in CURRENCY_WEIGHTS]
-    currency_weights = [w for _, w in CURRENCY_WEIGHTS]
     produced = 0
     while produced < count:
         model = rng.choices(models, model_weights)[0]
         ts = start + int((rng.random() ** 0.7) * (end - start))  # busier towards today
         request_id = f"req_{rng.getrandbits(64):016x}"
         key_id = rng.choice(key_ids)
-        currency = rng.choices(currencies, currency_weights)[0]
         execution_ms = rng.randint(80, 9000)
         for sku, units, tokens in _usage(by_model[model], rng):
             if produced >= count:
                 return
             produced += 1
-            yield NewEntry(
-                account_id=account_id, api_key_id=key_id, ts_ms=ts, sku=sku.sku,
-                price_per_unit_usd=sku.price_per_unit_usd, units=units,
-                amount=charge_amount(sku.price_per_unit_usd, units), currency=currency,
-                request_id=request_id, notes=None,
-                execution_ms=execution_ms,
-                prompt_tokens=tokens[0], completion_tokens=tokens[1],
+            # Built without validation: the generator's own values are known to be valid.
+            yield UsageEvent.model_construct(
+                _FIELDS, request_id=request_id, sku=sku.sku, units=units,
+                api_key_id=key_id, account_id=None if key_id else account_id, ts_ms=ts,
+                notes=None, execution_ms=execution_ms, prompt_tokens=tokens[0],
+                completion_tokens=tokens[1], currency=None,
             )
 
 
