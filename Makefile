@@ -32,6 +32,7 @@ serve: install ## Serve the existing demo data again
 	$(BIN)/usagebook serve --database-url $(DEMO_URL) --host $(HOST) --port $(PORT)
 
 test: install ## Install and run the whole test suite on SQLite and PostgreSQL (127.0.0.1:5432)
+	.ci/ensure-chromium
 	$(BIN)/pytest
 
 lint: install ## ruff and mypy (strict) over the package

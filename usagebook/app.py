@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.responses import RedirectResponse
 
 from usagebook import __version__
 from usagebook.api import analytics as usage_analytics
@@ -15,6 +14,7 @@ from usagebook.api import balances as account_balances
 from usagebook.api import billing, observability, service
 from usagebook.api import history as usage_history
 from usagebook.api import recording as usage_recording
+from usagebook.api.dashboard import install_dashboard
 from usagebook.api.errors import install_error_handlers
 from usagebook.api.middleware import RequestMiddleware
 from usagebook.ledger.cache import build_cache
@@ -55,8 +55,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(service.router)
     app.include_router(observability.router)
 
-    @app.get("/", include_in_schema=False)
-    async def index() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    install_dashboard(app)
 
     return app
