@@ -20,8 +20,10 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from jsonschema import Draft202012Validator
 from schemathesis.checks import positive_data_acceptance
 
+from tests.api.usage_support import SCHEMAS
 from tests.conftest import OPERATOR_TOKEN, make_settings
 from tests.factories import random_entries, store_entries
 from usagebook.app import create_app
@@ -117,8 +119,9 @@ def _right_credential(path: str) -> str:
 @schema.parametrize()
 @bounded
 def test_every_operation_with_the_right_credential(case: Any, target: Target) -> None:
-    case.call_and_validate(app=target.app, excluded_checks=NOT_CHECKED,
-                           headers={"Authorization": _right_credential(case.path)})
+    response = case.call_and_validate(app=target.app, excluded_checks=NOT_CHECKED,
+                                      headers={"Authorization": _right_credential(case.path)})
+    _venice_accepts(case, response)
 
 
 BAD_AUTHORIZATION = ["", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer ubk_unknown",
@@ -138,5 +141,26 @@ def test_every_operation_with_bad_credentials(case: Any, target: Target) -> None
     authorization = choices[next(_turn) % len(choices)]  # every kind, in turn
     response = case.call_and_validate(app=target.app, excluded_checks=NOT_CHECKED,
                                       headers={"Authorization": authorization})
+    _venice_accepts(case, response)
     if case.path.startswith("/api/"):
         assert response.status_code in (400, 401, 404, 405, 406, 413, 429), response.text
+
+
+# Venice's published schemas, for the endpoints Venice has: our own description is checked
+# above, and Venice's clients must accept the very same answers.
+VENICE_200 = {"/api/v1/billing/usage": "usage", "/api/v1/billing/usage-history": "usageHistory",
+              "/api/v1/billing/usage-analytics": "usageAnalytics",
+              "/api/v1/billing/balance": "balance"}
+_VALIDATORS = {name: Draft202012Validator(SCHEMAS[name])
+               for name in (*VENICE_200.values(), "detailedError", "standardError")}
+
+
+def _venice_accepts(case: Any, response: Any) -> None:
+    content_type = {k.lower(): v for k, v in response.headers.items()}.get("content-type", [""])
+    if case.path not in VENICE_200 or "json" not in str(content_type):
+        return
+    status = response.status_code
+    name = VENICE_200[case.path] if status == 200 else (
+        "detailedError" if status == 400 else "standardError")
+    errors = [error.message for error in _VALIDATORS[name].iter_errors(response.json())]
+    assert not errors, (status, name, errors[:3])
