@@ -1,456 +1,344 @@
 // usagebook's usage dashboard: reads the customer billing API with the key the visitor pastes.
 // No business logic lives here: every figure shown is one the API returned (sums of the API's
 // daily figures are exact, in integer nano-units).
-"use strict";
+import { ApiError, api, periodCsv, usageRange, useKey } from "./api.js";
+import { addDays, daysBetween, grouped, isoDay, sum, toNanos } from "./exact.js";
 
-(() => {
-  const API = "/api/v1/billing";
-  const KEY_STORE = "usagebook.apiKey";
-  const PAGE_SIZE = 20;
-  const TOP = 8;
-  const NANOS = 1000000000n;
-  const ADMIN_REQUIRED = "Admin API key required";
-  const COLORS = { USD: "#2563eb", DIEM: "#d97706" };
+const KEY_STORE = "usagebook.apiKey";
+const PAGE_SIZE = 20;
+const TOP = 8;
+const ADMIN_REQUIRED = "Admin API key required";
+const COLORS = { USD: "#2563eb", DIEM: "#d97706" };
 
-  const $ = (id) => document.getElementById(id);
-  const state = { key: null, period: { days: 7 }, page: 1, totalPages: 0, charts: {}, load: 0 };
+const $ = (id) => document.getElementById(id);
+const state = { period: { days: 7 }, page: 1, totalPages: 0, charts: {}, load: 0 };
 
-  // ---- exact decimals -------------------------------------------------------------------
+function periodBounds() {
+  const p = state.period;
+  const end = p.end || isoDay(new Date());
+  const start = p.start || addDays(end, 1 - p.days);
+  return { start, end, days: daysBetween(start, end) };
+}
 
-  /** JSON.parse keeping every number as its exact source text (JSON.parse source access). */
-  function parseExact(text) {
-    return JSON.parse(text, (key, value, context) =>
-      typeof value === "number" ? (context && context.source) || String(value) : value);
-  }
+// ---- panels -----------------------------------------------------------------------------
 
-  function toNanos(text) {
-    let s = String(text);
-    if (/e/i.test(s)) s = Number(s).toFixed(9);
-    const negative = s.startsWith("-");
-    const [whole, fraction = ""] = (negative ? s.slice(1) : s).split(".");
-    const nanos = BigInt(whole || "0") * NANOS + BigInt((fraction + "000000000").slice(0, 9));
-    return negative ? -nanos : nanos;
-  }
+function setPanel(id, panelState, message = "") {
+  const panel = $(id);
+  panel.dataset.state = panelState;
+  panel.setAttribute("aria-busy", String(panelState === "loading"));
+  const status = panel.querySelector(".panel-status");
+  status.textContent = message;
+  status.hidden = !message;
+}
 
-  function fromNanos(nanos) {
-    const negative = nanos < 0n;
-    const size = negative ? -nanos : nanos;
-    const fraction = (size % NANOS).toString().padStart(9, "0").replace(/0+$/, "");
-    return (negative ? "-" : "") + (size / NANOS).toString() + (fraction ? "." + fraction : "");
-  }
+function panelError(id, error) {
+  if (error instanceof ApiError && error.status === 401) throw error;  // the key itself failed
+  const unavailable = error instanceof ApiError && error.status === 404;
+  setPanel(id, unavailable ? "unavailable" : "error",
+    unavailable ? "Unavailable on this server." : `Could not load: ${error.message}`);
+}
 
-  const sum = (values) => fromNanos(values.reduce((total, v) => total + toNanos(v), 0n));
+function figure(list, label, value, unit, testId) {
+  const dt = document.createElement("dt");
+  dt.textContent = label;
+  const dd = document.createElement("dd");
+  dd.dataset.figure = testId;
+  dd.textContent = value === null ? "—" : `${grouped(value)} ${unit}`;
+  if (value !== null) dd.dataset.exact = value;
+  list.append(dt, dd);
+}
 
-  /** An exact decimal text with thousands separators; nothing is rounded. */
-  function grouped(text) {
-    if (text === null || text === undefined || text === "") return "—";
-    const [whole, fraction] = String(text).split(".");
-    const withCommas = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-    return fraction ? `${withCommas}.${fraction}` : withCommas;
-  }
-
-  // ---- dates (UTC days) -------------------------------------------------------------------
-
-  const isoDay = (date) => date.toISOString().slice(0, 10);
-  const addDays = (day, n) => isoDay(new Date(Date.parse(`${day}T00:00:00Z`) + n * 86400000));
-  const daysBetween = (a, b) => Math.round((Date.parse(b) - Date.parse(a)) / 86400000) + 1;
-
-  function periodBounds() {
-    const p = state.period;
-    const end = p.end || isoDay(new Date());
-    const start = p.start || addDays(end, 1 - p.days);
-    return { start, end, days: daysBetween(start, end) };
-  }
-
-  const usageRange = ({ start, end }) =>
-    ({ startDate: `${start}T00:00:00.000Z`, endDate: `${end}T23:59:59.999Z` });
-
-  // ---- the API ----------------------------------------------------------------------------
-
-  class ApiError extends Error {
-    constructor(status, message) {
-      super(message);
-      this.status = status;
+function fillTable(tableId, rows) {
+  const body = $(tableId).querySelector("tbody");
+  body.replaceChildren(...rows.map((cells) => {
+    const tr = document.createElement("tr");
+    for (const cell of cells) {
+      const td = document.createElement("td");
+      const { text, numeric, title } = typeof cell === "object" && cell ? cell : { text: cell };
+      td.textContent = text ?? "";
+      if (numeric) td.className = "num";
+      if (title) td.title = title;
+      tr.append(td);
     }
-  }
+    return tr;
+  }));
+}
 
-  async function api(path, params = {}, accept = "application/json") {
-    const query = new URLSearchParams(params).toString();
-    const response = await fetch(`${API}${path}${query ? "?" + query : ""}`, {
-      headers: { Authorization: `Bearer ${state.key}`, Accept: accept },
-      cache: "no-store",
+const num = (text) => ({ text: grouped(text), numeric: true });
+
+function drawChart(canvasId, config) {
+  const old = state.charts[canvasId];
+  if (old) old.destroy();
+  state.charts[canvasId] = new Chart($(canvasId), config);
+}
+
+function stackedBars(labels, usd, diem, horizontal) {
+  const axis = { stacked: true, ticks: { maxRotation: 0, autoSkip: true } };
+  return {
+    type: "bar",
+    data: {
+      labels,
+      datasets: [
+        { label: "USD (incl. bundled credits)", data: usd.map(Number), backgroundColor: COLORS.USD, exact: usd },
+        { label: "DIEM", data: diem.map(Number), backgroundColor: COLORS.DIEM, exact: diem },
+      ],
+    },
+    options: {
+      indexAxis: horizontal ? "y" : "x",
+      responsive: true, maintainAspectRatio: false, animation: false,
+      scales: { x: axis, y: axis },
+      plugins: { legend: { position: "bottom" } },
+    },
+  };
+}
+
+function showAnalytics(body) {
+  const usd = body.byDate.map((d) => d.USD);
+  const diem = body.byDate.map((d) => d.DIEM);
+  const spend = $("spend-figures");
+  spend.replaceChildren();
+  figure(spend, "USD and bundled credits", sum(usd), "USD", "spend-usd");
+  figure(spend, "DIEM", sum(diem), "DIEM", "spend-diem");
+  setPanel("spend-panel", "ready");
+
+  drawChart("daily-chart", stackedBars(body.byDate.map((d) => d.date), usd, diem, false));
+  fillTable("daily-table", body.byDate.map((d) => [d.date, num(d.USD), num(d.DIEM)]));
+  const quiet = usd.concat(diem).every((v) => toNanos(v) === 0n);
+  setPanel("daily-panel", quiet ? "empty" : "ready", quiet ? "No spend in this period." : "");
+
+  const models = body.byModel.slice(0, TOP);
+  drawChart("models-chart", stackedBars(models.map((m) => m.modelName),
+    models.map((m) => m.totalUsd), models.map((m) => m.totalDiem), true));
+  fillTable("models-table", models.map((m) => [
+    { text: m.modelName, title: m.modelType || "" }, num(m.totalUsd), num(m.totalDiem),
+    { text: `${grouped(m.totalUnits)} ${m.unitType}`, numeric: true },
+  ]));
+  setPanel("models-panel", models.length ? "ready" : "empty", models.length ? "" : "No models used in this period.");
+
+  const keys = body.byKey.slice(0, TOP);
+  const keyName = (k) => k.description || (k.apiKeyId ? `Key …${k.apiKeyId.slice(-6)}` : "Web App");
+  drawChart("keys-chart", stackedBars(keys.map(keyName),
+    keys.map((k) => k.totalUsd), keys.map((k) => k.totalDiem), true));
+  fillTable("keys-table", keys.map((k) => [
+    { text: keyName(k), title: k.apiKeyId || "usage without a key" }, num(k.totalUsd), num(k.totalDiem),
+  ]));
+  setPanel("keys-panel", keys.length ? "ready" : "empty", keys.length ? "" : "No keys used in this period.");
+}
+
+async function loadAnalytics(bounds) {
+  const params = state.period.start
+    ? { startDate: bounds.start, endDate: bounds.end } : { lookback: `${state.period.days}d` };
+  try {
+    showAnalytics((await api("/usage-analytics", params)).body);
+  } catch (error) {
+    for (const id of ["spend-panel", "daily-panel", "models-panel", "keys-panel"]) panelError(id, error);
+  }
+}
+
+async function loadBalances() {
+  const list = $("balance-figures");
+  try {
+    const [credits, balance] = await Promise.all([
+      api("/credits"), api("/balance").catch((e) => (e.status === 401 ? Promise.reject(e) : null))]);
+    const b = credits.body.balances;
+    list.replaceChildren();
+    figure(list, "USD", b.USD, "USD", "balance-usd");
+    figure(list, "Bundled credits", b.BUNDLED_CREDITS, "BUNDLED_CREDITS", "balance-bundled");
+    figure(list, "DIEM left today", b.DIEM, "DIEM", "balance-diem");
+    figure(list, "DIEM daily allocation", credits.body.diemEpochAllocation, "DIEM", "diem-allocation");
+    if (balance) {
+      const next = balance.body.consumptionCurrency;
+      const dt = document.createElement("dt");
+      dt.textContent = "Next charge uses";
+      const dd = document.createElement("dd");
+      dd.dataset.figure = "consumption";
+      dd.textContent = next || "nothing left to spend";
+      list.append(dt, dd);
+    }
+    setPanel("balances-panel", "ready");
+  } catch (error) {
+    list.replaceChildren();
+    panelError("balances-panel", error);
+  }
+}
+
+async function loadEntries(bounds) {
+  setPanel("entries-panel", "loading", "Loading…");
+  try {
+    const { body } = await api("/usage", {
+      ...usageRange(bounds), sortOrder: "desc", limit: PAGE_SIZE, page: state.page });
+    state.totalPages = Number(body.pagination.totalPages);
+    fillTable("entries-table", body.data.map((e) => [
+      e.timestamp.replace("T", " ").replace("Z", ""), e.sku, num(e.units), num(e.pricePerUnitUsd),
+      num(e.amount), e.currency,
+      { text: e.inferenceDetails?.requestId ?? "", title: e.notes || "" },
+      { text: tokens(e.inferenceDetails), numeric: true },
+    ]));
+    const total = Number(body.pagination.total);
+    $("page-info").textContent = total
+      ? `Page ${state.page} of ${state.totalPages} · ${grouped(String(total))} entries`
+      : "No entries";
+    $("prev-page").disabled = state.page <= 1;
+    $("next-page").disabled = state.page >= state.totalPages;
+    setPanel("entries-panel", total ? "ready" : "empty", total ? "" : "No entries in this period.");
+    return total;
+  } catch (error) {
+    panelError("entries-panel", error);
+    return null;
+  }
+}
+
+function tokens(details) {
+  if (!details || (details.promptTokens == null && details.completionTokens == null)) return "";
+  return `${grouped(details.promptTokens ?? "0")} / ${grouped(details.completionTokens ?? "0")}`;
+}
+
+async function explainEmpty(periodTotal) {
+  const notice = $("notice");
+  notice.hidden = periodTotal !== 0;
+  if (periodTotal !== 0) return;
+  const { body } = await api("/usage", { limit: 1 });
+  notice.textContent = Number(body.pagination.total) === 0
+    ? "This account has no usage yet. Entries appear here as soon as they are recorded."
+    : "No usage in this period. Choose a longer period to see older usage.";
+}
+
+// ---- loading the whole page ---------------------------------------------------------------
+
+async function refresh() {
+  const load = ++state.load;
+  const bounds = periodBounds();
+  $("period-label").textContent = `${bounds.start} to ${bounds.end} (UTC), ${bounds.days} day${bounds.days > 1 ? "s" : ""}`;
+  for (const id of ["spend-panel", "balances-panel", "daily-panel", "models-panel", "keys-panel"]) {
+    setPanel(id, "loading", "Loading…");
+  }
+  try {
+    const [total] = await Promise.all([loadEntries(bounds), loadAnalytics(bounds), loadBalances()]);
+    if (load === state.load && total !== null) await explainEmpty(total);
+  } catch (error) {
+    handleKeyError(error);
+  }
+}
+
+function handleKeyError(error) {
+  if (!(error instanceof ApiError) || error.status !== 401) {
+    $("notice").hidden = false;
+    $("notice").textContent = `Something went wrong: ${error.message}`;
+    return;
+  }
+  signOut(error.message === ADMIN_REQUIRED
+    ? "INFERENCE keys are not allowed here: they cannot read an account's spend. Paste an ADMIN key."
+    : "This API key was not accepted (unknown, revoked or expired). Check it and try again.");
+}
+
+async function signIn(key) {
+  useKey(key);
+  $("sign-in-button").disabled = true;
+  $("key-error").hidden = true;
+  try {
+    await api("/usage", { limit: 1 });  // one cheap call tells a wrong key from a good one
+    sessionStorage.setItem(KEY_STORE, key);
+    showDashboard();
+    await refresh();
+  } catch (error) {
+    handleKeyError(error);
+  } finally {
+    $("sign-in-button").disabled = false;
+  }
+}
+
+function showDashboard() {
+  $("sign-in").hidden = true;
+  $("dashboard").hidden = false;
+  $("sign-out").hidden = false;
+}
+
+function signOut(message) {
+  sessionStorage.removeItem(KEY_STORE);
+  useKey(null);
+  $("dashboard").hidden = true;
+  $("sign-out").hidden = true;
+  $("sign-in").hidden = false;
+  const error = $("key-error");
+  error.hidden = !message;
+  error.textContent = message || "";
+  $("api-key").value = "";
+  $("api-key").focus();
+}
+
+// ---- CSV download of the period -------------------------------------------------------------
+
+async function downloadCsv() {
+  const bounds = periodBounds();
+  const status = $("download-status");
+  const button = $("download-csv");
+  button.disabled = true;
+  try {
+    const csv = await periodCsv(bounds, (rows) => {
+      status.textContent = `Preparing CSV… up to ${grouped(String(rows))} rows`;
     });
-    const text = await response.text();
-    if (!response.ok) {
-      let message = `HTTP ${response.status}`;
-      try { message = JSON.parse(text).error || message; } catch (_) { /* not JSON */ }
-      if (response.status === 429) {
-        message = `Too many requests; try again in ${response.headers.get("Retry-After") || "a few"} s`;
-      }
-      throw new ApiError(response.status, message);
-    }
-    return { body: accept === "text/csv" ? text : parseExact(text), headers: response.headers };
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(new Blob([csv], { type: "text/csv;charset=utf-8" }));
+    link.download = `usage-${bounds.start}-to-${bounds.end}.csv`;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+    status.textContent = "CSV downloaded.";
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) handleKeyError(error);
+    else status.textContent = `CSV download failed: ${error.message}`;
+  } finally {
+    button.disabled = false;
   }
+}
 
-  // ---- panels -----------------------------------------------------------------------------
+// ---- controls -------------------------------------------------------------------------------
 
-  function setPanel(id, panelState, message = "") {
-    const panel = $(id);
-    panel.dataset.state = panelState;
-    panel.setAttribute("aria-busy", String(panelState === "loading"));
-    const status = panel.querySelector(".panel-status");
-    status.textContent = message;
-    status.hidden = !message;
+function choosePeriod(period) {
+  state.period = period;
+  state.page = 1;
+  for (const button of document.querySelectorAll(".period")) {
+    button.setAttribute("aria-pressed", String(!period.start && Number(button.dataset.days) === period.days));
   }
+  refresh();
+}
 
-  function panelError(id, error) {
-    if (error instanceof ApiError && error.status === 401) throw error;  // the key itself failed
-    const unavailable = error instanceof ApiError && error.status === 404;
-    setPanel(id, unavailable ? "unavailable" : "error",
-      unavailable ? "Unavailable on this server." : `Could not load: ${error.message}`);
-  }
+function applyRange(event) {
+  event.preventDefault();
+  const start = $("range-start").value;
+  const end = $("range-end").value;
+  const error = $("range-error");
+  const problem = !start || !end ? "Choose both days of the range."
+    : start > end ? "The first day must not be after the last."
+    : daysBetween(start, end) > 90 ? "A range covers at most 90 days." : "";
+  error.hidden = !problem;
+  error.textContent = problem;
+  if (!problem) choosePeriod({ start, end, days: daysBetween(start, end) });
+}
 
-  function figure(list, label, value, unit, testId) {
-    const dt = document.createElement("dt");
-    dt.textContent = label;
-    const dd = document.createElement("dd");
-    dd.dataset.figure = testId;
-    dd.textContent = value === null ? "—" : `${grouped(value)} ${unit}`;
-    if (value !== null) dd.dataset.exact = value;
-    list.append(dt, dd);
-  }
-
-  function fillTable(tableId, rows) {
-    const body = $(tableId).querySelector("tbody");
-    body.replaceChildren(...rows.map((cells) => {
-      const tr = document.createElement("tr");
-      for (const cell of cells) {
-        const td = document.createElement("td");
-        const { text, numeric, title } = typeof cell === "object" && cell ? cell : { text: cell };
-        td.textContent = text ?? "";
-        if (numeric) td.className = "num";
-        if (title) td.title = title;
-        tr.append(td);
-      }
-      return tr;
-    }));
-  }
-
-  const num = (text) => ({ text: grouped(text), numeric: true });
-
-  function drawChart(canvasId, config) {
-    const old = state.charts[canvasId];
-    if (old) old.destroy();
-    state.charts[canvasId] = new Chart($(canvasId), config);
-  }
-
-  function stackedBars(labels, usd, diem, horizontal) {
-    const axis = { stacked: true, ticks: { maxRotation: 0, autoSkip: true } };
-    return {
-      type: "bar",
-      data: {
-        labels,
-        datasets: [
-          { label: "USD (incl. bundled credits)", data: usd.map(Number), backgroundColor: COLORS.USD, exact: usd },
-          { label: "DIEM", data: diem.map(Number), backgroundColor: COLORS.DIEM, exact: diem },
-        ],
-      },
-      options: {
-        indexAxis: horizontal ? "y" : "x",
-        responsive: true, maintainAspectRatio: false, animation: false,
-        scales: { x: axis, y: axis },
-        plugins: { legend: { position: "bottom" } },
-      },
-    };
-  }
-
-  function showAnalytics(body) {
-    const usd = body.byDate.map((d) => d.USD);
-    const diem = body.byDate.map((d) => d.DIEM);
-    const spend = $("spend-figures");
-    spend.replaceChildren();
-    figure(spend, "USD and bundled credits", sum(usd), "USD", "spend-usd");
-    figure(spend, "DIEM", sum(diem), "DIEM", "spend-diem");
-    setPanel("spend-panel", "ready");
-
-    drawChart("daily-chart", stackedBars(body.byDate.map((d) => d.date), usd, diem, false));
-    fillTable("daily-table", body.byDate.map((d) => [d.date, num(d.USD), num(d.DIEM)]));
-    const quiet = usd.concat(diem).every((v) => toNanos(v) === 0n);
-    setPanel("daily-panel", quiet ? "empty" : "ready", quiet ? "No spend in this period." : "");
-
-    const models = body.byModel.slice(0, TOP);
-    drawChart("models-chart", stackedBars(models.map((m) => m.modelName),
-      models.map((m) => m.totalUsd), models.map((m) => m.totalDiem), true));
-    fillTable("models-table", models.map((m) => [
-      { text: m.modelName, title: m.modelType || "" }, num(m.totalUsd), num(m.totalDiem),
-      { text: `${grouped(m.totalUnits)} ${m.unitType}`, numeric: true },
-    ]));
-    setPanel("models-panel", models.length ? "ready" : "empty", models.length ? "" : "No models used in this period.");
-
-    const keys = body.byKey.slice(0, TOP);
-    const keyName = (k) => k.description || (k.apiKeyId ? `Key …${k.apiKeyId.slice(-6)}` : "Web App");
-    drawChart("keys-chart", stackedBars(keys.map(keyName),
-      keys.map((k) => k.totalUsd), keys.map((k) => k.totalDiem), true));
-    fillTable("keys-table", keys.map((k) => [
-      { text: keyName(k), title: k.apiKeyId || "usage without a key" }, num(k.totalUsd), num(k.totalDiem),
-    ]));
-    setPanel("keys-panel", keys.length ? "ready" : "empty", keys.length ? "" : "No keys used in this period.");
-  }
-
-  async function loadAnalytics(bounds) {
-    const params = state.period.start
-      ? { startDate: bounds.start, endDate: bounds.end } : { lookback: `${state.period.days}d` };
-    try {
-      showAnalytics((await api("/usage-analytics", params)).body);
-    } catch (error) {
-      for (const id of ["spend-panel", "daily-panel", "models-panel", "keys-panel"]) panelError(id, error);
-    }
-  }
-
-  async function loadBalances() {
-    const list = $("balance-figures");
-    try {
-      const [credits, balance] = await Promise.all([
-        api("/credits"), api("/balance").catch((e) => (e.status === 401 ? Promise.reject(e) : null))]);
-      const b = credits.body.balances;
-      list.replaceChildren();
-      figure(list, "USD", b.USD, "USD", "balance-usd");
-      figure(list, "Bundled credits", b.BUNDLED_CREDITS, "BUNDLED_CREDITS", "balance-bundled");
-      figure(list, "DIEM left today", b.DIEM, "DIEM", "balance-diem");
-      figure(list, "DIEM daily allocation", credits.body.diemEpochAllocation, "DIEM", "diem-allocation");
-      if (balance) {
-        const next = balance.body.consumptionCurrency;
-        const dt = document.createElement("dt");
-        dt.textContent = "Next charge uses";
-        const dd = document.createElement("dd");
-        dd.dataset.figure = "consumption";
-        dd.textContent = next || "nothing left to spend";
-        list.append(dt, dd);
-      }
-      setPanel("balances-panel", "ready");
-    } catch (error) {
-      list.replaceChildren();
-      panelError("balances-panel", error);
-    }
-  }
-
-  async function loadEntries(bounds) {
-    setPanel("entries-panel", "loading", "Loading…");
-    try {
-      const { body } = await api("/usage", {
-        ...usageRange(bounds), sortOrder: "desc", limit: PAGE_SIZE, page: state.page });
-      state.totalPages = Number(body.pagination.totalPages);
-      fillTable("entries-table", body.data.map((e) => [
-        e.timestamp.replace("T", " ").replace("Z", ""), e.sku, num(e.units), num(e.pricePerUnitUsd),
-        num(e.amount), e.currency,
-        { text: e.inferenceDetails?.requestId ?? "", title: e.notes || "" },
-        { text: tokens(e.inferenceDetails), numeric: true },
-      ]));
-      const total = Number(body.pagination.total);
-      $("page-info").textContent = total
-        ? `Page ${state.page} of ${state.totalPages} · ${grouped(String(total))} entries`
-        : "No entries";
-      $("prev-page").disabled = state.page <= 1;
-      $("next-page").disabled = state.page >= state.totalPages;
-      setPanel("entries-panel", total ? "ready" : "empty", total ? "" : "No entries in this period.");
-      return total;
-    } catch (error) {
-      panelError("entries-panel", error);
-      return null;
-    }
-  }
-
-  function tokens(details) {
-    if (!details || (details.promptTokens == null && details.completionTokens == null)) return "";
-    return `${grouped(details.promptTokens ?? "0")} / ${grouped(details.completionTokens ?? "0")}`;
-  }
-
-  async function explainEmpty(periodTotal) {
-    const notice = $("notice");
-    notice.hidden = periodTotal !== 0;
-    if (periodTotal !== 0) return;
-    const { body } = await api("/usage", { limit: 1 });
-    notice.textContent = Number(body.pagination.total) === 0
-      ? "This account has no usage yet. Entries appear here as soon as they are recorded."
-      : "No usage in this period. Choose a longer period to see older usage.";
-  }
-
-  // ---- loading the whole page ---------------------------------------------------------------
-
-  async function refresh() {
-    const load = ++state.load;
-    const bounds = periodBounds();
-    $("period-label").textContent = `${bounds.start} to ${bounds.end} (UTC), ${bounds.days} day${bounds.days > 1 ? "s" : ""}`;
-    for (const id of ["spend-panel", "balances-panel", "daily-panel", "models-panel", "keys-panel"]) {
-      setPanel(id, "loading", "Loading…");
-    }
-    try {
-      const [total] = await Promise.all([loadEntries(bounds), loadAnalytics(bounds), loadBalances()]);
-      if (load === state.load && total !== null) await explainEmpty(total);
-    } catch (error) {
-      handleKeyError(error);
-    }
-  }
-
-  function handleKeyError(error) {
-    if (!(error instanceof ApiError) || error.status !== 401) {
-      $("notice").hidden = false;
-      $("notice").textContent = `Something went wrong: ${error.message}`;
-      return;
-    }
-    signOut(error.message === ADMIN_REQUIRED
-      ? "INFERENCE keys are not allowed here: they cannot read an account's spend. Paste an ADMIN key."
-      : "This API key was not accepted (unknown, revoked or expired). Check it and try again.");
-  }
-
-  async function signIn(key) {
-    state.key = key;
-    $("sign-in-button").disabled = true;
-    $("key-error").hidden = true;
-    try {
-      await api("/usage", { limit: 1 });  // one cheap call tells a wrong key from a good one
-      sessionStorage.setItem(KEY_STORE, key);
-      showDashboard();
-      await refresh();
-    } catch (error) {
-      handleKeyError(error);
-    } finally {
-      $("sign-in-button").disabled = false;
-    }
-  }
-
-  function showDashboard() {
-    $("sign-in").hidden = true;
-    $("dashboard").hidden = false;
-    $("sign-out").hidden = false;
-  }
-
-  function signOut(message) {
-    sessionStorage.removeItem(KEY_STORE);
-    state.key = null;
-    $("dashboard").hidden = true;
-    $("sign-out").hidden = true;
-    $("sign-in").hidden = false;
-    const error = $("key-error");
-    error.hidden = !message;
-    error.textContent = message || "";
-    $("api-key").value = "";
-    $("api-key").focus();
-  }
-
-  // ---- CSV download of the period -------------------------------------------------------------
-
-  // The period's entries, oldest first, in the contract's CSV: walked with usage-history's
-  // keyset cursor (cheap at any depth), or /billing/usage pages where that is unavailable.
-  async function periodCsv(bounds, progress) {
-    try {
-      return await historyCsv(bounds, progress);
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 404) return usageCsv(bounds, progress);
-      throw error;
-    }
-  }
-
-  const withoutHeader = (csv) => csv.slice(csv.indexOf("\n") + 1);
-
-  async function historyCsv(bounds, progress) {
-    const parts = [];
-    let params = { startTimestamp: `${bounds.start}T00:00:00.000Z`,
-      endTimestamp: `${addDays(bounds.end, 1)}T00:00:00.000Z`, pageSize: 1000 };
-    for (;;) {
-      const { body, headers } = await api("/usage-history", params, "text/csv");
-      parts.push(parts.length ? withoutHeader(body) : body);
-      progress(parts.length * 1000);
-      const next = headers.get("x-next-cursor");
-      if (!next) return parts.join("");
-      params = { cursor: next };
-    }
-  }
-
-  async function usageCsv(bounds, progress) {
-    const parts = [];
-    for (let page = 1, pages = 1; page <= pages; page++) {
-      const { body, headers } = await api("/usage", {
-        ...usageRange(bounds), sortOrder: "asc", limit: 500, page }, "text/csv");
-      pages = Number(headers.get("x-pagination-total-pages")) || 1;
-      parts.push(page === 1 ? body : withoutHeader(body));
-      progress(page * 500);
-    }
-    return parts.join("");
-  }
-
-  async function downloadCsv() {
-    const bounds = periodBounds();
-    const status = $("download-status");
-    const button = $("download-csv");
-    button.disabled = true;
-    try {
-      const csv = await periodCsv(bounds, (rows) => {
-        status.textContent = `Preparing CSV… up to ${grouped(String(rows))} rows`;
-      });
-      const link = document.createElement("a");
-      link.href = URL.createObjectURL(new Blob([csv], { type: "text/csv;charset=utf-8" }));
-      link.download = `usage-${bounds.start}-to-${bounds.end}.csv`;
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(link.href), 60000);
-      status.textContent = "CSV downloaded.";
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 401) handleKeyError(error);
-      else status.textContent = `CSV download failed: ${error.message}`;
-    } finally {
-      button.disabled = false;
-    }
-  }
-
-  // ---- controls -------------------------------------------------------------------------------
-
-  function choosePeriod(period) {
-    state.period = period;
-    state.page = 1;
-    for (const button of document.querySelectorAll(".period")) {
-      button.setAttribute("aria-pressed", String(!period.start && Number(button.dataset.days) === period.days));
-    }
-    refresh();
-  }
-
-  function applyRange(event) {
+function wire() {
+  Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
+  $("key-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    const start = $("range-start").value;
-    const end = $("range-end").value;
-    const error = $("range-error");
-    const problem = !start || !end ? "Choose both days of the range."
-      : start > end ? "The first day must not be after the last."
-      : daysBetween(start, end) > 90 ? "A range covers at most 90 days." : "";
-    error.hidden = !problem;
-    error.textContent = problem;
-    if (!problem) choosePeriod({ start, end, days: daysBetween(start, end) });
+    const key = $("api-key").value.trim();
+    if (key) signIn(key);
+    else signOut("Paste an API key first.");
+  });
+  $("sign-out").addEventListener("click", () => signOut(""));
+  for (const button of document.querySelectorAll(".period")) {
+    button.addEventListener("click", () => choosePeriod({ days: Number(button.dataset.days) }));
   }
+  $("period-form").addEventListener("submit", applyRange);
+  $("download-csv").addEventListener("click", downloadCsv);
+  $("prev-page").addEventListener("click", () => { state.page -= 1; loadEntries(periodBounds()); });
+  $("next-page").addEventListener("click", () => { state.page += 1; loadEntries(periodBounds()); });
+  const today = isoDay(new Date());
+  $("range-end").value = today;
+  $("range-start").value = addDays(today, -29);
+  $("range-end").max = $("range-start").max = today;
+  const saved = sessionStorage.getItem(KEY_STORE);
+  if (saved) signIn(saved);
+}
 
-  function wire() {
-    Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
-    $("key-form").addEventListener("submit", (event) => {
-      event.preventDefault();
-      const key = $("api-key").value.trim();
-      if (key) signIn(key);
-      else signOut("Paste an API key first.");
-    });
-    $("sign-out").addEventListener("click", () => signOut(""));
-    for (const button of document.querySelectorAll(".period")) {
-      button.addEventListener("click", () => choosePeriod({ days: Number(button.dataset.days) }));
-    }
-    $("period-form").addEventListener("submit", applyRange);
-    $("download-csv").addEventListener("click", downloadCsv);
-    $("prev-page").addEventListener("click", () => { state.page -= 1; loadEntries(periodBounds()); });
-    $("next-page").addEventListener("click", () => { state.page += 1; loadEntries(periodBounds()); });
-    const today = isoDay(new Date());
-    $("range-end").value = today;
-    $("range-start").value = addDays(today, -29);
-    $("range-end").max = $("range-start").max = today;
-    const saved = sessionStorage.getItem(KEY_STORE);
-    if (saved) signIn(saved);
-  }
-
-  document.addEventListener("DOMContentLoaded", wire);
-})();
+document.addEventListener("DOMContentLoaded", wire);
