@@ -7,13 +7,14 @@ scrubbed of anything shaped like a key secret or a bearer credential.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
 import time
 from contextvars import ContextVar
 from typing import Any
+
+import orjson
 
 request_id_var: ContextVar[str | None] = ContextVar("usagebook_request_id", default=None)
 
@@ -25,7 +26,10 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 
 
 def scrub(text: str) -> str:
-    return _SECRET_SHAPES.sub(REDACTED, text)
+    # The substring test first: the regex is ten times slower and runs on every logged value.
+    if "ubk_" in text or "earer" in text.lower():
+        return _SECRET_SHAPES.sub(REDACTED, text)
+    return text
 
 
 class JsonFormatter(logging.Formatter):
@@ -44,8 +48,8 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         # Scrub the values, not the JSON text, so a redaction can never break the line's syntax.
-        return json.dumps({k: scrub(v) if isinstance(v, str) else v for k, v in line.items()},
-                          default=lambda value: scrub(str(value)))
+        scrubbed = {k: scrub(v) if isinstance(v, str) else v for k, v in line.items()}
+        return orjson.dumps(scrubbed, default=lambda value: scrub(str(value))).decode()
 
 
 

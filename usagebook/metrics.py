@@ -14,6 +14,8 @@ cannot grow the series without bound.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -57,10 +59,19 @@ for _result in ("hit", "miss"):
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
+_request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def record_request(method: str, route: str, status: int, seconds: float) -> None:
-    labels = (method, route, str(status))
-    HTTP_REQUESTS.labels(*labels).inc()
-    HTTP_LATENCY.labels(*labels).observe(seconds)
+    # Labelled children are looked up once per (method, route, status): this runs per request.
+    key = (method, route, status)
+    series = _request_series.get(key)
+    if series is None:
+        labels = (method, route, str(status))
+        series = (HTTP_REQUESTS.labels(*labels), HTTP_LATENCY.labels(*labels))
+        _request_series[key] = series
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def count_recording(recorded: int, duplicates: int = 0, conflicts: int = 0) -> None:
