@@ -31,7 +31,24 @@ function setPanel(id, panelState, message = "") {
   status.hidden = !message;
 }
 
+// A panel shows only the answer to its latest request: a slower, older answer (the visitor
+// switched period or page meanwhile) is dropped.
+const STALE = new Error("stale");
+const tickets = {};
+
+async function latest(panel, request) {
+  const ticket = (tickets[panel] = (tickets[panel] || 0) + 1);
+  let answer;
+  try {
+    answer = await request;
+  } finally {
+    if (ticket !== tickets[panel]) throw STALE;  // eslint-disable-line no-unsafe-finally
+  }
+  return answer;
+}
+
 function panelError(id, error) {
+  if (error === STALE) return;
   if (error instanceof ApiError && error.status === 401) throw error;  // the key itself failed
   const unavailable = error instanceof ApiError && error.status === 404;
   setPanel(id, unavailable ? "unavailable" : "error",
@@ -129,7 +146,7 @@ async function loadAnalytics(bounds) {
   const params = state.period.start
     ? { startDate: bounds.start, endDate: bounds.end } : { lookback: `${state.period.days}d` };
   try {
-    showAnalytics((await api("/usage-analytics", params)).body);
+    showAnalytics((await latest("analytics", api("/usage-analytics", params))).body);
   } catch (error) {
     for (const id of ["spend-panel", "daily-panel", "models-panel", "keys-panel"]) panelError(id, error);
   }
@@ -138,8 +155,8 @@ async function loadAnalytics(bounds) {
 async function loadBalances() {
   const list = $("balance-figures");
   try {
-    const [credits, balance] = await Promise.all([
-      api("/credits"), api("/balance").catch((e) => (e.status === 401 ? Promise.reject(e) : null))]);
+    const [credits, balance] = await latest("balances", Promise.all([
+      api("/credits"), api("/balance").catch((e) => (e.status === 401 ? Promise.reject(e) : null))]));
     const b = credits.body.balances;
     list.replaceChildren();
     figure(list, "USD", b.USD, "USD", "balance-usd");
@@ -157,7 +174,7 @@ async function loadBalances() {
     }
     setPanel("balances-panel", "ready");
   } catch (error) {
-    list.replaceChildren();
+    if (error !== STALE) list.replaceChildren();
     panelError("balances-panel", error);
   }
 }
@@ -165,8 +182,8 @@ async function loadBalances() {
 async function loadEntries(bounds) {
   setPanel("entries-panel", "loading", "Loading…");
   try {
-    const { body } = await api("/usage", {
-      ...usageRange(bounds), sortOrder: "desc", limit: PAGE_SIZE, page: state.page });
+    const { body } = await latest("entries", api("/usage", {
+      ...usageRange(bounds), sortOrder: "desc", limit: PAGE_SIZE, page: state.page }));
     state.totalPages = Number(body.pagination.totalPages);
     fillTable("entries-table", body.data.map((e) => [
       e.timestamp.replace("T", " ").replace("Z", ""), e.sku, num(e.units), num(e.pricePerUnitUsd),
