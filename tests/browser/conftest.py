@@ -74,7 +74,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+# Package, not session: sync_playwright keeps an event loop running in the main thread while it
+# is open, and every later test calling asyncio.run (CLI, migrations, export) would then fail.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make test does)")
