@@ -17,6 +17,7 @@ from usagebook.api import recording as usage_recording
 from usagebook.api.dashboard import install_dashboard
 from usagebook.api.errors import install_error_handlers
 from usagebook.api.middleware import RequestMiddleware
+from usagebook.api.openapi import document_real_answers
 from usagebook.ledger.cache import build_cache
 from usagebook.ledger.ratelimit import RateLimiter
 from usagebook.settings import Settings
@@ -46,6 +47,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    document_real_answers(app)
     app.add_middleware(RequestMiddleware)
     app.include_router(billing.router)
     app.include_router(usage_analytics.router)
