@@ -151,7 +151,7 @@ def daily_chart(
     """Per day: epoch ms of the UTC day, and every top line's spend that day (0 when unused).
     `rows` are (day, line id, stored amount); `name_of` maps a line id to its name."""
     chart: dict[int, dict[str, Any]] = {
-        day: {"date": day, **{line.name: Decimal(0) for line in top}} for day in days_ms}
+        day: {"date": day, **dict.fromkeys((line.name for line in top), 0)} for day in days_ms}
     for day, ident, amount in rows:
         if day in chart and ident in name_of:
             chart[day][name_of[ident]] -= amount
