@@ -22,7 +22,7 @@ from usagebook.timeutil import now_ms
 log = logging.getLogger("usagebook.cache")
 
 RETRY_AFTER_SECONDS = 30.0
-_MAX_LOCAL_ENTRIES = 10_000
+_MAX_LOCAL_ENTRIES = 1_000  # answers are ~50 KB for a busy account: ~50 MB at most
 
 
 class Cache(Protocol):
