@@ -76,24 +76,19 @@ async def compute(
     where = DayRange(account_id, days[0][1], days[-1][1])
     with localcontext(prec=_PRECISION):
         async with store.analytics_snapshot(db, limit_seconds) as conn:
-            day_totals = await store.totals_by_day(conn, where)
-            sku_totals = await store.totals_by_sku(conn, where)
-            key_totals = await store.totals_by_key(conn, where)
-            models = report.model_lines(sku_totals)
-            keys = report.key_lines(key_totals)
+            models = report.model_lines(await store.totals_by_sku(conn, where))
+            keys = report.key_lines(await store.totals_by_key(conn, where))
             top_models, top_keys = models[: report.TOP], keys[: report.TOP]
             model_of = {str(line.ident): line.name for line in top_models}
             key_of = {line.ident: line.name for line in top_keys}
-            diem = Currency.DIEM.value
-            model_rows = await store.daily_by_model(conn, where, diem, model_of)
-            key_rows = await store.daily_by_key(conn, where, diem, key_of)
+            daily = await store.daily_spend(conn, where, Currency.DIEM.value, model_of, key_of)
         day_ms = [ms for _, ms in days]
         return {
-            "byDate": report.by_date(days, day_totals),
+            "byDate": report.by_date(days, daily.by_currency),
             "byModel": [report.model_to_wire(line) for line in models],
-            "byModelDaily": report.daily_chart(day_ms, top_models, model_rows, model_of),
+            "byModelDaily": report.daily_chart(day_ms, top_models, daily.by_model, model_of),
             "topModels": [line.name for line in top_models],
             "byKey": [report.key_to_wire(line) for line in keys],
-            "byKeyDaily": report.daily_chart(day_ms, top_keys, key_rows, key_of),
+            "byKeyDaily": report.daily_chart(day_ms, top_keys, daily.by_key, key_of),
             "topKeyNames": [line.name for line in top_keys],
         }

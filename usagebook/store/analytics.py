@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Subquery, Table, func, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Subquery,
+    Table,
+    func,
+    literal_column,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -105,14 +114,6 @@ def _in_range(table: Table, where: DayRange) -> list[ColumnElement[bool]]:
             table.c.day_ms.between(where.first_day_ms, where.last_day_ms)]
 
 
-async def totals_by_day(conn: AsyncConnection, where: DayRange) -> list[Total]:
-    """Per day and currency; `name` is the day's first epoch ms."""
-    table = rollup_day_currency
-    query = select(table.c.day_ms, table.c.currency, table.c.amount, table.c.units).where(
-        *_in_range(table, where))
-    return [Total(*row) for row in await conn.execute(query)]
-
-
 async def totals_by_sku(
     conn: AsyncConnection, where: DayRange
 ) -> list[tuple[Total, SkuRow | None]]:
@@ -148,32 +149,43 @@ def _sums(table: Table, name: str, where: DayRange) -> Subquery:
     )
 
 
-async def daily_by_model(
-    conn: AsyncConnection, where: DayRange, currency: str, model_ids: Collection[str]
-) -> list[tuple[int, str, Decimal]]:
-    """(day, model id, amount) of the given models in one currency, summed over their SKUs
-    (a SKU missing from the catalog is its own model)."""
-    if not model_ids:
-        return []
-    r = rollup_day_sku
+@dataclass(frozen=True, slots=True)
+class DailySpend:
+    """What the answer shows per day: every currency's total, and the chosen models' and keys'
+    spend in one currency (amounts as stored)."""
+
+    by_currency: list[Total]
+    by_model: list[tuple[int, str, Decimal]]
+    by_key: list[tuple[int, str | None, Decimal]]
+
+
+async def daily_spend(
+    conn: AsyncConnection, where: DayRange, currency: str, model_ids: Collection[str],
+    key_ids: Collection[str | None],
+) -> DailySpend:
+    """One statement (one round trip) for the three kinds of daily rows; a model's rows are
+    summed over its SKUs (a SKU missing from the catalog is its own model)."""
+    d, r, k = rollup_day_currency, rollup_day_sku, rollup_day_key
     model = func.coalesce(skus.c.model_id, r.c.sku)
-    query = (
-        select(r.c.day_ms, model, func.sum(r.c.amount))
+    stored_keys = sorted({key or NO_KEY for key in key_ids})
+    query = union_all(
+        select(literal_column("'d'"), d.c.day_ms, d.c.currency, d.c.amount).where(
+            *_in_range(d, where)),
+        select(literal_column("'m'"), r.c.day_ms, model, func.sum(r.c.amount))
         .select_from(r.outerjoin(skus, skus.c.sku == r.c.sku))
-        .where(*_in_range(r, where), r.c.currency == currency, model.in_(sorted(model_ids)))
-        .group_by(r.c.day_ms, model)
+        .where(*_in_range(r, where), r.c.currency == currency,
+               model.in_(sorted(model_ids)))
+        .group_by(r.c.day_ms, model),
+        select(literal_column("'k'"), k.c.day_ms, k.c.api_key_id, k.c.amount).where(
+            *_in_range(k, where), k.c.currency == currency,
+            k.c.api_key_id.in_(stored_keys)),
     )
-    return [(row[0], row[1], row[2]) for row in await conn.execute(query)]
-
-
-async def daily_by_key(
-    conn: AsyncConnection, where: DayRange, currency: str, key_ids: Collection[str | None]
-) -> list[tuple[int, str | None, Decimal]]:
-    """(day, key id or None, amount) of the given keys in one currency."""
-    if not key_ids:
-        return []
-    r = rollup_day_key
-    stored = sorted({key or NO_KEY for key in key_ids})
-    query = select(r.c.day_ms, r.c.api_key_id, r.c.amount).where(
-        *_in_range(r, where), r.c.currency == currency, r.c.api_key_id.in_(stored))
-    return [(row[0], row[1] or None, row[2]) for row in await conn.execute(query)]
+    found = DailySpend([], [], [])
+    for kind, day, name, amount in await conn.execute(query):
+        if kind == "d":
+            found.by_currency.append(Total(day, name, amount, Decimal(0)))
+        elif kind == "m":
+            found.by_model.append((day, name, amount))
+        else:
+            found.by_key.append((day, name or None, amount))  # '' stands for "no key"
+    return found
