@@ -76,8 +76,8 @@ async def compute(
     where = DayRange(account_id, days[0][1], days[-1][1])
     with localcontext(prec=_PRECISION):
         async with store.analytics_snapshot(db, limit_seconds) as conn:
-            models = report.model_lines(await store.totals_by_sku(conn, where))
-            keys = report.key_lines(await store.totals_by_key(conn, where))
+            totals = await store.period_totals(conn, where)
+            models, keys = report.model_lines(totals.by_sku), report.key_lines(totals.by_key)
             top_models, top_keys = models[: report.TOP], keys[: report.TOP]
             model_of = {str(line.ident): line.name for line in top_models}
             key_of = {line.ident: line.name for line in top_keys}

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     func,
     literal_column,
+    null,
     select,
     text,
     union_all,
@@ -114,27 +115,39 @@ def _in_range(table: Table, where: DayRange) -> list[ColumnElement[bool]]:
             table.c.day_ms.between(where.first_day_ms, where.last_day_ms)]
 
 
-async def totals_by_sku(
-    conn: AsyncConnection, where: DayRange
-) -> list[tuple[Total, SkuRow | None]]:
-    """Per SKU and currency, with the SKU's catalog row (None for a SKU missing from it)."""
-    sums = _sums(rollup_day_sku, "sku", where)
-    catalog = [skus.c[name] for name in SkuRow.__dataclass_fields__ if name != "sku"]
-    query = select(*sums.c, *catalog).select_from(
-        sums.outerjoin(skus, skus.c.sku == sums.c.sku))
-    return [(Total(*row[:4]), SkuRow(row[0], *row[4:]) if row[4] is not None else None)
-            for row in await conn.execute(query)]
+@dataclass(frozen=True, slots=True)
+class PeriodTotals:
+    """Per SKU and currency with the SKU's catalog row (None for a SKU missing from it), and per
+    key and currency with the key's description (the key is None for usage without one)."""
+
+    by_sku: list[tuple[Total, SkuRow | None]]
+    by_key: list[tuple[Total, str]]
 
 
-async def totals_by_key(conn: AsyncConnection, where: DayRange) -> list[tuple[Total, str]]:
-    """Per key and currency, with the key's description; the key is None for usage without
-    one (its description is then "")."""
-    sums = _sums(rollup_day_key, "api_key_id", where)
-    query = select(*sums.c, api_keys.c.description).select_from(sums.outerjoin(
-        api_keys, (api_keys.c.id == sums.c.api_key_id)
-        & (api_keys.c.account_id == where.account_id)))
-    return [(Total(row[0] or None, *row[1:4]), row[4] or "")
-            for row in await conn.execute(query)]
+_CATALOG = [name for name in SkuRow.__dataclass_fields__ if name != "sku"]
+
+
+async def period_totals(conn: AsyncConnection, where: DayRange) -> PeriodTotals:
+    """Both kinds of totals in one statement (one round trip)."""
+    by_sku = _sums(rollup_day_sku, "sku", where)
+    by_key = _sums(rollup_day_key, "api_key_id", where)
+    query = union_all(
+        select(literal_column("'s'").label("kind"), *by_sku.c,
+               *(skus.c[name] for name in _CATALOG), null().label("description"))
+        .select_from(by_sku.outerjoin(skus, skus.c.sku == by_sku.c.sku)),
+        select(literal_column("'k'"), *by_key.c, *(null().label(name) for name in _CATALOG),
+               api_keys.c.description)
+        .select_from(by_key.outerjoin(api_keys, (api_keys.c.id == by_key.c.api_key_id)
+                                      & (api_keys.c.account_id == where.account_id))),
+    )
+    found = PeriodTotals([], [])
+    for kind, name, currency, amount, units, *catalog, description in await conn.execute(query):
+        if kind == "s":
+            sku = SkuRow(name, *catalog) if catalog[0] is not None else None
+            found.by_sku.append((Total(name, currency, amount, units), sku))
+        else:
+            found.by_key.append((Total(name or None, currency, amount, units), description or ""))
+    return found
 
 
 def _sums(table: Table, name: str, where: DayRange) -> Subquery:
