@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -32,7 +33,6 @@ from usagebook.store import skus as sku_store
 from usagebook.store.engine import Database
 from usagebook.store.entries import EntryRow, NewEntry, insert_entries
 from usagebook.store.recording import EntryKey
-from usagebook.store.skus import SkuRow
 from usagebook.timeutil import MS_PER_DAY, now_ms
 
 Status = Literal["recorded", "duplicate", "conflict"]
@@ -87,7 +87,8 @@ async def record(
 class _Resolved:
     event: UsageEvent
     account_id: str
-    sku: SkuRow
+    price_per_unit: Decimal
+    amount: Decimal
 
 
 def _check_events(
@@ -125,8 +126,10 @@ def _refs(event: UsageEvent | None, raw: Any) -> tuple[str | None, str | None, s
         return None, None, None
     found = (raw.get("sku"), raw.get("apiKeyId"), raw.get("accountId"))
     # A name PostgreSQL cannot even compare (NUL) is already reported invalid: look up nothing.
-    sku, key, account = (value if isinstance(value, str) and value and "\x00" not in value
-                         else None for value in found)
+    sku, key, account = (
+        value if isinstance(value, str) and value and "\x00" not in value else None
+        for value in found
+    )
     return sku, key, account
 
 
@@ -156,9 +159,10 @@ async def _resolve(
             problems.add(f"events.{index}.sku", "is not in the SKU catalog")
         if event is None or account_id is None or sku is None:
             continue
-        if -price(sku, event.units)[1] > MAX_CHARGE:
+        price_per_unit, amount = price(sku, event.units)  # the catalog's price, copied now
+        if -amount > MAX_CHARGE:
             problems.add(f"events.{index}.units", f"the charge exceeds {MAX_CHARGE} USD")
-        resolved.append(_Resolved(event, account_id, sku))
+        resolved.append(_Resolved(event, account_id, price_per_unit, amount))
     return resolved
 
 
@@ -196,7 +200,7 @@ async def _store(conn: AsyncConnection, batch: list[_Resolved], received: int) -
 
 def _new_entry(item: _Resolved, received: int, state: Consumption) -> NewEntry:
     event = item.event
-    price_per_unit, amount = price(item.sku, event.units)
+    price_per_unit, amount = item.price_per_unit, item.amount
     ts_ms = event.ts_ms if event.ts_ms is not None else received
     currency = state.charge(item.account_id, ts_ms, amount, event.currency)
     return NewEntry(

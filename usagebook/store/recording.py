@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ARRAY, String, any_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.store.entries import ENTRY_COLUMNS, EntryRow
@@ -37,7 +38,7 @@ async def find_stored(conn: AsyncConnection, keys: Iterable[EntryKey]) -> dict[E
     for account_id, request_ids in sorted(by_account.items()):
         rows = await conn.execute(
             select(*ENTRY_COLUMNS).where(
-                ue.c.account_id == account_id, ue.c.request_id.in_(sorted(request_ids))
+                ue.c.account_id == account_id, _one_of(conn, ue.c.request_id, request_ids)
             )
         )
         for row in rows:
@@ -46,3 +47,11 @@ async def find_stored(conn: AsyncConnection, keys: Iterable[EntryKey]) -> dict[E
             if key in wanted:
                 found[key] = entry
     return found
+
+
+def _one_of(conn: AsyncConnection, column: Any, values: set[str]) -> Any:
+    """`column IN (values)`; on PostgreSQL as `= ANY(array)`: one parameter, not one per value
+    (SQLAlchemy's expansion of 1000 IN parameters cost more than the query)."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam("one_of", sorted(values), type_=ARRAY(String)))
+    return column.in_(sorted(values))
