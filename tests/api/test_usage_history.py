@@ -138,7 +138,8 @@ def test_transaction_in_flight_at_the_start_is_at_most_once(
 
 
 def test_walk_while_another_thread_keeps_recording(harness: Harness, tenant: Tenant) -> None:
-    """A writer records (backdated, current and future entries) the whole time a client walks."""
+    """Once the walk has started, a writer records (backdated, current and future entries) the
+    whole time the client walks on."""
     now = now_ms()
     before = stored(harness, random_entries(tenant.account_id, 60, seed=41, end_ms=now))
     stop = threading.Event()
@@ -151,12 +152,14 @@ def test_walk_while_another_thread_keeps_recording(harness: Harness, tenant: Ten
             more = random_entries(tenant.account_id, 3, seed=1000 + batch, end_ms=now + 60_000)
             written.append(len(stored(harness, more)))
 
+    first = harness.get(URL, tenant, params={"pageSize": 10}).json()
+    seen = [item["inferenceDetails"]["requestId"] for item in first["data"]]
     writer = threading.Thread(target=keep_recording)
     writer.start()
     try:
-        seen, _ = walk(harness, tenant, pageSize=10)
+        rest, _ = walk(harness, tenant, cursor=first["nextCursor"])
     finally:
         stop.set()
         writer.join()
-    assert seen == in_order(before)
+    assert seen + rest == in_order(before)
     assert sum(written) > 0

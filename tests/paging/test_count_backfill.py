@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from tests.conftest import _create_postgres_database, make_settings
 from tests.factories import random_entries
-from usagebook.store.counts import hour_of
+from usagebook.store.counts import day_of, hour_of
 from usagebook.store.engine import create_database
 from usagebook.store.migrate import upgrade
-from usagebook.store.tables import usage_count_buckets, usage_entries
+from usagebook.store.tables import usage_count_buckets, usage_count_days, usage_entries
 
 EDGE_STAMPS = (-3_600_001, -1, 0, 3_599_999, 3_600_000)
 
@@ -44,16 +44,19 @@ def test_backfill_counts_every_stored_entry(fresh_url: str) -> None:
             await conn.execute(usage_entries.insert(), rows)
         await db.dispose()
 
-    async def buckets() -> Counter[tuple[str, str, int]]:
+    async def buckets() -> tuple[Counter[tuple[str, str, int]], Counter[tuple[str, str, int]]]:
         db = create_database(settings)
         async with db.read() as conn:
-            found = await conn.execute(select(usage_count_buckets))
-            counted = Counter({(r.account_id, r.currency, r.hour_ms): r.entries for r in found})
+            hours = await conn.execute(select(usage_count_buckets))
+            by_hour = Counter({(r.account_id, r.currency, r.hour_ms): r.entries for r in hours})
+            days = await conn.execute(select(usage_count_days))
+            by_day = Counter({(r.account_id, r.currency, r.day_ms): r.entries for r in days})
         await db.dispose()
-        return counted
+        return by_hour, by_day
 
     asyncio.run(store_raw())
     upgrade(settings.database_url)
-    expected = Counter((r["account_id"], r["currency"], hour_of(r["ts_ms"])) for r in rows)
-    assert asyncio.run(buckets()) == expected
-    assert hour_of(-1) == -3_600_000
+    by_hour = Counter((r["account_id"], r["currency"], hour_of(r["ts_ms"])) for r in rows)
+    by_day = Counter((r["account_id"], r["currency"], day_of(r["ts_ms"])) for r in rows)
+    assert asyncio.run(buckets()) == (by_hour, by_day)
+    assert (hour_of(-1), day_of(-1)) == (-3_600_000, -86_400_000)

@@ -7,6 +7,7 @@ filter combination, on both backends.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -31,10 +32,14 @@ from usagebook.store.entries import (
 )
 
 H = 3_600_000
-BASE = 1_767_225_600_000  # 2026-01-01T00:00:00Z, an hour boundary
+D = 24 * H
+BASE = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a day boundary
 SKU = DEMO_CATALOG[0]
-BOUNDARY_STAMPS = [BASE + k * H + d for k in range(-2, 4) for d in (-1, 0, 1)]
-stamps = st.one_of(st.sampled_from(BOUNDARY_STAMPS), st.integers(BASE - 3 * H, BASE + 4 * H))
+# On, just before and just after day and hour boundaries, over four days; plus anywhere.
+BOUNDARY_STAMPS = [BASE + day * D + hour * H + d for day in range(-2, 2)
+                   for hour in (-1, 0, 1, 5) for d in (-1, 0, 1)]
+stamps = st.one_of(st.sampled_from(BOUNDARY_STAMPS), st.integers(BASE - 2 * D, BASE + 2 * D),
+                   st.integers(BASE - 3 * H, BASE + 3 * H))
 currencies = st.sampled_from(["USD", "DIEM", "BUNDLED_CREDITS"])
 ledgers = st.lists(st.tuples(stamps, currencies), max_size=150)
 
@@ -137,5 +142,39 @@ def test_usage_pages_equal_count_and_offset(
             plain = await list_entries_page(conn, where, descending=probe.descending,
                                             limit=probe.limit, offset=(page - 1) * probe.limit)
         assert [row.id for row in result.entries] == [row.id for row in plain]
+
+    harness.call(compare)
+
+
+def test_every_offset_of_a_dense_ledger(harness: Harness) -> None:
+    """Hundreds of entries over four days, every 13th offset of each filter and order:
+    days with many hours are opened, edges are stepped over, ties stay together."""
+    rng = random.Random(5)
+    ledger = [(rng.choice(BOUNDARY_STAMPS) if rng.random() < 0.3 else
+               rng.randrange(BASE - 2 * D, BASE + 2 * D), rng.choice(["USD", "DIEM"]))
+              for _ in range(400)]
+    account_id = store_ledger(harness, ledger, 3)
+    filters = [Probe(None, None, None, True, 0, 1),
+               Probe("USD", None, None, True, 0, 1),
+               Probe(None, BASE - D - 5 * H + 17, None, True, 0, 1),
+               Probe(None, None, BASE + D + 3 * H - 1, True, 0, 1),
+               Probe("DIEM", BASE - 2 * D + 7, BASE + D + 90 * 60_000, True, 0, 1),
+               Probe(None, BASE + 2 * H + 1, BASE + 20 * H, True, 0, 1)]
+
+    async def compare(db: Database) -> None:
+        async with db.read() as conn:
+            for probe in filters:
+                where = probe.where(account_id)
+                total = await count_entries(conn, where)
+                assert await paging.count_matching(conn, where) == total
+                for descending in (True, False):
+                    for offset in range(0, total + 1, 13):
+                        plain = await list_entries_page(conn, where, descending=descending,
+                                                        limit=5, offset=offset)
+                        narrowed, inner = await paging.narrow_to_page(
+                            conn, where, descending=descending, offset=offset)
+                        fast = await list_entries_page(conn, narrowed, descending=descending,
+                                                       limit=5, offset=inner)
+                        assert [r.id for r in fast] == [r.id for r in plain], (probe, offset)
 
     harness.call(compare)

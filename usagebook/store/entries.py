@@ -153,8 +153,13 @@ def _filtered(query: Select[Any], where: EntryFilter) -> Select[Any]:
     return query
 
 
+def count_query(where: EntryFilter) -> Select[Any]:
+    """SELECT count(*) of the entries matching `where` (to run, or to nest)."""
+    return _filtered(select(func.count()).select_from(ue), where)
+
+
 async def count_entries(conn: AsyncConnection, where: EntryFilter) -> int:
-    result = await conn.execute(_filtered(select(func.count()).select_from(ue), where))
+    result = await conn.execute(count_query(where))
     return int(result.scalar_one())
 
 

@@ -177,3 +177,13 @@ usage_count_buckets = Table(
     Column("hour_ms", BigInteger, primary_key=True, autoincrement=False),
     Column("entries", BigInteger, nullable=False),
 )
+
+# The same per UTC day, so that a total or a deep page reads one row per day, not 24.
+usage_count_days = Table(
+    "usage_count_days",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("currency", String(16), primary_key=True),
+    Column("day_ms", BigInteger, primary_key=True, autoincrement=False),
+    Column("entries", BigInteger, nullable=False),
+)
