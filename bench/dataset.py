@@ -22,10 +22,10 @@ from the stored entries, exactly as on a real upgrade. This is about 10x faster 
 `insert_entries` with its ON CONFLICT and per-batch projections, and it also proves the
 backfills on a big ledger.
 
-Reuse: the JSON file records a fingerprint of the migration files. When a migration changes,
-the database is downgraded to 0001 and upgraded to head again (each projection rebuilt by its
-own backfill); if that fails, the whole dataset is rebuilt. A file lock keeps two processes
-from building it at once.
+Reuse: the JSON file records a fingerprint of each migration file. When one changes, the
+database is downgraded to the revision before it and upgraded to head again (those projections
+rebuilt by their own backfills); if that fails, the whole dataset is rebuilt. A file lock
+keeps two processes from building it at once.
 """
 
 from __future__ import annotations
@@ -129,10 +129,23 @@ def _save(dataset: BenchDataset) -> None:
 
 
 def _fingerprint() -> str:
-    digest = hashlib.sha256()
-    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
+    """`<revision>:<hash>` per migration file, so a change re-runs only from that revision."""
+    parts = []
+    for path in sorted((MIGRATIONS / "versions").glob("[0-9]*.py")):
+        parts.append(f"{path.name.split('_')[0]}:{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}")
+    return ",".join(parts)
+
+
+def _first_changed(recorded: str) -> str:
+    """The revision to downgrade to: the one before the first migration that changed."""
+    before = dict(part.split(":") for part in recorded.split(",") if ":" in part)
+    now = [part.split(":") for part in _fingerprint().split(",")]
+    previous = "0001"
+    for revision, digest in now:
+        if revision != "0001" and before.get(revision) != digest:
+            return previous
+        previous = revision
+    return previous
 
 
 def _settings(dataset_secret: str) -> Settings:
@@ -158,10 +171,11 @@ def _remigrate(dataset: BenchDataset) -> bool:
     """Rebuild every projection with its own migration after a migration file changed."""
     from alembic import command
 
-    _say("migrations changed: downgrading to 0001 and upgrading to head again")
+    target = _first_changed(dataset.migrations)
+    _say(f"migrations changed: downgrading to {target} and upgrading to head again")
     url = _settings(dataset.secret_key).database_url
     try:
-        command.downgrade(alembic_config(url), "0001")
+        command.downgrade(alembic_config(url), target)
         upgrade(url)
     except Exception as exc:  # a broken downgrade of any revision: rebuild from scratch
         _say(f"re-migration failed ({type(exc).__name__}: {exc}); rebuilding")

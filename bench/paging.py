@@ -257,6 +257,14 @@ async def _connect(dataset: BenchDataset) -> asyncpg.Connection:
 def _report(results: dict[str, Any], rounds: int) -> str:
     m = results["medians_ms"]
     lines = [
+        "How: `/billing/usage` totals sum per-account count buckets (per currency and UTC day, "
+        "and per hour for the partial days at a filter's edges) plus the entries of at most two "
+        "partial edge hours counted from the index; a deep page skips whole days and hours "
+        "through the same buckets, then OFFSETs inside one hour (`usagebook/store/paging.py`). "
+        "The buckets are a projection kept in the write path's transaction (migration 0003 "
+        "backfills them). `/billing/usage-history` is a keyset walk on `(ts_ms, id)` with a "
+        "snapshot bound in a signed cursor (`usagebook/ledger/history.py`).",
+        "",
         f"Command: `.venv/bin/python bench/paging.py --rounds {rounds}` "
         f"({results['measured']}). The 5,000,000-entry account of `bench/dataset.py`; HTTP "
         "through a uvicorn process on loopback (one worker, keep-alive client), medians of "
