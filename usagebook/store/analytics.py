@@ -16,9 +16,14 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    BindParameter,
     ColumnElement,
+    CompoundSelect,
+    String,
     Subquery,
     Table,
+    bindparam,
     func,
     literal_column,
     null,
@@ -42,6 +47,7 @@ from usagebook.store.tables import (
 )
 
 TIMEOUT_MESSAGE = "Query timed out - try reducing the lookback period"
+_SET_TIMEOUT = text("SELECT set_config('statement_timeout', :ms, true)")
 _PG_QUERY_CANCELED = "57014"
 _SQLITE_CHECK_EVERY = 1_000  # virtual machine steps between deadline checks
 
@@ -79,8 +85,10 @@ async def analytics_snapshot(db: Database, limit_seconds: float) -> AsyncIterato
             conn = await conn.execution_options(isolation_level="REPEATABLE READ",
                                                 postgresql_readonly=True)
             async with conn.begin():
-                timeout_ms = max(1, int(limit_seconds * 1000))
-                await conn.execute(text(f"SET LOCAL statement_timeout = {timeout_ms}"))
+                # set_config(..., true) is SET LOCAL, but takes a bind parameter (one cached
+                # statement for every limit).
+                timeout_ms = str(max(1, int(limit_seconds * 1000)))
+                await conn.execute(_SET_TIMEOUT, {"ms": timeout_ms})
                 yield conn
     except DBAPIError as exc:
         if _is_timeout(exc, deadline):
@@ -110,9 +118,23 @@ async def _sqlite_deadline(conn: AsyncConnection, deadline: float) -> AsyncItera
         await driver.set_progress_handler(None, 0)
 
 
-def _in_range(table: Table, where: DayRange) -> list[ColumnElement[bool]]:
-    return [table.c.account_id == where.account_id,
-            table.c.day_ms.between(where.first_day_ms, where.last_day_ms)]
+# The statements below are built once, with bind parameters: SQLAlchemy then compiles each once
+# and reuses it, instead of walking a fresh statement tree on every request.
+_ACCOUNT: BindParameter[str] = bindparam("account_id", type_=String)
+_FIRST: BindParameter[int] = bindparam("first_ms", type_=BigInteger)
+_LAST: BindParameter[int] = bindparam("last_ms", type_=BigInteger)
+_CURRENCY: BindParameter[str] = bindparam("currency", type_=String)
+_MODELS: BindParameter[str] = bindparam("model_ids", type_=String, expanding=True)
+_KEYS: BindParameter[str] = bindparam("key_ids", type_=String, expanding=True)
+
+
+def _in_range(table: Table) -> list[ColumnElement[bool]]:
+    return [table.c.account_id == _ACCOUNT, table.c.day_ms.between(_FIRST, _LAST)]
+
+
+def _params(where: DayRange) -> dict[str, Any]:
+    return {"account_id": where.account_id, "first_ms": where.first_day_ms,
+            "last_ms": where.last_day_ms}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,21 +149,40 @@ class PeriodTotals:
 _CATALOG = [name for name in SkuRow.__dataclass_fields__ if name != "sku"]
 
 
-async def period_totals(conn: AsyncConnection, where: DayRange) -> PeriodTotals:
-    """Both kinds of totals in one statement (one round trip)."""
-    by_sku = _sums(rollup_day_sku, "sku", where)
-    by_key = _sums(rollup_day_key, "api_key_id", where)
-    query = union_all(
+def _sums(table: Table, name: str) -> Subquery:
+    # Summed first, joined after: the join then meets a few dozen rows, not thousands.
+    column = table.c[name]
+    return (
+        select(column, table.c.currency, func.sum(table.c.amount).label("amount"),
+               func.sum(table.c.units).label("units"))
+        .where(*_in_range(table))
+        .group_by(column, table.c.currency)
+        .subquery()
+    )
+
+
+def _period_totals_query() -> CompoundSelect[Any]:
+    by_sku = _sums(rollup_day_sku, "sku")
+    by_key = _sums(rollup_day_key, "api_key_id")
+    return union_all(
         select(literal_column("'s'").label("kind"), *by_sku.c,
                *(skus.c[name] for name in _CATALOG), null().label("description"))
         .select_from(by_sku.outerjoin(skus, skus.c.sku == by_sku.c.sku)),
         select(literal_column("'k'"), *by_key.c, *(null().label(name) for name in _CATALOG),
                api_keys.c.description)
         .select_from(by_key.outerjoin(api_keys, (api_keys.c.id == by_key.c.api_key_id)
-                                      & (api_keys.c.account_id == where.account_id))),
+                                      & (api_keys.c.account_id == _ACCOUNT))),
     )
+
+
+_PERIOD_TOTALS = _period_totals_query()
+
+
+async def period_totals(conn: AsyncConnection, where: DayRange) -> PeriodTotals:
+    """Both kinds of totals in one statement (one round trip)."""
     found = PeriodTotals([], [])
-    for kind, name, currency, amount, units, *catalog, description in await conn.execute(query):
+    rows = await conn.execute(_PERIOD_TOTALS, _params(where))
+    for kind, name, currency, amount, units, *catalog, description in rows:
         if kind == "s":
             sku = SkuRow(name, *catalog) if catalog[0] is not None else None
             found.by_sku.append((Total(name, currency, amount, units), sku))
@@ -150,16 +191,22 @@ async def period_totals(conn: AsyncConnection, where: DayRange) -> PeriodTotals:
     return found
 
 
-def _sums(table: Table, name: str, where: DayRange) -> Subquery:
-    # Summed first, joined after: the join then meets a few dozen rows, not thousands.
-    column = table.c[name]
-    return (
-        select(column, table.c.currency, func.sum(table.c.amount).label("amount"),
-               func.sum(table.c.units).label("units"))
-        .where(*_in_range(table, where))
-        .group_by(column, table.c.currency)
-        .subquery()
+def _daily_spend_query() -> CompoundSelect[Any]:
+    d, r, k = rollup_day_currency, rollup_day_sku, rollup_day_key
+    model = func.coalesce(skus.c.model_id, r.c.sku)
+    return union_all(
+        select(literal_column("'d'"), d.c.day_ms, d.c.currency, d.c.amount).where(
+            *_in_range(d)),
+        select(literal_column("'m'"), r.c.day_ms, model, func.sum(r.c.amount))
+        .select_from(r.outerjoin(skus, skus.c.sku == r.c.sku))
+        .where(*_in_range(r), r.c.currency == _CURRENCY, model.in_(_MODELS))
+        .group_by(r.c.day_ms, model),
+        select(literal_column("'k'"), k.c.day_ms, k.c.api_key_id, k.c.amount).where(
+            *_in_range(k), k.c.currency == _CURRENCY, k.c.api_key_id.in_(_KEYS)),
     )
+
+
+_DAILY_SPEND = _daily_spend_query()
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,23 +225,10 @@ async def daily_spend(
 ) -> DailySpend:
     """One statement (one round trip) for the three kinds of daily rows; a model's rows are
     summed over its SKUs (a SKU missing from the catalog is its own model)."""
-    d, r, k = rollup_day_currency, rollup_day_sku, rollup_day_key
-    model = func.coalesce(skus.c.model_id, r.c.sku)
-    stored_keys = sorted({key or NO_KEY for key in key_ids})
-    query = union_all(
-        select(literal_column("'d'"), d.c.day_ms, d.c.currency, d.c.amount).where(
-            *_in_range(d, where)),
-        select(literal_column("'m'"), r.c.day_ms, model, func.sum(r.c.amount))
-        .select_from(r.outerjoin(skus, skus.c.sku == r.c.sku))
-        .where(*_in_range(r, where), r.c.currency == currency,
-               model.in_(sorted(model_ids)))
-        .group_by(r.c.day_ms, model),
-        select(literal_column("'k'"), k.c.day_ms, k.c.api_key_id, k.c.amount).where(
-            *_in_range(k, where), k.c.currency == currency,
-            k.c.api_key_id.in_(stored_keys)),
-    )
+    params = {**_params(where), "currency": currency, "model_ids": sorted(model_ids),
+              "key_ids": sorted({key or NO_KEY for key in key_ids})}
     found = DailySpend([], [], [])
-    for kind, day, name, amount in await conn.execute(query):
+    for kind, day, name, amount in await conn.execute(_DAILY_SPEND, params):
         if kind == "d":
             found.by_currency.append(Total(day, name, amount, Decimal(0)))
         elif kind == "m":
