@@ -52,7 +52,7 @@ async def _add(
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     statement = insert(table)
     statement = statement.on_conflict_do_update(
-        index_elements=[table.c.account_id, table.c.currency, table.c[time_column]],
+        index_elements=[table.c.account_id, table.c[time_column], table.c.currency],
         set_={"entries": table.c.entries + statement.excluded.entries},
     )
     await conn.execute(statement, [

@@ -172,9 +172,10 @@ usage_count_buckets = Table(
     "usage_count_buckets",
     metadata,
     Column("account_id", String(40), primary_key=True),
-    Column("currency", String(16), primary_key=True),
-    # The first epoch ms of the UTC hour: ts_ms - ts_ms mod 3,600,000 (floored).
+    # The first epoch ms of the UTC hour: ts_ms - ts_ms mod 3,600,000 (floored). Before the
+    # currency in the key, so a time range is one index range with or without a currency.
     Column("hour_ms", BigInteger, primary_key=True, autoincrement=False),
+    Column("currency", String(16), primary_key=True),
     Column("entries", BigInteger, nullable=False),
 )
 
@@ -183,7 +184,7 @@ usage_count_days = Table(
     "usage_count_days",
     metadata,
     Column("account_id", String(40), primary_key=True),
-    Column("currency", String(16), primary_key=True),
     Column("day_ms", BigInteger, primary_key=True, autoincrement=False),
+    Column("currency", String(16), primary_key=True),
     Column("entries", BigInteger, nullable=False),
 )

@@ -22,10 +22,11 @@ def _bucket_table(name: str, time_column: str) -> None:
     op.create_table(
         name,
         sa.Column("account_id", sa.String(40), nullable=False),
-        sa.Column("currency", sa.String(16), nullable=False),
         sa.Column(time_column, sa.BigInteger, nullable=False),
+        sa.Column("currency", sa.String(16), nullable=False),
         sa.Column("entries", sa.BigInteger, nullable=False),
-        sa.PrimaryKeyConstraint("account_id", "currency", time_column, name=f"pk_{name}"),
+        # Time before currency: a time range is one index range, with or without a currency.
+        sa.PrimaryKeyConstraint("account_id", time_column, "currency", name=f"pk_{name}"),
     )
 
 
