@@ -78,9 +78,9 @@ async def record(
     received = received_ms if received_ms is not None else now_ms()
     _check_events(events, received, backfill, problems)
     async with db.write() as conn:
-        batch = await _resolve(conn, events, raw or [None] * len(events), problems)
+        batch, allocations = await _resolve(conn, events, raw or [None] * len(events), problems)
         problems.raise_if_any(INVALID_EVENTS)
-        return await _store(conn, batch, received)
+        return await _store(conn, batch, allocations, received)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +138,9 @@ async def _resolve(
     events: Sequence[UsageEvent | None],
     raw: Sequence[Any],
     problems: ProblemCollector,
-) -> list[_Resolved]:
-    """Find each event's SKU and account (locking the accounts); report unknown ones."""
+) -> tuple[list[_Resolved], dict[str, Decimal | None]]:
+    """Find each event's SKU and account, and lock the accounts (returning their DIEM
+    allocations); report unknown ones."""
     refs = [_refs(event, item) for event, item in zip(events, raw, strict=True)]
     skus = await sku_store.find_skus(conn, {sku for sku, _, _ in refs if sku})
     keys = await store.key_accounts(conn, {key for _, key, _ in refs if key})
@@ -163,17 +164,19 @@ async def _resolve(
         if -amount > MAX_CHARGE:
             problems.add(f"events.{index}.units", f"the charge exceeds {MAX_CHARGE} USD")
         resolved.append(_Resolved(event, account_id, price_per_unit, amount))
-    return resolved
+    return resolved, allocations
 
 
-async def _store(conn: AsyncConnection, batch: list[_Resolved], received: int) -> list[EventResult]:
+async def _store(
+    conn: AsyncConnection,
+    batch: list[_Resolved],
+    allocations: dict[str, Decimal | None],
+    received: int,
+) -> list[EventResult]:
     """Charge and insert the events not stored yet; answer each event in request order."""
     keys = [(item.account_id, item.event.request_id, item.event.sku) for item in batch]
     originals = await store.find_stored(conn, keys)
     days = {(item.account_id, (item.event.ts_ms or received) // MS_PER_DAY) for item in batch}
-    allocations = await balance_store.account_allocations(
-        conn, {item.account_id for item in batch}, lock=False
-    )  # locked by _resolve already
     state = await load_consumption(conn, allocations, days)
     fresh: list[NewEntry] = []
     first: dict[EntryKey, int] = {}  # key -> index of the first event carrying it
