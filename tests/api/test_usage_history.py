@@ -163,3 +163,22 @@ def test_walk_while_another_thread_keeps_recording(harness: Harness, tenant: Ten
         writer.join()
     assert seen + rest == in_order(before)
     assert sum(written) > 0
+
+
+def test_sub_millisecond_bounds(harness: Harness, tenant: Tenant) -> None:
+    """Entries have whole ms: an inclusive start or exclusive end between two is rounded up."""
+    stamp = now_ms() - 60_000
+    entry = random_entries(tenant.account_id, 1, seed=51, end_ms=stamp, span_ms=1)
+    stored(harness, entry)
+    at = format_ms(stamp)[:-1]  # without the Z
+
+    def found(**bounds: str) -> int:
+        answer = harness.get(URL, tenant, params=bounds)
+        assert answer.status_code == 200, answer.text
+        return len(answer.json()["data"])
+
+    assert found(startTimestamp=at + "000Z") == 1
+    assert found(startTimestamp=at + "001Z") == 0  # 1 µs after the entry
+    assert found(endTimestamp=at + "000Z") == 0  # exclusive
+    assert found(endTimestamp=at + "001Z") == 1
+    assert found(startTimestamp=at + "001Z", endTimestamp=at + "002Z") == 0

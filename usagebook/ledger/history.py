@@ -25,7 +25,7 @@ The cursor carries the filters, the page size, the position and the bound, signe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from usagebook.errors import ProblemCollector
 from usagebook.ledger.cursors import CURSOR_LIFETIME_MS, WalkCursor, decode_cursor, encode_cursor
@@ -66,7 +66,7 @@ class HistoryQuery:
             problems.add("currency", f"must be one of {', '.join(HISTORY_CURRENCIES)}")
         if self.page_size is not None and not MIN_PAGE_SIZE <= self.page_size <= MAX_PAGE_SIZE:
             problems.add("pageSize", f"must be between {MIN_PAGE_SIZE} and {MAX_PAGE_SIZE}")
-        if self.start and self.end and to_ms(self.end) <= to_ms(self.start):
+        if self.start and self.end and _as_utc(self.end) <= _as_utc(self.start):
             problems.add("endTimestamp", "must be later than startTimestamp")
         problems.raise_if_any()
 
@@ -105,11 +105,18 @@ def _first_cursor(query: HistoryQuery, snapshot_id: int) -> WalkCursor:
     # The position fields are unused on a first page (see _position).
     return WalkCursor(
         currency=query.currency,
-        start_ms=to_ms(query.start) if query.start else None,
-        end_ms=to_ms(query.end) if query.end else None,
+        # Entries have whole milliseconds: a bound between two of them is rounded up, since
+        # the inclusive start must not admit the ms before it, and the exclusive end admits it.
+        start_ms=to_ms(query.start, round_up=True) if query.start else None,
+        end_ms=to_ms(query.end, round_up=True) if query.end else None,
         page_size=query.page_size or DEFAULT_PAGE_SIZE,
         after_ts=0, after_id=0, snapshot_id=snapshot_id, expires_ms=0,
     )
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # A naive bound is UTC; comparing it with an aware one directly would raise.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _position(cursor: WalkCursor, query: HistoryQuery) -> tuple[int, int] | None:
