@@ -268,11 +268,7 @@ async def main(args: argparse.Namespace) -> int:
     accounts = await prepare(args.accounts, args.seeded)
     seeded = args.seeded // args.accounts * args.accounts
     with tempfile.TemporaryDirectory() as tmp:
-        server = UsagebookServer({
-            "USAGEBOOK_DATABASE_URL": f"{SERVER}/{DATABASE}", "USAGEBOOK_REDIS_URL": REDIS_URL,
-            "USAGEBOOK_OPERATOR_TOKEN": OPERATOR_TOKEN, "USAGEBOOK_SECRET_KEY": SECRET_KEY,
-            "USAGEBOOK_RATE_LIMIT_PER_MINUTE": "1000000",
-        }, Path(tmp) / "server.log")
+        server = UsagebookServer(server_env(), Path(tmp) / "server.log")
         server.start()
         try:
             print(f"loading for {args.duration} s ...", flush=True)
@@ -288,8 +284,54 @@ async def main(args: argparse.Namespace) -> int:
         print(f"errors in {kind}: {found[:3]}")
     for problem in problems[:10]:
         print("MISMATCH", problem)
+    if args.limiter_cost:
+        print(await limiter_cost(accounts, args.limiter_cost))
     await _admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
     return 1 if problems or any(tally.errors.values()) else 0
+
+
+async def limiter_cost(accounts: list[Account], seconds: float, rounds: int = 2) -> str:
+    """Throughput of /billing/balance with the Redis-counted rate limit on, then off (ABAB, the
+    same clients, one server process each time), as the ratio of the two."""
+    rates: dict[str, list[float]] = defaultdict(list)
+    for _ in range(rounds):
+        for label, limit in (("on", "1000000"), ("off", "0")):
+            with tempfile.TemporaryDirectory() as tmp:
+                server = UsagebookServer({**server_env(), "USAGEBOOK_RATE_LIMIT_PER_MINUTE": limit},
+                                         Path(tmp) / "server.log")
+                server.start()
+                try:
+                    rates[label].append(await _balance_rate(server.base_url, accounts, seconds))
+                finally:
+                    server.stop()
+    on, off = statistics.fmean(rates["on"]), statistics.fmean(rates["off"])
+    return (f"Rate limit cost: /billing/balance with 4 clients, {seconds:.0f} s x {rounds} rounds "
+            f"each way: {on:.1f} req/s with the Redis-counted limit, {off:.1f} req/s without "
+            f"(ratio {on / off:.2f}).")
+
+
+async def _balance_rate(base_url: str, accounts: list[Account], seconds: float) -> float:
+    done = 0
+    until = time.monotonic() + seconds
+
+    async def client_loop(client: httpx.AsyncClient, account: Account) -> None:
+        nonlocal done
+        while time.monotonic() < until:
+            answer = await client.get("/api/v1/billing/balance", headers=account.auth)
+            assert answer.status_code == 200, answer.text
+            done += 1
+
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        await asyncio.gather(*(client_loop(client, accounts[n]) for n in range(4)))
+    return done / seconds
+
+
+def server_env() -> dict[str, str]:
+    return {
+        "USAGEBOOK_DATABASE_URL": f"{SERVER}/{DATABASE}", "USAGEBOOK_REDIS_URL": REDIS_URL,
+        "USAGEBOOK_OPERATOR_TOKEN": OPERATOR_TOKEN, "USAGEBOOK_SECRET_KEY": SECRET_KEY,
+        "USAGEBOOK_RATE_LIMIT_PER_MINUTE": "1000000",
+    }
 
 
 def parse_args() -> argparse.Namespace:
@@ -300,6 +342,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--accounts", type=int, default=20)
     parser.add_argument("--seeded", type=int, default=20_000)
+    parser.add_argument("--limiter-cost", type=float, default=0, metavar="SECONDS",
+                        help="also compare /billing/balance with the rate limit on and off")
     return parser.parse_args()
 
 
