@@ -143,7 +143,9 @@ def test_every_operation_with_bad_credentials(case: Any, target: Target) -> None
                                       headers={"Authorization": authorization})
     _venice_accepts(case, response)
     if case.path.startswith("/api/"):
-        assert response.status_code in (400, 401, 404, 405, 406, 413, 429), response.text
+        # 405: schemathesis also tries methods the route lacks, refused before any auth.
+        assert response.status_code in (401, 405), response.text
+        assert response.status_code == 401 or case.method.upper() != case.operation.method.upper()
 
 
 # Venice's published schemas, for the endpoints Venice has: our own description is checked
