@@ -7,11 +7,14 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 
 from tests.conftest import OPERATOR_TOKEN
 from tests.faults.conftest import ServerFactory, assert_log_clean, seed_tenant
 from tests.faults.traffic import Traffic, assert_whole_batches, stored_request_ids
 from tests.servers import ScratchPostgres
+
+pytestmark = pytest.mark.slow  # a real server and real outages: seconds each
 
 
 def wait_until(seconds: float, check: object) -> None:

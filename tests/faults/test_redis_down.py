@@ -13,6 +13,8 @@ from tests.conftest import OPERATOR_TOKEN
 from tests.faults.conftest import ServerFactory, assert_log_clean, seed_tenant
 from tests.servers import ScratchPostgres, ScratchRedis
 
+pytestmark = pytest.mark.slow  # a real server and real outages: seconds each
+
 
 @pytest.fixture
 def scratch_redis() -> Iterator[ScratchRedis]:

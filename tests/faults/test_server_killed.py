@@ -14,6 +14,8 @@ from tests.faults.test_postgres_restart import wait_until
 from tests.faults.traffic import Traffic, assert_whole_batches, stored_request_ids
 from tests.servers import ScratchPostgres
 
+pytestmark = pytest.mark.slow  # a real server and real outages: seconds each
+
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_killed_server_keeps_every_acknowledged_event(
