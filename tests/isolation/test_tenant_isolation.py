@@ -23,7 +23,7 @@ from usagebook.ledger.accounts import create_account
 from usagebook.ledger.balances import grant_credit, set_diem_allocation
 from usagebook.ledger.keys import KeyType, create_key
 from usagebook.store.engine import Database
-from usagebook.timeutil import MS_PER_DAY, now_ms
+from usagebook.timeutil import MS_PER_DAY, format_ms, now_ms
 
 ACCOUNTS = 4
 USAGE = "/api/v1/billing/usage"
@@ -44,6 +44,7 @@ class Holder:
     key_ids: set[str] = field(default_factory=set)
     inference_key: str = ""
     request_ids: dict[str, str] = field(default_factory=dict)  # request id -> currency
+    stamps: dict[str, int] = field(default_factory=dict)  # request id -> timestamp (ms)
     spend: dict[str, Decimal] = field(default_factory=dict)  # currency -> positive spend
     grants: dict[str, Decimal] = field(default_factory=dict)  # currency -> granted
     allocation: Decimal | None = None
@@ -71,6 +72,7 @@ def _make_holder(index: int, entries: int) -> Callable[[Database], Any]:
         await store_entries(db, made)
         for entry in made:
             holder.request_ids[entry.request_id or ""] = entry.currency
+            holder.stamps[entry.request_id or ""] = entry.ts_ms
             spent = holder.spend.get(entry.currency, Decimal(0))
             holder.spend[entry.currency] = spent - entry.amount
             if entry.currency == "DIEM" and entry.ts_ms // MS_PER_DAY == now_ms() // MS_PER_DAY:
@@ -113,24 +115,47 @@ def assert_only_mine(text: str, world: list[Holder], me: Holder) -> None:
 
 callers = st.tuples(st.integers(0, ACCOUNTS - 1), st.integers(0, 1))
 currencies = st.sampled_from((None, *CURRENCIES))
+# A time window as two offsets back from now, in ms (entries lie within the last 20 days).
+windows = st.one_of(st.none(), st.lists(st.integers(0, 21 * MS_PER_DAY), min_size=2,
+                                        max_size=2).map(sorted))
+
+
+def matching(me: Holder, currency: str | None, start: int | None = None,
+             end: int | None = None, end_inclusive: bool = True) -> set[str]:
+    """The caller's own request ids that a query with these filters must return."""
+    return {
+        rid for rid, cur in me.request_ids.items()
+        if currency in (None, cur)
+        and (start is None or me.stamps[rid] >= start)
+        and (end is None or me.stamps[rid] < end or (end_inclusive and me.stamps[rid] == end))
+    }
+
+
+def window_bounds(window: list[int] | None, at_ms: int) -> tuple[int | None, int | None]:
+    if window is None:
+        return None, None
+    return at_ms - window[1], at_ms - window[0] + 1  # +1: the end is later than the start
 
 
 @given(caller=callers, currency=currencies, limit=st.integers(1, 500),
        page=st.integers(1, 4), order=st.sampled_from(("asc", "desc")),
-       csv=st.booleans())
+       csv=st.booleans(), window=windows)
 def test_usage_pages_hold_only_the_callers_entries(
     harness: Harness, world: list[Holder], caller: tuple[int, int], currency: str | None,
-    limit: int, page: int, order: str, csv: bool,
+    limit: int, page: int, order: str, csv: bool, window: list[int] | None,
 ) -> None:
     me = world[caller[0]]
     params: dict[str, Any] = {"limit": limit, "page": page, "sortOrder": order}
     if currency:
         params["currency"] = currency
+    start, end = window_bounds(window, now_ms())
+    if start is not None and end is not None:
+        params.update(startDate=format_ms(start), endDate=format_ms(end))
     headers = {**me.auth(caller[1]), "Accept": "text/csv" if csv else "application/json"}
     answer = harness.client.get(USAGE, params=params, headers=headers)
     assert answer.status_code == 200, answer.text
     assert_only_mine(answer.text, world, me)
-    expected = [rid for rid, cur in me.request_ids.items() if currency in (None, cur)]
+    expected = matching(me, currency, start, end)
     assert int(answer.headers["x-pagination-total"]) == len(expected)
     if csv:
         return
@@ -139,15 +164,18 @@ def test_usage_pages_hold_only_the_callers_entries(
     assert len(ids) == max(0, min(limit, len(expected) - (page - 1) * limit))
 
 
-@given(caller=callers, currency=currencies, page_size=st.integers(10, 1000))
+@given(caller=callers, currency=currencies, page_size=st.integers(10, 1000), window=windows)
 def test_a_history_walk_returns_exactly_the_callers_entries(
     harness: Harness, world: list[Holder], caller: tuple[int, int], currency: str | None,
-    page_size: int,
+    page_size: int, window: list[int] | None,
 ) -> None:
     me = world[caller[0]]
     params: dict[str, Any] = {"pageSize": page_size}
     if currency:
         params["currency"] = currency
+    start, end = window_bounds(window, now_ms())
+    if start is not None and end is not None:
+        params.update(startTimestamp=format_ms(start), endTimestamp=format_ms(end))
     seen: list[str] = []
     while True:
         answer = harness.client.get(HISTORY, params=params, headers=me.auth(caller[1]))
@@ -158,8 +186,7 @@ def test_a_history_walk_returns_exactly_the_callers_entries(
         if body["nextCursor"] is None:
             break
         params = {"cursor": body["nextCursor"]}
-    expected = {rid for rid, cur in me.request_ids.items() if currency in (None, cur)}
-    assert sorted(seen) == sorted(expected)
+    assert sorted(seen) == sorted(matching(me, currency, start, end, end_inclusive=False))
 
 
 @given(owner=callers, thief=callers, page_size=st.integers(10, 40))
