@@ -44,11 +44,14 @@ class ScratchPostgres:
     """A throwaway PostgreSQL cluster in a temp dir, trust auth, on a free port."""
 
     def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="usagebook-pg-"))
+        # Under root the cluster runs as `postgres`, which must reach the directory: /tmp, not a
+        # TMPDIR that may sit inside root's home. Short, too: the socket path has a length limit.
+        as_root = os.geteuid() == 0
+        self.dir = Path(tempfile.mkdtemp(prefix="usagebook-pg-", dir="/tmp" if as_root else None))
         self.data = self.dir / "data"
         self.port = free_port()
         self.running = False
-        if os.geteuid() == 0:
+        if as_root:
             shutil.chown(self.dir, PG_USER, PG_USER)
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", PG_USER, "--no-sync",
                   "-E", "UTF8")
