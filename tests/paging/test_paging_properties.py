@@ -104,11 +104,12 @@ def test_bucket_totals_and_pages_equal_count_and_offset(
                 assert await paging.count_matching(conn, where) == await count_entries(conn, where)
                 plain = await list_entries_page(conn, where, descending=probe.descending,
                                                 limit=probe.limit, offset=probe.offset)
-                narrowed, inner = await paging.narrow_to_page(
+                start = await paging.locate_page(
                     conn, where, descending=probe.descending, offset=probe.offset)
-                assert inner <= probe.offset
-                fast = await list_entries_page(conn, narrowed, descending=probe.descending,
-                                               limit=probe.limit, offset=inner)
+                assert start.total == await count_entries(conn, where)
+                assert start.offset <= probe.offset
+                fast = await list_entries_page(conn, start.where, descending=probe.descending,
+                                               limit=probe.limit, offset=start.offset)
                 assert [row.id for row in fast] == [row.id for row in plain]
 
     harness.call(compare)
@@ -171,10 +172,11 @@ def test_every_offset_of_a_dense_ledger(harness: Harness) -> None:
                     for offset in range(0, total + 1, 13):
                         plain = await list_entries_page(conn, where, descending=descending,
                                                         limit=5, offset=offset)
-                        narrowed, inner = await paging.narrow_to_page(
+                        start = await paging.locate_page(
                             conn, where, descending=descending, offset=offset)
-                        fast = await list_entries_page(conn, narrowed, descending=descending,
-                                                       limit=5, offset=inner)
+                        assert start.total == total
+                        fast = await list_entries_page(conn, start.where, descending=descending,
+                                                       limit=5, offset=start.offset)
                         assert [r.id for r in fast] == [r.id for r in plain], (probe, offset)
 
     harness.call(compare)

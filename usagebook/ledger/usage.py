@@ -81,13 +81,15 @@ async def list_usage(db: Database, query: UsageQuery) -> UsagePage:
     offset = (query.page - 1) * query.limit
     async with db.read() as conn:
         await paging.use_one_snapshot(conn)
-        total = await paging.count_matching(conn, where)
+        if offset > DIRECT_OFFSET:
+            start = await paging.locate_page(conn, where, descending=query.descending,
+                                             offset=offset)
+            total, narrowed, inner = start.total, start.where, start.offset
+        else:
+            total = await paging.count_matching(conn, where)
+            narrowed, inner = where, offset
         rows: list[EntryRow] = []
         if offset < total:
-            narrowed, inner = where, offset
-            if offset > DIRECT_OFFSET:
-                narrowed, inner = await paging.narrow_to_page(
-                    conn, where, descending=query.descending, offset=offset)
             rows = await store.list_entries_page(
                 conn, narrowed, descending=query.descending, limit=query.limit, offset=inner)
     return UsagePage(entries=rows, total=total, limit=query.limit, page=query.page)

@@ -18,7 +18,21 @@ from dataclasses import dataclass, replace
 from functools import reduce
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select, true
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.store.counts import DAY_MS, HOUR_MS
@@ -43,8 +57,11 @@ class _Cut:
 class _Piece:
     start: int
     end: int  # exclusive
-    count: int | None  # None: an edge, counted only if the walk must step over it
+    count: int
     is_day: bool = False
+
+
+_EDGE, _HOUR, _DAY = 0, 1, 2
 
 
 def _ceil(ms: int, unit: int) -> int:
@@ -75,7 +92,7 @@ def _cut(where: EntryFilter) -> _Cut | None:
 
 
 def _within(table: Table, column: str, where: EntryFilter, spans: tuple[Span, ...]) -> Select[Any]:
-    query = select(table.c[column], func.sum(table.c.entries).label("n")).where(
+    query = select(table.c[column].label("start"), func.sum(table.c.entries).label("n")).where(
         table.c.account_id == where.account_id)
     if where.currencies is not None:
         query = query.where(table.c.currency.in_(where.currencies))
@@ -114,55 +131,78 @@ async def count_matching(conn: AsyncConnection, where: EntryFilter) -> int:
     return int((await conn.execute(select(total))).scalar_one())
 
 
-async def narrow_to_page(
+@dataclass(frozen=True, slots=True)
+class PageStart:
+    """Where a page starts: the filter's exact total, and a filter with a short offset that
+    select the same rows as the original filter with the original offset."""
+
+    total: int
+    where: EntryFilter
+    offset: int
+
+
+async def locate_page(
     conn: AsyncConnection, where: EntryFilter, *, descending: bool, offset: int
-) -> tuple[EntryFilter, int]:
-    """A filter and a short offset that select the same page as `where` with `offset`:
-    whole days and hours before the page are cut off the filter's range in page order, so what
-    remains to skip lies within one hour."""
+) -> PageStart:
+    """Whole days and hours before the page are cut off the filter's range in page order, so
+    what remains to skip lies within one hour. Two statements (the pieces, then the hours of
+    the day the page starts in) whatever the depth, and the total comes with the pieces."""
     cut = _cut(where)
-    if cut is None or offset == 0:
-        return where, offset
+    if cut is None:
+        return PageStart(await count_entries(conn, where), where, offset)
     pieces = sorted(await _pieces(conn, where, cut), key=lambda p: p.start, reverse=descending)
+    total = sum(piece.count for piece in pieces)
     remaining, index = offset, 0
     while index < len(pieces):
         piece = pieces[index]
-        count = piece.count
-        if count is None and index + 1 < len(pieces):
-            count = await count_entries(conn, _edge(where, (piece.start, piece.end)))
-        if count is None or remaining < count:
+        if remaining < piece.count:
             if not piece.is_day:
-                return _before(where, piece, descending), remaining
+                return PageStart(total, _before(where, piece, descending), remaining)
             pieces[index : index + 1] = await _hours_of(conn, where, piece, descending)
             continue
-        remaining -= count
+        remaining -= piece.count
         index += 1
-    # Past the last entry (the caller checks against the total): an empty, cheap range.
-    if not pieces:
-        return where, 0
-    last = pieces[-1]
-    return (replace(where, end_ms=last.start - 1) if descending
-            else replace(where, start_ms=last.end)), 0
+    # Past the last entry: an empty, cheap range.
+    past = (replace(where, end_ms=pieces[-1].start - 1) if descending
+            else replace(where, start_ms=pieces[-1].end)) if pieces else where
+    return PageStart(total, past, 0)
 
 
 async def _pieces(conn: AsyncConnection, where: EntryFilter, cut: _Cut) -> list[_Piece]:
-    pieces = [_Piece(span[0], span[1], None) for span in (cut.low_edge, cut.high_edge)
-              if span is not None and span[0] is not None and span[1] is not None]
+    """The filter's edges (counted from the index), whole hours and whole days, with their
+    counts, in one statement."""
+    groups: list[tuple[int, Table, str, tuple[Span, ...]]] = []
     if cut.hours:
-        rows = await conn.execute(_within(hours_table, "hour_ms", where, cut.hours))
-        pieces += [_Piece(row.hour_ms, row.hour_ms + HOUR_MS, int(row.n)) for row in rows]
+        groups.append((_HOUR, hours_table, "hour_ms", cut.hours))
     if cut.days is not None:
-        rows = await conn.execute(_within(days_table, "day_ms", where, (cut.days,)))
-        pieces += [_Piece(row.day_ms, row.day_ms + DAY_MS, int(row.n), is_day=True)
-                   for row in rows]
-    return pieces
+        groups.append((_DAY, days_table, "day_ms", (cut.days,)))
+    parts: list[Select[Any]] = []
+    for kind, table, column, spans in groups:
+        sums = _within(table, column, where, spans).subquery()
+        parts.append(select(literal_column(str(kind)).label("kind"), sums.c.start, sums.c.n))
+    for span in (cut.low_edge, cut.high_edge):
+        if span is not None:
+            parts.append(select(literal_column(str(_EDGE)).label("kind"),
+                                cast(literal(span[0]), BigInteger).label("start"),
+                                count_query(_edge(where, span)).scalar_subquery().label("n")))
+    rows = await conn.execute(union_all(*parts))
+    sizes = {_EDGE: 0, _HOUR: HOUR_MS, _DAY: DAY_MS}
+    return [_Piece(row.start, row.start + sizes[row.kind], int(row.n or 0), row.kind == _DAY)
+            if row.kind != _EDGE else _edge_piece(cut, row.start, int(row.n))
+            for row in rows]
+
+
+def _edge_piece(cut: _Cut, start: int, count: int) -> _Piece:
+    span = cut.low_edge if cut.low_edge is not None and cut.low_edge[0] == start else cut.high_edge
+    assert span is not None and span[1] is not None
+    return _Piece(start, span[1], count)
 
 
 async def _hours_of(
     conn: AsyncConnection, where: EntryFilter, day: _Piece, descending: bool
 ) -> list[_Piece]:
     rows = await conn.execute(_within(hours_table, "hour_ms", where, ((day.start, day.end),)))
-    hours = [_Piece(row.hour_ms, row.hour_ms + HOUR_MS, int(row.n)) for row in rows]
+    hours = [_Piece(row.start, row.start + HOUR_MS, int(row.n)) for row in rows]
     return sorted(hours, key=lambda p: p.start, reverse=descending)
 
 
