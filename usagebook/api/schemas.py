@@ -86,10 +86,13 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         503: "Database unavailable",
         504: "Query timed out",
     }
+    retry_after = {"Retry-After": {"schema": {"type": "integer"},
+                                   "description": "Seconds to wait before trying again"}}
     return {
         code: {
             "model": DetailedError if code == 400 else StandardError,
             "description": descriptions[code],
+            **({"headers": retry_after} if code in (429, 503) else {}),
         }
         for code in codes
     }
