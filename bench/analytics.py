@@ -42,6 +42,7 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 CACHE_PREFIX = "usagebook:"  # RedisCache's default
 PATH = "/api/v1/billing/usage-analytics"
 RAW_RUNS = 3
+REFERENCE_DAY_GROUP_BY_MS = 2_460  # ../shared/limits.md: GROUP BY day+currency, 5M entries
 DOCS = ROOT / "docs" / "performance.md"
 SECTION = "## Analytics (bench/analytics.py)"
 RAW_QUERIES = {
@@ -179,6 +180,8 @@ def _report(api: dict[str, Any], raw: dict[str, list[float]], runs: int, log: Pa
     uncached = statistics.median(api["uncached"])
     raw_total = sum(statistics.median(times) for times in raw.values())
     p95 = sorted(api["uncached"])[int(0.95 * (len(api["uncached"]) - 1))]
+    slowdown = statistics.median(raw["day x currency"]) * 1000 / REFERENCE_DAY_GROUP_BY_MS
+    verdict = "met" if uncached <= 0.050 else "missed in this run"
     lines = [
         SECTION,
         "",
@@ -200,10 +203,13 @@ def _report(api: dict[str, Any], raw: dict[str, list[float]], runs: int, log: Pa
         f"| the three raw GROUP BYs together | {raw_total * 1000:.0f} ms | "
         f"{raw_total / uncached:.0f}x the uncached API |",
         "",
-        "Target: <= 50 ms median uncached. Every `byDate` figure of the answer was checked equal "
-        "to the raw GROUP BY's exact sum in the same run. The answer reads ~10k rollup rows "
-        "(day x currency, day x currency x SKU, day x currency x key) in one REPEATABLE READ "
-        "snapshot, never the account's raw entries.",
+        f"Target: <= 50 ms median uncached: {verdict}. Wall times on this shared machine swing "
+        "2-3x with the other engineers' load: the raw GROUP BY by day took "
+        f"{slowdown:.1f}x its {REFERENCE_DAY_GROUP_BY_MS:,} ms in ../shared/limits.md in this "
+        "run; the server's CPU per request does not swing so. Every `byDate` figure of the "
+        "answer was checked equal to the raw GROUP BY's exact sum in the same run. The answer "
+        "reads ~10k rollup rows (day x currency, day x currency x SKU, day x currency x key) in "
+        "two statements on one REPEATABLE READ snapshot, never the account's raw entries.",
         "",
     ]
     text = DOCS.read_text()
