@@ -75,7 +75,12 @@ def get_cache(request: Request) -> Cache:
     "/usage-analytics",
     response_class=ExactJSONResponse,
     summary="Usage totals by day, model and API key (cached for 10 minutes)",
-    responses={200: {"model": UsageAnalytics}, **error_responses(400, 401, 429, 500, 503, 504)},
+    responses={
+        200: {"model": UsageAnalytics, "description": "Totals for the period",
+              "headers": {"Cache-Control": {"schema": {"type": "string"},
+                                            "description": CACHE_CONTROL}}},
+        **error_responses(400, 401, 429, 500, 503, 504),
+    },
 )
 async def get_usage_analytics(
     caller: AdminCaller,
