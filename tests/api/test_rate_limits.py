@@ -145,6 +145,22 @@ def test_over_the_limit_is_a_429_standard_error_with_retry_after(
     assert all(limited.get("/healthz").status_code == 200 for _ in range(5))
 
 
+def test_every_customer_endpoint_is_limited_and_the_count_is_per_key_across_them(
+    limited: TestClient, harness: Harness
+) -> None:
+    freeze(limited, 3)
+    paths = sorted(path for path in limited.get("/openapi.json").json()["paths"]
+                   if path.startswith("/api/v1/billing/"))
+    assert len(paths) >= 5  # usage, usage-history, usage-analytics, balance, credits
+    for path in paths:
+        tenant = harness.tenant("limited")
+        assert [limited.get(path, headers=tenant.admin).status_code for _ in range(4)] == [
+            200, 200, 200, 429], path
+    shared = harness.tenant("one key, every endpoint")
+    statuses = [limited.get(path, headers=shared.admin).status_code for path in paths[:4]]
+    assert statuses == [200, 200, 200, 429]
+
+
 def test_the_operators_recording_endpoint_is_not_limited(
     limited: TestClient, tenant: Tenant
 ) -> None:
