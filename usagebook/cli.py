@@ -98,12 +98,15 @@ def emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
 @app.command()
 def migrate(database_url: DatabaseUrl = None) -> None:
     """Create or upgrade the database schema."""
-    settings = settings_for(database_url)
+    migrate_or_fail(settings_for(database_url))
+    typer.echo("Database schema is up to date.")
+
+
+def migrate_or_fail(settings: Settings) -> None:
     try:
         upgrade(settings.database_url)
     except Exception as exc:  # alembic and drivers raise many kinds; the operator needs one line
         fail(f"migration failed: {exc}")
-    typer.echo("Database schema is up to date.")
 
 
 @app.command()
@@ -119,7 +122,7 @@ def serve(
     from usagebook.logs import configure_logging
 
     settings = settings_for(database_url)
-    upgrade(settings.database_url)
+    migrate_or_fail(settings)
     configure_logging()  # JSON lines; the request middleware writes the access log itself
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
 
