@@ -87,17 +87,17 @@ async def copy_csv_batches(
 ) -> AsyncIterator[CsvBatch]:
     """PostgreSQL only: the CSV rows (no header) of every matching entry after `after`.
 
-    Each batch first finds its last key (an index-only range scan), then COPYs exactly the
-    range up to it, so a caller always knows which entry its output ends on.
+    Each batch first finds its last key (an index-only scan: the `size`-th key after the
+    previous batch, or the very last key), then COPYs exactly the key range up to it, so a
+    caller always knows which entry its output ends on.
     """
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None
-    while (bound := await _next_bound(conn, where, after, size)) is not None:
-        last, rows = bound
+    while (last := await _next_bound(conn, where, after, size)) is not None:
         chunks: list[bytes] = []
-        await driver.copy_from_query(_select_sql(where, after, last), output=_collect(chunks),
-                                     format="csv")
-        yield CsvBatch(chunks, rows, last)
+        status = await driver.copy_from_query(_select_sql(where, after, last),
+                                              output=_collect(chunks), format="csv")
+        yield CsvBatch(chunks, int(status.split()[-1]), last)  # status: "COPY <rows>"
         after = last
 
 
@@ -110,13 +110,14 @@ def _collect(chunks: list[bytes]) -> Callable[[bytes], Awaitable[None]]:
 
 async def _next_bound(
     conn: AsyncConnection, where: EntryFilter, after: Position | None, size: int
-) -> tuple[Position, int] | None:
+) -> Position | None:
     keys = _after(_filtered(select(ue.c.ts_ms, ue.c.id), where), after)
-    window = keys.order_by(ue.c.ts_ms, ue.c.id).limit(size).subquery()
-    query = (select(window.c.ts_ms, window.c.id, func.count().over())
-             .order_by(window.c.ts_ms.desc(), window.c.id.desc()).limit(1))
-    row = (await conn.execute(query)).first()
-    return None if row is None else (Position(row[0], row[1]), row[2])
+    nth = keys.order_by(ue.c.ts_ms, ue.c.id).offset(size - 1).limit(1)
+    row = (await conn.execute(nth)).first()
+    if row is None:  # fewer than `size` left: the batch ends on the very last key
+        row = (await conn.execute(keys.order_by(ue.c.ts_ms.desc(), ue.c.id.desc()).limit(1))
+               ).first()
+    return None if row is None else Position(row[0], row[1])
 
 
 # The contract's cells, in SQL. COPY's CSV format already quotes exactly as the contract does
@@ -149,7 +150,10 @@ def _literal(value: str) -> str:
 def _select_sql(where: EntryFilter, after: Position | None, last: Position) -> str:
     # COPY takes no bind parameters; every value here is an int or goes through the dialect's
     # own literal quoting.
+    # The plain ts_ms bounds repeat what the row comparisons say: without them the planner
+    # cannot tell how narrow the key range is, and scanned the whole table for each batch.
     conditions = [f"account_id = {_literal(where.account_id)}",
+                  f"ts_ms <= {int(last.ts_ms)}",
                   f"(ts_ms, id) <= ({int(last.ts_ms)}, {int(last.id)})"]
     if where.currencies is not None:
         conditions.append(f"currency IN ({', '.join(_literal(c) for c in where.currencies)})")
@@ -158,6 +162,7 @@ def _select_sql(where: EntryFilter, after: Position | None, last: Position) -> s
     if where.end_ms is not None:
         conditions.append(f"ts_ms <= {int(where.end_ms)}")
     if after is not None:
+        conditions.append(f"ts_ms >= {int(after.ts_ms)}")
         conditions.append(f"(ts_ms, id) > ({int(after.ts_ms)}, {int(after.id)})")
     return (f"SELECT {_CELLS} FROM usage_entries WHERE {' AND '.join(conditions)} "
             "ORDER BY ts_ms, id")

@@ -188,7 +188,8 @@ async function loadEntries(bounds) {
     fillTable("entries-table", body.data.map((e) => [
       e.timestamp.replace("T", " ").replace("Z", ""), e.sku, num(e.units), num(e.pricePerUnitUsd),
       num(e.amount), e.currency,
-      { text: e.inferenceDetails?.requestId ?? "", title: e.notes || "" },
+      { text: e.inferenceDetails?.requestId ?? "",
+        title: [e.inferenceDetails?.requestId, e.notes].filter(Boolean).join(" · ") },
       { text: tokens(e.inferenceDetails), numeric: true },
     ]));
     const total = Number(body.pagination.total);
