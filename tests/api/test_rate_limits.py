@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from redis.asyncio import Redis
 
 from tests.conftest import OPERATOR_TOKEN, Harness, Tenant
-from tests.servers import free_port
+from tests.servers import ScratchRedis, free_port
 from usagebook.app import create_app
 from usagebook.errors import RateLimited
-from usagebook.ledger.ratelimit import RateLimiter
+from usagebook.ledger.ratelimit import REDIS_RETRY_SECONDS, RateLimiter
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 USAGE = "/api/v1/billing/usage"
@@ -102,6 +102,35 @@ def test_unreachable_redis_falls_back_to_counting_locally_and_logs_once(
     assert not limiter.shared
     warnings = [r for r in caplog.records if r.name == "usagebook.ratelimit"]
     assert len(warnings) == 1 and "per process" in warnings[0].getMessage()
+
+
+def test_a_restarted_redis_is_used_again_after_the_pause() -> None:
+    redis = ScratchRedis()  # its own server: this test stops it
+    clock = FrozenClock(MINUTE_START + 5)
+    limiter = RateLimiter(100, Redis.from_url(redis.url), clock=clock)
+    key = key_id()
+
+    async def counted(calls: int) -> int:
+        await outcomes(limiter, key, calls)
+        async with Redis.from_url(redis.url) as direct:
+            return int(await direct.get(f"usagebook:ratelimit:{key}:{int(clock.now // 60)}") or 0)
+
+    async def scenario() -> None:
+        try:
+            assert await counted(2) == 2
+            redis.stop()
+            assert await outcomes(limiter, key, 3) == [None] * 3  # counted locally meanwhile
+            assert not limiter.shared
+            redis.start()  # an empty Redis: no counters, no loaded script
+            clock.now += REDIS_RETRY_SECONDS + 1
+            assert await counted(4) == 4 and limiter.shared
+        finally:
+            await limiter.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        redis.stop()
 
 
 @pytest.fixture
