@@ -143,6 +143,7 @@ def _measure(dataset: BenchDataset, base_url: str, rounds: int) -> dict[str, Any
         medians[f"{name} (page 1)"] = pages[0]
         medians[f"{name} (page 100)"] = pages[-1]
     return {"totals": totals, "medians_ms": medians, "rounds": rounds,
+            "load": os.getloadavg()[0],
             "measured": datetime.now(tz=UTC).isoformat(timespec="seconds")}
 
 
@@ -257,18 +258,20 @@ async def _connect(dataset: BenchDataset) -> asyncpg.Connection:
 def _report(results: dict[str, Any], rounds: int) -> str:
     m = results["medians_ms"]
     lines = [
-        "How: `/billing/usage` totals sum per-account count buckets (per currency and UTC day, "
-        "and per hour for the partial days at a filter's edges) plus the entries of at most two "
-        "partial edge hours counted from the index; a deep page skips whole days and hours "
-        "through the same buckets, then OFFSETs inside one hour (`usagebook/store/paging.py`). "
-        "The buckets are a projection kept in the write path's transaction (migration 0003 "
-        "backfills them). `/billing/usage-history` is a keyset walk on `(ts_ms, id)` with a "
-        "snapshot bound in a signed cursor (`usagebook/ledger/history.py`).",
+        "How: `/billing/usage` totals sum per-account count buckets (per currency and UTC",
+        "day, and per hour for the partial days at a filter's edges) plus the entries of at",
+        "most two partial edge hours counted from the index; a deep page skips whole days and",
+        "hours through the same buckets, then OFFSETs inside one hour",
+        "(`usagebook/store/paging.py`). The buckets are a projection kept in the write path's",
+        "transaction (migration 0003 backfills them). `/billing/usage-history` is a keyset walk",
+        "on `(ts_ms, id)` bounded by a snapshot id, carried in a signed cursor",
+        "(`usagebook/ledger/history.py`).",
         "",
         f"Command: `.venv/bin/python bench/paging.py --rounds {rounds}` "
         f"({results['measured']}). The 5,000,000-entry account of `bench/dataset.py`; HTTP "
         "through a uvicorn process on loopback (one worker, keep-alive client), medians of "
-        f"{rounds} round-robin rounds, in ms. `limit=200`, newest first unless `asc`.",
+        f"{rounds} round-robin rounds, in ms. `limit=200`, newest first unless `asc`. Load "
+        f"average (1 min) at the end: {results['load']:.1f} on 2 cores shared with other work.",
         "",
         "| request | median ms |",
         "|---|---:|",
