@@ -42,7 +42,7 @@ def test_a_body_over_2_mib_is_a_413(harness: Harness, tenant: Tenant) -> None:
     streamed = harness.client.post(EVENTS, content=chunks(), headers=OPERATOR)
     for answer in (declared, streamed):
         assert answer.status_code == 413, answer.text
-        assert set(answer.json()) == {"error"}
+        assert set(answer.json()) == {"error"} and answer.headers["x-request-id"]
     assert stored_total(harness, tenant) == 0
 
 

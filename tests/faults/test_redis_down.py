@@ -61,3 +61,6 @@ def test_everything_answers_while_redis_is_down(
     lines = assert_log_clean(server, tenant.admin_key, OPERATOR_TOKEN)
     fallbacks = [line for line in lines if "counted per process" in json.loads(line)["msg"]]
     assert len(fallbacks) == 1  # logged once per outage, not once per request
+    access = [json.loads(line) for line in lines if '"logger":"usagebook.access"' in line]
+    assert len(access) >= 3 * (2 * len(paths) + 3)
+    assert all(len(line["request_id"]) == 32 and line["route"].startswith("/") for line in access)
