@@ -32,7 +32,7 @@ from usagebook.timeutil import to_ms
 
 FORMATS = ("csv", "jsonl")
 PYTHON_BATCH = 5_000
-COPY_BATCH = 50_000
+COPY_BATCH = 100_000
 _CURSOR = re.compile(r"^(-?\d{1,19})-(\d{1,19})$")
 
 
