@@ -108,7 +108,8 @@ def _create_postgres_database() -> tuple[str, Callable[[], None]]:
         try:
             conn = await asyncpg.connect(POSTGRES_URL, timeout=10)
         except (OSError, asyncpg.PostgresError) as exc:
-            raise RuntimeError(f"PostgreSQL is required for the tests ({POSTGRES_URL}): {exc}") from exc
+            message = f"PostgreSQL is required for the tests ({POSTGRES_URL}): {exc}"
+            raise RuntimeError(message) from exc
         try:
             await conn.execute(sql)
         finally:
@@ -116,7 +117,8 @@ def _create_postgres_database() -> tuple[str, Callable[[], None]]:
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     base = POSTGRES_URL.rsplit("/", 1)[0]
-    return f"{base}/{name}", lambda: asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    return f"{base}/{name}", lambda: asyncio.run(admin(drop))
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:

@@ -42,7 +42,9 @@ class Settings:
         if (limit := source.get("USAGEBOOK_RATE_LIMIT_PER_MINUTE")) is not None:
             values["rate_limit_per_minute"] = _parse_int("USAGEBOOK_RATE_LIMIT_PER_MINUTE", limit)
         if (timeout := source.get("USAGEBOOK_QUERY_TIMEOUT_SECONDS")) is not None:
-            values["query_timeout_seconds"] = _parse_float("USAGEBOOK_QUERY_TIMEOUT_SECONDS", timeout)
+            values["query_timeout_seconds"] = _parse_float(
+                "USAGEBOOK_QUERY_TIMEOUT_SECONDS", timeout
+            )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).validated()  # type: ignore[arg-type]
 
@@ -77,8 +79,9 @@ def normalise_database_url(url: str) -> str:
             return "postgresql+asyncpg://" + url[len(prefix) :]
     if url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         return url
+    scheme = url.split(":")[0]
     raise SettingsError(
-        f"USAGEBOOK_DATABASE_URL must be a sqlite:/// or postgresql:// URL, not {url.split(':')[0]!r}"
+        f"USAGEBOOK_DATABASE_URL must be a sqlite:/// or postgresql:// URL, not {scheme!r}"
     )
 
 

@@ -64,7 +64,9 @@ def detailed_error(problems: dict[str, list[str]], message: str) -> dict[str, An
     return {"error": message, "details": details}
 
 
-def standard_error(status: int, message: str, headers: dict[str, str] | None = None) -> ExactJSONResponse:
+def standard_error(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> ExactJSONResponse:
     return ExactJSONResponse({"error": message}, status_code=status, headers=headers)
 
 
@@ -91,7 +93,9 @@ async def _validation_error(_request: Request, exc: Exception) -> ExactJSONRespo
         problems.setdefault(_field_path(tuple(error.get("loc", ()))), []).append(
             str(error.get("msg", "is invalid"))
         )
-    return ExactJSONResponse(detailed_error(problems, "Invalid request parameters"), status_code=400)
+    return ExactJSONResponse(
+        detailed_error(problems, "Invalid request parameters"), status_code=400
+    )
 
 
 async def _http_error(_request: Request, exc: Exception) -> ExactJSONResponse:
@@ -131,8 +135,9 @@ async def _unexpected_error(request: Request, exc: Exception) -> ExactJSONRespon
 def internal_error(request_id: str, exc: BaseException) -> ExactJSONResponse:
     """The 500 for an unexpected exception: its traceback goes to the log, the client gets only
     the request id (also used by the request middleware, which sees such errors first)."""
-    log.error("unhandled error (request %s)", request_id, exc_info=exc,
-              extra={"request_id": request_id})
+    log.error(
+        "unhandled error (request %s)", request_id, exc_info=exc, extra={"request_id": request_id}
+    )
     return standard_error(500, f"Internal server error (request id {request_id})")
 
 

@@ -13,9 +13,10 @@ from decimal import localcontext
 from typing import Any
 
 from usagebook import metrics
+from usagebook.jsonformat import dumps as encode
 from usagebook.ledger import analytics_report as report
 from usagebook.ledger.analytics_period import Period, resolve_period
-from usagebook.ledger.cache import Cache, encode
+from usagebook.ledger.cache import Cache
 from usagebook.money import Currency
 from usagebook.store import analytics as store
 from usagebook.store.analytics import DayRange

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
-from decimal import Decimal
-from typing import Any, Protocol
+from typing import Protocol
 
-import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from usagebook.money import format_decimal
 from usagebook.timeutil import now_ms
 
 log = logging.getLogger("usagebook.cache")
@@ -116,14 +113,4 @@ class RedisCache:
 def build_cache(redis_url: str | None, prefix: str = "usagebook:") -> Cache:
     return RedisCache(redis_url, prefix) if redis_url else MemoryCache()
 
-
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return orjson.Fragment(format_decimal(value).encode())
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def encode(content: Any) -> bytes:
-    """JSON with Decimals written exactly (never through float)."""
-    return orjson.dumps(content, default=_default)
 

@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from usagebook.store.tables import accounts
 
 
-async def insert_account(conn: AsyncConnection, account_id: str, name: str, created_ms: int) -> None:
+async def insert_account(
+    conn: AsyncConnection, account_id: str, name: str, created_ms: int
+) -> None:
     await conn.execute(accounts.insert().values(id=account_id, name=name, created_ms=created_ms))
 
 
