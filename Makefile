@@ -31,8 +31,10 @@ demo: install ## Fresh demo data on the embedded SQLite default, then serve it o
 serve: install ## Serve the existing demo data again
 	$(BIN)/usagebook serve --database-url $(DEMO_URL) --host $(HOST) --port $(PORT)
 
-test: install ## Install and run the whole test suite on SQLite and PostgreSQL (127.0.0.1:5432)
+test: install ## Install, lint (ruff, mypy strict) and run the whole suite on SQLite and PostgreSQL
 	.ci/ensure-chromium
+	$(BIN)/ruff check usagebook tests bench
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: install ## ruff and mypy (strict) over the package
