@@ -22,7 +22,12 @@ request_id_var: ContextVar[str | None] = ContextVar("usagebook_request_id", defa
 _SECRET_SHAPES = re.compile(r"ubk_[A-Za-z0-9_-]+|(?i:bearer)\s+\S+")
 REDACTED = "[redacted]"
 # The attributes every LogRecord has; anything else on a record came in through `extra=`.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+# uvicorn adds `color_message`, the same text with terminal colour codes: noise in a JSON line.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 def scrub(text: str) -> str:
