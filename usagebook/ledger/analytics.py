@@ -8,7 +8,6 @@ UTC day it was made on (today's figures keep growing). The cached part is everyt
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import localcontext
 from typing import Any
 
@@ -21,7 +20,7 @@ from usagebook.money import Currency
 from usagebook.store import analytics as store
 from usagebook.store.analytics import DayRange
 from usagebook.store.engine import Database
-from usagebook.timeutil import MS_PER_DAY, day_start_ms, now_ms
+from usagebook.timeutil import MS_PER_DAY, day_of_ms, day_start_ms, now_ms
 
 CACHE_TTL_MS = 600_000
 # Sums of nine-place amounts times unit multipliers need more than 28 digits to stay exact.
@@ -43,7 +42,7 @@ async def usage_analytics(
     Raises InvalidInput for bad parameters and QueryTimeout when the queries overrun
     `limit_seconds`."""
     now = now_ms()
-    today = datetime.fromtimestamp(now // 1000, tz=UTC).date()
+    today = day_of_ms(now)
     period = resolve_period(today, query.lookback, query.start_date, query.end_date)
     cache_key = analytics_cache_key(query.account_id, period)
     cached = await cache.get(cache_key)
