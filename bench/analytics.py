@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/analytics.py` from the repository root
     sys.path.insert(0, str(ROOT))
 
+from bench._proc import cpu_seconds, free_port  # noqa: E402
 from bench.dataset import BenchDataset, ensure_bench_account  # noqa: E402
 from usagebook.ledger.analytics import analytics_cache_key  # noqa: E402
 from usagebook.ledger.analytics_period import resolve_period  # noqa: E402
@@ -70,15 +70,8 @@ def main() -> None:
     _report(api, raw, runs, log_path)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _serve(dataset: BenchDataset) -> tuple[subprocess.Popen[bytes], Path]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "USAGEBOOK_DATABASE_URL": dataset.database_url,
            "USAGEBOOK_SECRET_KEY": dataset.secret_key, "USAGEBOOK_REDIS_URL": REDIS_URL,
            "USAGEBOOK_RATE_LIMIT_PER_MINUTE": "0"}
@@ -111,7 +104,7 @@ def _time_api(
     with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:  # type: ignore[attr-defined]
         for n in range(runs + 3):  # three warm-up requests, not timed
             if n == 3:
-                cpu_before = _cpu_seconds(server.pid)
+                cpu_before = cpu_seconds(server.pid)
             cache.delete(key)
             started = time.perf_counter()
             answer = client.get(PATH, params={"lookback": "90d"})
@@ -119,26 +112,19 @@ def _time_api(
             assert answer.status_code == 200, answer.text
             if n >= 3:
                 uncached.append(elapsed)
-        cpu["uncached"] = (_cpu_seconds(server.pid) - cpu_before) / runs
+        cpu["uncached"] = (cpu_seconds(server.pid) - cpu_before) / runs
         body = json.loads(answer.text, parse_float=Decimal)
-        cpu_before = _cpu_seconds(server.pid)
+        cpu_before = cpu_seconds(server.pid)
         for _ in range(runs):
             started = time.perf_counter()
             answer = client.get(PATH, params={"lookback": "90d"})
             cached.append(time.perf_counter() - started)
             assert answer.status_code == 200
-        cpu["cached"] = (_cpu_seconds(server.pid) - cpu_before) / runs
+        cpu["cached"] = (cpu_seconds(server.pid) - cpu_before) / runs
     cache.delete(key)
     cache.close()
     return {"uncached": uncached, "cached": cached, "body": body, "bytes": len(answer.content),
             "cpu": cpu}
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU the server process has used: unlike wall time, not inflated by other
-    work competing for the machine's two cores."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _time_raw(

@@ -20,7 +20,6 @@ import asyncio
 import os
 import random
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/record.py` from the repository root
     sys.path.insert(0, str(ROOT))
 
+from bench._proc import cpu_seconds, free_port  # noqa: E402
 from usagebook.ledger.accounts import create_account  # noqa: E402
 from usagebook.ledger.balances import audit, grant_credit, set_diem_allocation  # noqa: E402
 from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog  # noqa: E402
@@ -78,9 +78,9 @@ def main() -> None:
         token = secrets.token_hex(16)
         server, base_url = _serve(url, settings.secret_key or "", token)
         try:
-            cpu_before = _cpu_seconds(server.pid)
+            cpu_before = cpu_seconds(server.pid)
             http = asyncio.run(_send(base_url, token, bodies, concurrency))
-            server_cpu = _cpu_seconds(server.pid) - cpu_before
+            server_cpu = cpu_seconds(server.pid) - cpu_before
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -135,21 +135,8 @@ def _bodies(accounts: list[tuple[str, str]], events: int) -> list[bytes]:
     return bodies
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _serve(url: str, secret: str, token: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "USAGEBOOK_DATABASE_URL": url, "USAGEBOOK_SECRET_KEY": secret,
            "USAGEBOOK_OPERATOR_TOKEN": token, "USAGEBOOK_RATE_LIMIT_PER_MINUTE": "0"}
     env.pop("USAGEBOOK_REDIS_URL", None)
