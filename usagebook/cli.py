@@ -306,8 +306,10 @@ class ExportFormat(StrEnum):
 def export_command(
     account: Annotated[str, typer.Option("--account", help="Account id (acct_...).")],
     fmt: Annotated[ExportFormat, typer.Option("--format", help="csv or jsonl.")],
-    start: Annotated[str | None, typer.Option(help="ISO 8601 date-time, inclusive.")] = None,
-    end: Annotated[str | None, typer.Option(help="ISO 8601 date-time, inclusive.")] = None,
+    start: Annotated[str | None, typer.Option(
+        help="ISO 8601 date-time, inclusive, e.g. 2026-06-15T00:00:00Z.")] = None,
+    end: Annotated[str | None, typer.Option(
+        help="ISO 8601 date-time, inclusive, e.g. 2026-06-30T23:59:59.999Z.")] = None,
     currency: Annotated[str | None, typer.Option(help="USD, DIEM, BUNDLED_CREDITS or VCU.")] = None,
     output: Annotated[Path | None, typer.Option(
         help="File to write (default: stdout); with --after it is appended to.")] = None,
@@ -318,6 +320,7 @@ def export_command(
     """Stream every entry /billing/usage lists for these filters, oldest first, in constant
     memory; print the cursor of the last entry written on stderr (also when interrupted)."""
     query = export.ExportQuery(account, fmt.value, currency, start, end, after)
+    _check_export_options(query)
     settings = settings_for(database_url)
     total = run(settings, lambda db: export.count_remaining(db, query)) if err.is_terminal else None
     last = export.Exported(0, after)
@@ -340,6 +343,15 @@ def export_command(
             fail(f"interrupted after {last.entries} entries; {resume}")
     resume = f"; resume after them with --after {last.cursor}" if last.cursor else ""
     err.print(f"Exported {last.entries} entries{resume}", markup=False, highlight=False)
+
+
+def _check_export_options(query: export.ExportQuery) -> None:
+    # Before any database work, and named as typed: each of the query's fields is its option.
+    try:
+        query.resolve()
+    except InvalidInput as exc:
+        fail("; ".join(f"--{field} {', '.join(problems)}"
+                       for field, problems in exc.problems.items()))
 
 
 @contextmanager

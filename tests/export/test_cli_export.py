@@ -14,6 +14,7 @@ from tests.conftest import Harness, Tenant
 from tests.factories import random_entries, store_entries
 from usagebook.cli import app
 from usagebook.ledger.export import ExportQuery, export_entries
+from usagebook.timeutil import DATE_TIME_EXPECTED
 
 ENV = {"USAGEBOOK_SECRET_KEY": "cli-export-" + secrets.token_hex(16)}
 
@@ -58,3 +59,15 @@ def test_cli_refuses_bad_input_with_one_failed_line(harness: Harness, tenant: Te
     assert err.startswith("FAILED: ") and "currency" in err
     code, _, err = cli(harness, "--account", "acct_nobody", "--format", "jsonl")
     assert code == 1 and err.startswith("FAILED: No account acct_nobody")
+
+
+def test_a_bad_start_is_one_failed_line_naming_the_option_before_any_database_work(
+    harness: Harness, tenant: Tenant
+) -> None:
+    unreachable = "postgresql+asyncpg://nobody@127.0.0.1:9/none"
+    result = CliRunner().invoke(app, ["export", "--database-url", unreachable, "--account",
+                                      tenant.account_id, "--format", "csv",
+                                      "--start", "2026-06-15", "--end", "soon"], env=ENV)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (f"FAILED: --start {DATE_TIME_EXPECTED}; "
+                             f"--end {DATE_TIME_EXPECTED}\n")

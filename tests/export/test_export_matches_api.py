@@ -13,7 +13,7 @@ from tests.conftest import Harness, Tenant
 from tests.factories import random_entries, store_entries
 from usagebook.errors import InvalidInput, NotFound
 from usagebook.ledger.export import Exported, ExportQuery, export_entries
-from usagebook.timeutil import format_ms, now_ms
+from usagebook.timeutil import DATE_TIME_EXPECTED, format_ms, now_ms
 
 DAY = 86_400_000
 FILTERS: list[dict[str, str]] = [
@@ -117,8 +117,33 @@ def test_bad_input_is_reported_all_at_once_and_unknown_accounts_are_refused(
     with pytest.raises(InvalidInput) as caught:
         export_bytes(harness, bad)
     assert set(caught.value.problems) == {"format", "currency", "start", "after"}
-    backwards = ExportQuery(tenant.account_id, start="2026-02-01", end="2026-01-01")
-    with pytest.raises(InvalidInput):
+    backwards = ExportQuery(tenant.account_id, start="2026-02-01T00:00:00Z",
+                            end="2026-01-01T00:00:00Z")
+    with pytest.raises(InvalidInput) as caught:
         export_bytes(harness, backwards)
+    assert caught.value.problems == {"start": ["must not be after end"]}
     with pytest.raises(NotFound):
         export_bytes(harness, ExportQuery("acct_missing"))
+
+
+# Bare dates and the basic format (no dashes) were taken by the export's old fromisoformat.
+@pytest.mark.parametrize(("text", "accepted"), [
+    ("2026-06-15T19:05:10.123456789+02:00", True), ("2026-06-15t19:05z", True),
+    ("2026-06-15 19", True), ("2026-06-15", False), ("20260615T190510Z", False),
+    ("2026-06-15T19:05:10+24:00", False), ("1781550310", False),
+])
+def test_start_and_end_are_read_as_billing_usage_reads_them(
+    harness: Harness, filled: Tenant, text: str, accepted: bool
+) -> None:
+    query = ExportQuery(filled.account_id, start=text)
+    if accepted:
+        pages = api_pages(harness, filled, {"startDate": text}, "text/csv")
+        expected = pages[0].content + b"".join(p.content.split(b"\n", 1)[1] for p in pages[1:])
+        assert export_bytes(harness, query) == expected
+        return
+    answer = harness.get("/api/v1/billing/usage", filled, params={"startDate": text})
+    assert answer.status_code == 400
+    assert answer.json()["details"]["startDate"]["_errors"] == [DATE_TIME_EXPECTED]
+    with pytest.raises(InvalidInput) as caught:
+        export_bytes(harness, query)
+    assert caught.value.problems == {"start": [DATE_TIME_EXPECTED]}

@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from usagebook.timeutil import day_of_ms, day_start_ms, format_ms, to_ms
+from usagebook.timeutil import (
+    DATE_TIME_EXPECTED,
+    day_of_ms,
+    day_start_ms,
+    format_ms,
+    is_date_time_text,
+    parse_date_time,
+    to_ms,
+)
 
 
 @pytest.mark.parametrize(("epoch_ms", "text"), [
@@ -48,3 +56,16 @@ def test_to_ms_truncates_or_rounds_up_sub_milliseconds() -> None:
 def test_days() -> None:
     assert day_of_ms(1_767_225_599_999).isoformat() == "2025-12-31"
     assert day_start_ms(day_of_ms(1_767_225_600_000)) == 1_767_225_600_000
+
+
+@given(st.integers(min_value=0, max_value=253_402_300_799_999))
+def test_parse_date_time_reads_what_format_ms_writes(epoch_ms: int) -> None:
+    assert to_ms(parse_date_time(format_ms(epoch_ms))) == epoch_ms
+
+
+@pytest.mark.parametrize("text", ["2026-06-15", "2026-06-15T", "20260615T190510Z", "yesterday",
+                                  "2026-06-15T19:05:10.5Z ", "2026-02-30T00:00:00Z"])
+def test_parse_date_time_refuses_anything_but_a_date_time(text: str) -> None:
+    with pytest.raises(ValueError, match=DATE_TIME_EXPECTED):
+        parse_date_time(text)
+    assert is_date_time_text(text) == (text == "2026-02-30T00:00:00Z")

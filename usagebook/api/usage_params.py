@@ -10,21 +10,18 @@ same DetailedError.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Query
 from pydantic import WithJsonSchema
 
 from usagebook.errors import InvalidInput, ProblemCollector
-from usagebook.ledger.usage import DEFAULT_LIMIT, MAX_LIMIT, UsageQuery
+from usagebook.ledger.usage import DEFAULT_LIMIT, MAX_LIMIT, UsageQuery, parse_time_bound
 from usagebook.money import FILTER_CURRENCIES
+from usagebook.timeutil import DATE_TIME_EXPECTED, is_date_time_text
 
 SORT_ORDERS = ("asc", "desc")
 _INTEGER = re.compile(r"^[+-]?[0-9]+$")
-# An ISO 8601 date-time: a date, then a time (T or space), then optionally Z or an offset.
-_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}(:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
-                        r"([Zz]|[+-]\d{2}(:?\d{2})?)?$", re.ASCII)
 
 
 def _doc(description: str) -> Any:
@@ -74,25 +71,11 @@ def _integer(raw: str | None, field: str, default: int, problems: ProblemCollect
     return int(raw)
 
 
-def _date_time(raw: str | None, field: str, problems: ProblemCollector) -> datetime | None:
-    if raw is None:
-        return None
-    try:
-        if _DATE_TIME.match(raw):
-            # fromisoformat keeps at most microseconds; nanosecond digits are cut, not rounded.
-            # (RFC 3339 allows a lower-case t and z, which fromisoformat does not.)
-            return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", raw.upper()))
-    except ValueError:
-        pass
-    problems.add(field, "must be an ISO 8601 date-time, e.g. 2026-06-15T19:05:10.504Z")
-    return None
-
-
 def iso_date_time_text(value: object) -> object:
     """A pydantic BeforeValidator for datetime query parameters: only ISO 8601 date-time text,
     not the epoch numbers (`0.5`) pydantic would otherwise take as a datetime."""
-    if isinstance(value, str) and not _DATE_TIME.match(value):
-        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-06-15T19:05:10.504Z")
+    if isinstance(value, str) and not is_date_time_text(value):
+        raise ValueError(DATE_TIME_EXPECTED)
     return value.upper() if isinstance(value, str) else value
 
 
@@ -102,8 +85,8 @@ def usage_query(
 ) -> UsageQuery:
     """The UsageQuery for these raw parameters; raises InvalidInput naming every bad one."""
     problems = ProblemCollector()
-    start = _date_time(start_date, "startDate", problems)
-    end = _date_time(end_date, "endDate", problems)
+    start = parse_time_bound(start_date, "startDate", problems)
+    end = parse_time_bound(end_date, "endDate", problems)
     page_size = _integer(limit, "limit", DEFAULT_LIMIT, problems)
     page_number = _integer(page, "page", 1, problems)
     if sort_order is not None and sort_order not in SORT_ORDERS:

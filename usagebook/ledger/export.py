@@ -15,13 +15,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from usagebook.csvformat import HEADER, entry_row
 from usagebook.errors import NotFound, ProblemCollector
 from usagebook.jsonformat import dumps, entry_to_wire
-from usagebook.ledger.usage import UsageQuery
+from usagebook.ledger.usage import UsageQuery, parse_time_bound
 from usagebook.money import FILTER_CURRENCIES
 from usagebook.store import accounts as account_store
 from usagebook.store import export as store
@@ -42,7 +41,8 @@ class Sink(Protocol):
 
 @dataclass(frozen=True)
 class ExportQuery:
-    """What to export. Dates are ISO 8601 text, inclusive, as `/billing/usage` takes them."""
+    """What to export. Start and end are ISO 8601 date-times, inclusive, parsed exactly as
+    `/billing/usage` parses its startDate and endDate (`timeutil.parse_date_time`)."""
 
     account_id: str
     format: str = "csv"
@@ -58,8 +58,8 @@ class ExportQuery:
             problems.add("format", f"must be one of {', '.join(FORMATS)}")
         if self.currency is not None and self.currency not in FILTER_CURRENCIES:
             problems.add("currency", f"must be one of {', '.join(FILTER_CURRENCIES)}")
-        start = _parse_time(self.start, "start", problems)
-        end = _parse_time(self.end, "end", problems)
+        start = parse_time_bound(self.start, "start", problems)
+        end = parse_time_bound(self.end, "end", problems)
         if start and end and to_ms(start) > to_ms(end):
             problems.add("start", "must not be after end")
         after = parse_cursor(self.after, problems)
@@ -87,16 +87,6 @@ def parse_cursor(text: str | None, problems: ProblemCollector) -> Position | Non
         problems.add("after", "must be a cursor printed by an earlier export (<ts_ms>-<id>)")
         return None
     return Position(int(match[1]), int(match[2]))
-
-
-def _parse_time(text: str | None, field: str, problems: ProblemCollector) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        problems.add(field, "must be an ISO 8601 date or date-time")
-        return None
 
 
 async def count_remaining(db: Database, query: ExportQuery) -> int:

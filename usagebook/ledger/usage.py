@@ -11,7 +11,7 @@ from usagebook.store import entries as store
 from usagebook.store import paging
 from usagebook.store.engine import Database
 from usagebook.store.entries import EntryFilter, EntryRow
-from usagebook.timeutil import to_ms
+from usagebook.timeutil import parse_date_time, to_ms
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 200
@@ -53,6 +53,18 @@ class UsageQuery:
             start_ms=to_ms(self.start, round_up=True) if self.start else None,
             end_ms=to_ms(self.end) if self.end else None,
         )
+
+
+def parse_time_bound(text: str | None, field: str, problems: ProblemCollector) -> datetime | None:
+    """An optional date bound as /billing/usage and the export take it: ISO 8601 date-time
+    text (`timeutil.parse_date_time`). A bad one is added to `problems` under `field`."""
+    if text is None:
+        return None
+    try:
+        return parse_date_time(text)
+    except ValueError as exc:
+        problems.add(field, str(exc))
+        return None
 
 
 def _as_utc(moment: datetime) -> datetime:
