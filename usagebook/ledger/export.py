@@ -26,7 +26,7 @@ from usagebook.store import accounts as account_store
 from usagebook.store import export as store
 from usagebook.store.engine import Database
 from usagebook.store.entries import EntryFilter, EntryRow
-from usagebook.store.export import Position
+from usagebook.store.export_plan import Position
 from usagebook.timeutil import to_ms
 
 FORMATS = ("csv", "jsonl")

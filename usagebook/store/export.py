@@ -1,19 +1,20 @@
 """Streaming an account's entries in ledger order (ts_ms, id), for the CLI export.
 
-Both ways read keyset batches (`(ts_ms, id) > last key`, `LIMIT n`), so memory stays bounded by
-one batch whatever the account's size, and each batch is an index range scan at any depth:
+Both ways read batches bounded by keys, so memory stays bounded by one batch whatever the
+account's size, and each batch is an index range scan at any depth:
 
-- `entry_batches` yields `EntryRow` lists (any backend), for formatting in Python;
+- `entry_batches` yields `EntryRow` lists (any backend), for formatting in Python: keyset
+  pages (`(ts_ms, id) > last key`, `LIMIT n`);
 - `copy_csv_batches` (PostgreSQL) formats the contract's CSV cells in SQL and streams them out of
-  `COPY ... TO STDOUT`, so no Python object is built per row. `tests/export` proves that its
+  `COPY ... TO STDOUT`, so no Python object is built per row, one key range per batch, the
+  ranges planned from the count buckets (`store.export_plan`). `tests/export` proves that its
   bytes equal `usagebook.csvformat`'s for the same entries.
 
-Run either inside `snapshot(db)`, so every batch reads the same committed state.
-"""
+Run either inside `snapshot(db)`, so every batch reads the same committed state."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -23,15 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.store.engine import Database
 from usagebook.store.entries import ENTRY_COLUMNS, EntryFilter, EntryRow, _filtered
+from usagebook.store.export_plan import KeyRange, Position, plan_ranges
 from usagebook.store.tables import usage_entries as ue
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Position:
-    """A place in ledger order: the key of the last entry already read."""
-
-    ts_ms: int
-    id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,37 +79,55 @@ async def entry_batches(
 async def copy_csv_batches(
     conn: AsyncConnection, where: EntryFilter, after: Position | None, size: int
 ) -> AsyncIterator[CsvBatch]:
-    """PostgreSQL only: the CSV rows (no header) of every matching entry after `after`.
+    """PostgreSQL only: the CSV rows (no header) of every matching entry after `after`, in
+    batches of about `size` whose bounds the count buckets chose (`store.export_plan`).
 
-    Each batch first finds its last key (an index-only scan: the `size`-th key after the
-    previous batch, or the very last key), then COPYs exactly the key range up to it, so a
-    caller always knows which entry its output ends on.
+    A batch COPYs one planned key range and then reads the last key it holds (one index probe,
+    from the top), so a caller always knows which entry its output ends on. A range of unknown
+    or oversized count is cut into batches of exactly `size`, each one's last key found first.
     """
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None
-    while (last := await _next_bound(conn, where, after, size)) is not None:
-        chunks: list[bytes] = []
-        status = await driver.copy_from_query(_select_sql(where, after, last),
-                                              output=_collect(chunks), format="csv")
-        yield CsvBatch(chunks, int(status.split()[-1]), last)  # status: "COPY <rows>"
-        after = last
+    for planned in await plan_ranges(conn, where, after, size):
+        if planned.copy_at_once:
+            chunks, rows = await _copy(driver, where, planned)
+            if rows:
+                last = await _bound(conn, where, planned, None)
+                assert last is not None  # the snapshot holds the rows COPY just wrote
+                yield CsvBatch(chunks, rows, last)
+            continue
+        lower = planned.after
+        while (last := await _bound(conn, where, KeyRange(lower, planned.through), size)):
+            chunks, rows = await _copy(driver, where, KeyRange(lower, last))
+            yield CsvBatch(chunks, rows, last)
+            lower = last
 
 
-def _collect(chunks: list[bytes]) -> Callable[[bytes], Awaitable[None]]:
+async def _copy(driver: Any, where: EntryFilter, keys: KeyRange) -> tuple[list[bytes], int]:
+    chunks: list[bytes] = []
+
     async def keep(data: bytes) -> None:
         chunks.append(data)
 
-    return keep
+    status = await driver.copy_from_query(_select_sql(where, keys), output=keep, format="csv")
+    return chunks, int(status.split()[-1])  # status: "COPY <rows>"
 
 
-async def _next_bound(
-    conn: AsyncConnection, where: EntryFilter, after: Position | None, size: int
+async def _bound(
+    conn: AsyncConnection, where: EntryFilter, keys: KeyRange, size: int | None
 ) -> Position | None:
-    keys = _after(_filtered(select(ue.c.ts_ms, ue.c.id), where), after)
-    nth = keys.order_by(ue.c.ts_ms, ue.c.id).offset(size - 1).limit(1)
-    row = (await conn.execute(nth)).first()
-    if row is None:  # fewer than `size` left: the batch ends on the very last key
-        row = (await conn.execute(keys.order_by(ue.c.ts_ms.desc(), ue.c.id.desc()).limit(1))
+    """The `size`-th key in the range (an index-only scan), or, when it holds fewer or `size`
+    is None, its very last key (one probe from the top); None when the range is empty."""
+    query = _after(_filtered(select(ue.c.ts_ms, ue.c.id), where), keys.after)
+    if keys.through is not None:
+        query = query.where(tuple_(ue.c.ts_ms, ue.c.id)
+                            <= tuple_(keys.through.ts_ms, keys.through.id))
+    row = None
+    if size is not None:
+        row = (await conn.execute(query.order_by(ue.c.ts_ms, ue.c.id).offset(size - 1).limit(1))
+               ).first()
+    if row is None:
+        row = (await conn.execute(query.order_by(ue.c.ts_ms.desc(), ue.c.id.desc()).limit(1))
                ).first()
     return None if row is None else Position(row[0], row[1])
 
@@ -148,22 +160,22 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _select_sql(where: EntryFilter, after: Position | None, last: Position) -> str:
-    # COPY takes no bind parameters; every value here is an int or goes through the dialect's
-    # own literal quoting.
+def _select_sql(where: EntryFilter, keys: KeyRange) -> str:
+    # COPY takes no bind parameters; every value here is an int or goes through `_literal`.
     # The plain ts_ms bounds repeat what the row comparisons say: without them the planner
     # cannot tell how narrow the key range is, and scanned the whole table for each batch.
-    conditions = [f"account_id = {_literal(where.account_id)}",
-                  f"ts_ms <= {int(last.ts_ms)}",
-                  f"(ts_ms, id) <= ({int(last.ts_ms)}, {int(last.id)})"]
+    conditions = [f"account_id = {_literal(where.account_id)}"]
     if where.currencies is not None:
         conditions.append(f"currency IN ({', '.join(_literal(c) for c in where.currencies)})")
     if where.start_ms is not None:
         conditions.append(f"ts_ms >= {int(where.start_ms)}")
     if where.end_ms is not None:
         conditions.append(f"ts_ms <= {int(where.end_ms)}")
-    if after is not None:
-        conditions.append(f"ts_ms >= {int(after.ts_ms)}")
-        conditions.append(f"(ts_ms, id) > ({int(after.ts_ms)}, {int(after.id)})")
+    if keys.after is not None:
+        ts_ms, id_ = int(keys.after.ts_ms), int(keys.after.id)
+        conditions += [f"ts_ms >= {ts_ms}", f"(ts_ms, id) > ({ts_ms}, {id_})"]
+    if keys.through is not None:
+        ts_ms, id_ = int(keys.through.ts_ms), int(keys.through.id)
+        conditions += [f"ts_ms <= {ts_ms}", f"(ts_ms, id) <= ({ts_ms}, {id_})"]
     return (f"SELECT {_CELLS} FROM usage_entries WHERE {' AND '.join(conditions)} "
             "ORDER BY ts_ms, id")
