@@ -3,10 +3,12 @@ loopback, batches of 1000) on PostgreSQL, beside the raw database's own bulk pat
 run: COPY, and COPY into a temporary table then INSERT ... ON CONFLICT DO NOTHING.
 
     .venv/bin/python bench/record.py [--events 100000] [--accounts 8] [--concurrency 4]
+                                       [--workers 1]
 
 A scratch database (`usagebook_bench_record`) is created, migrated and dropped at the end. The
 endpoint's batches go round-robin over `--accounts` accounts (one account per batch, as an
-inference platform's traffic spans accounts), `--concurrency` requests in flight. Bodies are
+inference platform's traffic spans accounts), `--concurrency` requests in flight, to
+`usagebook serve --workers N`. Bodies are
 serialised before the clock starts. Afterwards every account must hold exactly its events and
 its balances must reconcile (grants - the exact sum of its charges), or the run fails.
 The raw paths write the same rows, 1000 per transaction, with no projection (no balances,
@@ -67,6 +69,7 @@ def main() -> None:
     events = _option("--events", 100_000)
     account_count = _option("--accounts", 8)
     concurrency = _option("--concurrency", 4)
+    workers = _option("--workers", 1)
     url = f"{SERVER}/{DATABASE}"
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
     asyncio.run(_admin(f'CREATE DATABASE "{DATABASE}"'))
@@ -76,11 +79,11 @@ def main() -> None:
         accounts = asyncio.run(_setup(settings, account_count))
         bodies = _bodies(accounts, events)
         token = secrets.token_hex(16)
-        server, base_url = _serve(url, settings.secret_key or "", token)
+        server, base_url = _serve(url, settings.secret_key or "", token, workers)
         try:
-            cpu_before = cpu_seconds(server.pid)
+            cpu_before = _tree_cpu(server.pid)
             http = asyncio.run(_send(base_url, token, bodies, concurrency))
-            server_cpu = cpu_seconds(server.pid) - cpu_before
+            server_cpu = _tree_cpu(server.pid) - cpu_before
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -90,7 +93,7 @@ def main() -> None:
         upsert = asyncio.run(_raw(url, rows, temp_table=True))
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
-    _report(events, account_count, concurrency, http, copy, upsert, server_cpu)
+    _report(events, account_count, concurrency, workers, http, copy, upsert, server_cpu)
 
 
 async def _admin(sql: str) -> None:
@@ -135,7 +138,15 @@ def _bodies(accounts: list[tuple[str, str]], events: int) -> list[bytes]:
     return bodies
 
 
-def _serve(url: str, secret: str, token: str) -> tuple[subprocess.Popen[bytes], str]:
+def _tree_cpu(pid: int) -> float:
+    """CPU-seconds of the server and its worker processes."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return cpu_seconds(pid) + sum(cpu_seconds(int(child)) for child in children)
+
+
+def _serve(
+    url: str, secret: str, token: str, workers: int
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "USAGEBOOK_DATABASE_URL": url, "USAGEBOOK_SECRET_KEY": secret,
            "USAGEBOOK_OPERATOR_TOKEN": token, "USAGEBOOK_RATE_LIMIT_PER_MINUTE": "0"}
@@ -144,7 +155,7 @@ def _serve(url: str, secret: str, token: str) -> tuple[subprocess.Popen[bytes], 
     with LOG.open("wb") as log:
         server = subprocess.Popen(
             [sys.executable, "-c", "from usagebook.cli import main; main()", "serve",
-             "--host", "127.0.0.1", "--port", str(port)],
+             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
             env=env, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -235,12 +246,13 @@ async def _raw(url: str, rows: list[tuple[Any, ...]], *, temp_table: bool) -> fl
         await conn.close()
 
 
-def _report(events: int, accounts: int, concurrency: int, http: float, copy: float,
-            upsert: float, server_cpu: float) -> None:
+def _report(events: int, accounts: int, concurrency: int, workers: int, http: float,
+            copy: float, upsert: float, server_cpu: float) -> None:
     rate = {name: events / seconds for name, seconds in
             (("http", http), ("copy", copy), ("upsert", upsert))}
     command = "`.venv/bin/python bench/record.py"
-    command += f" --events {events} --accounts {accounts} --concurrency {concurrency}`"
+    command += (f" --events {events} --accounts {accounts} --concurrency {concurrency}"
+                f" --workers {workers}`")
     lines = [
         SECTION,
         "",
@@ -251,14 +263,16 @@ def _report(events: int, accounts: int, concurrency: int, http: float, copy: flo
         "",
         "| path | events/s | seconds | endpoint vs this |",
         "|---|---|---|---|",
-        f"| POST /api/v1/usage/events, real `usagebook serve`, {concurrency} in flight | "
+        f"| POST /api/v1/usage/events, real `usagebook serve --workers {workers}`, "
+        f"{concurrency} in flight | "
         f"{rate['http']:,.0f} | {http:.2f} | 1x |",
         f"| raw COPY into usage_entries | {rate['copy']:,.0f} | {copy:.2f} | "
         f"{rate['http'] / rate['copy']:.2f}x |",
         f"| raw COPY into a temp table + INSERT ... ON CONFLICT DO NOTHING | "
         f"{rate['upsert']:,.0f} | {upsert:.2f} | {rate['http'] / rate['upsert']:.2f}x |",
         "",
-        f"The server process used {server_cpu:.1f} CPU-seconds for the endpoint's run: "
+        f"The server ({workers} worker process{'es' if workers > 1 else ''}) used "
+        f"{server_cpu:.1f} CPU-seconds for the endpoint's run: "
         f"{server_cpu / events * 1e6:.0f} us of Python per event, "
         f"{server_cpu / (events / BATCH) * 1000:.0f} ms per batch of {BATCH}; at that cost one "
         f"core alone caps the endpoint at {events / server_cpu:,.0f} events/s.",

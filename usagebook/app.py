@@ -24,6 +24,15 @@ from usagebook.settings import Settings
 from usagebook.store.engine import create_database
 
 
+def create_app_from_env() -> FastAPI:
+    """The app of `usagebook serve --workers N`: each worker process builds its own from the
+    `USAGEBOOK_*` environment that `serve` resolved and exported before starting them."""
+    from usagebook.logs import configure_logging
+
+    configure_logging()  # a spawned worker starts with no logging configured
+    return create_app(Settings.from_env())
+
+
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -114,6 +115,9 @@ def serve(
     database_url: DatabaseUrl = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(
+        min=1, help="Server processes sharing the port (one core each; /metrics and, without "
+                    "Redis, rate limits and the analytics cache are per process).")] = 1,
 ) -> None:
     """Migrate if needed, then serve the API (and the dashboard at /)."""
     import uvicorn
@@ -124,7 +128,17 @@ def serve(
     settings = settings_for(database_url)
     migrate_or_fail(settings)
     configure_logging()  # JSON lines; the request middleware writes the access log itself
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    options: dict[str, Any] = {"host": host, "port": port, "log_config": None,
+                               "access_log": False}
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    # Workers are fresh processes that build their settings from the environment: hand them
+    # exactly what was resolved here (the --database-url flag, SQLite's generated secret).
+    os.environ["USAGEBOOK_DATABASE_URL"] = settings.database_url
+    if settings.secret_key:
+        os.environ["USAGEBOOK_SECRET_KEY"] = settings.secret_key
+    uvicorn.run("usagebook.app:create_app_from_env", factory=True, workers=workers, **options)
 
 
 @accounts_app.command("create")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from datetime import UTC, date, datetime
@@ -50,8 +51,15 @@ def to_ms(moment: datetime, *, round_up: bool = False) -> int:
 
 def format_ms(epoch_ms: int) -> str:
     """ISO 8601 UTC with milliseconds and `Z`, e.g. 2026-06-15T19:05:10.504Z."""
-    moment = datetime.fromtimestamp(epoch_ms // 1000, tz=UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{epoch_ms % 1000:03d}Z"
+    seconds, millis = divmod(epoch_ms, 1000)
+    return f"{_second_text(seconds)}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _second_text(seconds: int) -> str:
+    # Entries written together share their seconds: formatting one costs a datetime and a
+    # strftime (about 2 us), a cache hit a tenth of that (recording answers 1000 at a time).
+    return f"{datetime.fromtimestamp(seconds, tz=UTC):%Y-%m-%dT%H:%M:%S}"
 
 
 def day_of_ms(epoch_ms: int) -> date:

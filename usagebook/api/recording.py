@@ -7,8 +7,6 @@ Decimals (a float would turn 0.1 into 0.1000000000000000055...); the domain does
 from __future__ import annotations
 
 import hmac
-import json
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -20,7 +18,7 @@ from usagebook.api.deps import DatabaseDep, SettingsDep
 from usagebook.api.schemas import UsageEntry, error_responses
 from usagebook.api.wire import ExactJSONResponse, entry_to_wire
 from usagebook.errors import InvalidInput, NotAuthenticated
-from usagebook.ledger.events import MAX_EVENTS, UsageEvent
+from usagebook.ledger.events import MAX_EVENTS, UsageEvent, decode_body
 from usagebook.ledger.recording import record_body
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -113,7 +111,7 @@ async def _json_body(request: Request) -> Any:
         if len(body) > MAX_BODY_BYTES:
             raise _too_large()
     try:
-        return json.loads(body, parse_float=Decimal)
+        return decode_body(bytes(body))
     except (ValueError, RecursionError) as exc:
         problem = f"is not valid JSON ({exc})" if isinstance(exc, ValueError) else "nests too deep"
         raise InvalidInput.single(

@@ -12,7 +12,7 @@ from decimal import Decimal
 from usagebook.ledger.accounts import create_account
 from usagebook.ledger.balances import grant_credit, set_diem_allocation
 from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog
-from usagebook.ledger.events import UsageEvent
+from usagebook.ledger.events import Event
 from usagebook.ledger.keys import KeyType, create_key
 from usagebook.ledger.recording import record
 from usagebook.money import MILLION_PLACES
@@ -31,8 +31,8 @@ GRANTS = (("USD", "2500", "Prepaid credit (invoice INV-0001)"),
           ("USD", "-25", "Adjustment: duplicate top-up fee refunded"))
 
 
-_FIELDS = {"request_id", "sku", "units", "api_key_id", "account_id", "ts_ms", "execution_ms",
-           "prompt_tokens", "completion_tokens"}
+_FIELDS = frozenset({"request_id", "sku", "units", "api_key_id", "account_id", "ts_ms",
+                     "execution_ms", "prompt_tokens", "completion_tokens"})
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ async def create_demo(
 
 def _generate(
     account_id: str, key_ids: list[str | None], count: int, rng: random.Random
-) -> Iterator[UsageEvent]:
+) -> Iterator[Event]:
     """Entries whose request ids, token counts and prices look like real inference traffic.
     An LLM request yields an Input and an Output entry (and sometimes a Cache Read one)."""
     end = now_ms() - 60_000
@@ -92,11 +92,11 @@ def _generate(
                 return
             produced += 1
             # Built without validation: the generator's own values are known to be valid.
-            yield UsageEvent.model_construct(
-                _FIELDS, request_id=request_id, sku=sku.sku, units=units,
+            yield Event(
+                request_id=request_id, sku=sku.sku, units=units,
                 api_key_id=key_id, account_id=None if key_id else account_id, ts_ms=ts,
                 notes=None, execution_ms=execution_ms, prompt_tokens=tokens[0],
-                completion_tokens=tokens[1], currency=None,
+                completion_tokens=tokens[1], currency=None, sent=_FIELDS,
             )
 
 

@@ -14,13 +14,17 @@ from typing import Any
 
 from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from usagebook.store.pg_write import UNIQUE_ENTRY, write_batch
 from usagebook.store.projections import apply_projections
 from usagebook.store.tables import usage_entries as ue
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: recording builds one per event, and a frozen dataclass's __init__ costs three
+# times as much (one object.__setattr__ per field). Nothing mutates one after it is built.
+@dataclass(slots=True)
 class NewEntry:
     """A priced entry ready to store: amount and currency are already decided."""
 
@@ -66,6 +70,11 @@ class EntryRow:
     api_key_id: str | None = None
 
 
+# What an answer shows and a repeat is compared with: an entry read back, or one this
+# transaction has just stored (both carry every field the contract's entry has).
+EntryFields = EntryRow | NewEntry
+
+
 @dataclass(frozen=True, slots=True)
 class EntryFilter:
     """Which of an account's entries a query covers. Bounds are inclusive epoch ms."""
@@ -95,17 +104,32 @@ ENTRY_COLUMNS = (
 _FIELDS = NewEntry.__slots__
 
 
+class AlreadyStored(Exception):
+    """An insert that assumed its entries new met one already stored; the transaction is lost
+    and must be run again without the assumption."""
+
+
 async def insert_entries(
-    conn: AsyncConnection, entries: Sequence[NewEntry]
+    conn: AsyncConnection, entries: Sequence[NewEntry], *, assume_new: bool = False
 ) -> list[int | None]:
-    """Store entries idempotently; returns each entry's new id, or None where an entry with the
-    same (account, request id, sku) was already stored (the database's unique constraint decides,
-    so concurrent writers cannot both insert one).
+    """Store entries idempotently and update every projection, in the caller's transaction;
+    returns each entry's new id, or None where an entry with the same (account, request id,
+    sku) was already stored (the database's unique constraint decides, so concurrent writers
+    cannot both insert one).
+
+    `assume_new`: the caller has checked, under the accounts' locks, that none is stored, so
+    PostgreSQL may use a plain INSERT; if one is stored after all, AlreadyStored is raised.
     """
     if not entries:
         return []
     if conn.dialect.name == "postgresql":
-        rows = await _insert_postgresql(conn, entries)
+        # One statement: the insert and every projection (store.pg_write).
+        try:
+            rows = await write_batch(conn, entries, idempotent=not assume_new)
+        except IntegrityError as exc:
+            if assume_new and UNIQUE_ENTRY in str(exc.orig):
+                raise AlreadyStored from exc
+            raise
     else:
         statement = (
             sqlite.insert(ue)
@@ -116,30 +140,10 @@ async def insert_entries(
         rows = [tuple(row) for row in await conn.execute(statement, params)]
     inserted = {(account_id, request_id, sku): id_ for id_, account_id, request_id, sku in rows}
     ids = [inserted.pop((e.account_id, e.request_id, e.sku), None) for e in entries]
-    stored = [StoredEntry(id_, entry) for id_, entry in zip(ids, entries, strict=True) if id_]
-    await apply_projections(conn, stored)
+    if conn.dialect.name != "postgresql":
+        stored = [StoredEntry(id_, entry) for id_, entry in zip(ids, entries, strict=True) if id_]
+        await apply_projections(conn, stored)
     return ids
-
-
-# One statement whatever the batch size: each column travels as one array parameter, which
-# asyncpg encodes in C, instead of 13 bind parameters per row processed in Python (the batch
-# insert cost 5x more in parameter handling than in the database; see docs/performance.md).
-_UNNEST_INSERT = (
-    f"INSERT INTO usage_entries ({', '.join(_FIELDS)}) "
-    "SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::bigint[], $4::varchar[], "
-    "$5::numeric[], $6::numeric[], $7::numeric[], $8::varchar[], $9::varchar[], $10::text[], "
-    "$11::int[], $12::int[], $13::int[]) "
-    "ON CONFLICT (account_id, request_id, sku) DO NOTHING "
-    "RETURNING id, account_id, request_id, sku"
-)
-
-
-async def _insert_postgresql(
-    conn: AsyncConnection, entries: Sequence[NewEntry]
-) -> list[tuple[Any, ...]]:
-    columns = tuple([getattr(entry, name) for entry in entries] for name in _FIELDS)
-    result = await conn.exec_driver_sql(_UNNEST_INSERT, columns)
-    return [tuple(row) for row in result]
 
 
 def _filtered(query: Select[Any], where: EntryFilter) -> Select[Any]:

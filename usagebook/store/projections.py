@@ -1,9 +1,11 @@
-"""Projections kept current with every stored entry, in the same transaction.
+"""Projections kept current with every stored entry, in the same transaction (SQLite).
 
 Balances, count buckets and analytics rollups are projections over the ledger's entries; they
-change here and nowhere else, so recording, import, the demo and the benchmarks cannot disagree.
-They run in a fixed order, each updating its rows in a fixed key order, so that concurrent
-batches lock rows in the same order and cannot deadlock.
+change only in the write path (`store.entries.insert_entries`), so recording, import, the demo
+and the benchmarks cannot disagree. On SQLite they are summed here in Python and upserted; on
+PostgreSQL the same sums are data-modifying CTEs of the insert statement itself
+(`store.pg_write`). They run in a fixed order, each updating its rows in a fixed key order, so
+that concurrent batches lock rows in the same order and cannot deadlock.
 """
 
 from __future__ import annotations
