@@ -66,17 +66,26 @@ function figure(list, label, value, unit, testId) {
 }
 
 function fillTable(tableId, rows) {
-  const body = $(tableId).querySelector("tbody");
-  body.replaceChildren(...rows.map((cells) => {
+  const table = $(tableId);
+  // A reflowing table (a card per row on a phone) labels each cell with its column's header
+  // (drawn by CSS) and states its roles, which a changed CSS display may otherwise drop.
+  const reflow = table.classList.contains("reflow");
+  const labels = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
+  table.querySelector("tbody").replaceChildren(...rows.map((cells) => {
     const tr = document.createElement("tr");
-    for (const cell of cells) {
+    if (reflow) tr.setAttribute("role", "row");
+    cells.forEach((cell, column) => {
       const td = document.createElement("td");
       const { text, numeric, title } = typeof cell === "object" && cell ? cell : { text: cell };
       td.textContent = text ?? "";
       if (numeric) td.className = "num";
       if (title) td.title = title;
+      if (reflow) {
+        td.setAttribute("role", "cell");
+        td.dataset.label = labels[column];
+      }
       tr.append(td);
-    }
+    });
     return tr;
   }));
 }
