@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from usagebook.money import (
@@ -108,3 +108,47 @@ def test_nano_units_round_trip(value: Decimal) -> None:
 def test_to_nanos_refuses_finer_precision() -> None:
     with pytest.raises(NotExact):
         to_nanos(Decimal("0.0000000001"))
+
+
+def _reference_parse(text: str) -> Decimal | None:
+    """parse_decimal as it was before its fast path for plain text: None where it refuses."""
+    from decimal import Context, InvalidOperation
+
+    try:
+        number = Decimal(text.strip())
+    except (InvalidOperation, ValueError):
+        return None
+    if not number.is_finite():
+        return None
+    try:
+        exact = number == number.quantize(Decimal("1E-9"), context=Context(prec=100))
+    except InvalidOperation:
+        return None
+    return number if exact else None
+
+
+def _outcome(text: str) -> tuple[str, str] | None:
+    try:
+        number = parse_decimal(text)
+    except NotExact:
+        return None
+    return str(number), repr(number)  # the same Decimal, digits and exponent included
+
+
+plain_texts = st.one_of(
+    st.text(alphabet="0123456789.-+eE_ ", max_size=16),
+    st.text(alphabet="0123456789", min_size=55, max_size=100),
+    st.decimals(allow_nan=True, allow_infinity=True).map(str),
+    st.builds(lambda whole, places: f"{whole}.{places}", st.integers(-10**12, 10**12),
+              st.text(alphabet="0123456789", min_size=0, max_size=12)),
+    st.builds(lambda whole, places: f"{whole}.{places}", st.integers(-10**12, 10**12),
+              st.text(alphabet="0123456789", min_size=8, max_size=11)),  # around nine places
+)
+
+
+@settings(max_examples=500)
+@given(plain_texts)
+def test_parse_decimal_fast_path_decides_as_the_general_rule(text: str) -> None:
+    expected = _reference_parse(text)
+    got = _outcome(text)
+    assert got == (None if expected is None else (str(expected), repr(expected)))

@@ -61,16 +61,25 @@ class Consumption:
         self, account_id: str, ts_ms: int, amount: Decimal, currency: str | None = None
     ) -> str:
         """Decide (unless given) the currency of an entry with this (negative) amount, and
-        count it. Returns the currency."""
+        count it. Returns the currency. (Called once per recorded event: next_currency's
+        rule is inlined here, with the dictionary lookups it needs and no more.)"""
         day = ts_ms // MS_PER_DAY
-        chosen = currency or self.next_currency(account_id, day) or USD
-        if chosen == DIEM:
+        if currency is None:
+            allocation = self.allocations.get(account_id)
+            credits = self.credits
+            if allocation is not None and allocation > self.diem_used.get((account_id, day), ZERO):
+                currency = DIEM
+            elif credits.get((account_id, BUNDLED), ZERO) > 0:
+                currency = BUNDLED
+            else:
+                currency = USD  # USD when above zero, and when nothing is
+        if currency == DIEM:
             key = (account_id, day)
             self.diem_used[key] = self.diem_used.get(key, ZERO) - amount
         else:
-            key2 = (account_id, chosen)
+            key2 = (account_id, currency)
             self.credits[key2] = self.credits.get(key2, ZERO) + amount
-        return chosen
+        return currency
 
 
 async def load_consumption(

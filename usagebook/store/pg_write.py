@@ -16,7 +16,6 @@ same projection rows; each CTE still feeds its rows in key order, as the SQLite 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -84,7 +83,7 @@ WITH batch AS (
 ), by_key AS (
     {_rollup("rollup_day_key", ", api_key_id", ", coalesce(api_key_id, '')")}
 )
-SELECT id, account_id, request_id, sku FROM stored
+SELECT array_agg(id), array_agg(account_id), array_agg(request_id), array_agg(sku) FROM stored
 """
 # ON CONFLICT costs the database a fifth more per entry than a plain INSERT (a speculative
 # insertion on the unique index): the plain one is for callers that know the entries are new.
@@ -94,21 +93,19 @@ WRITE_BATCH_IDEMPOTENT = _WRITE_BATCH.format(
 )
 
 
-def _exact(value: Any) -> str:
-    # A JSON string, not a number: json_to_recordset reads it with numeric's own input
-    # function, so no float ever sees it.
-    if type(value) is Decimal:
-        return str(value)
-    raise TypeError(f"{type(value).__name__} cannot be stored")
-
-
 async def write_batch(
     conn: AsyncConnection, entries: Sequence[NewEntry], *, idempotent: bool
 ) -> list[tuple[Any, ...]]:
     """Insert the entries and project them; returns (id, account_id, request_id, sku) of each
     row inserted. `idempotent` skips entries already stored; without it one raises the unique
     constraint's IntegrityError (UNIQUE_ENTRY)."""
-    payload = orjson.dumps(entries, default=_exact).decode()
+    # Every NewEntry field is a str, int or None, which orjson writes itself, except the three
+    # Decimals: `str` writes those as JSON strings, which json_to_recordset reads with numeric's
+    # own input function, so no float ever sees them. (A C callable: a Python one cost as much
+    # as the rest of the payload.)
+    payload = orjson.dumps(entries, default=str).decode()
     statement = WRITE_BATCH_IDEMPOTENT if idempotent else WRITE_BATCH
     result = await conn.exec_driver_sql(statement, (payload,))
-    return [tuple(row) for row in result]
+    # One row of four arrays: decoded by asyncpg in C, where 1000 rows cost a Python tuple each.
+    ids, accounts, request_ids, skus = tuple(result.one())
+    return list(zip(ids, accounts, request_ids, skus, strict=True)) if ids else []
