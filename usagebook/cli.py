@@ -122,7 +122,7 @@ def serve(
     """Migrate if needed, then serve the API (and the dashboard at /)."""
     import uvicorn
 
-    from usagebook.app import create_app
+    from usagebook.app import create_app, tune_garbage_collector
     from usagebook.logs import configure_logging
 
     settings = settings_for(database_url)
@@ -131,7 +131,9 @@ def serve(
     options: dict[str, Any] = {"host": host, "port": port, "log_config": None,
                                "access_log": False}
     if workers == 1:
-        uvicorn.run(create_app(settings), **options)
+        app = create_app(settings)
+        tune_garbage_collector()
+        uvicorn.run(app, **options)
         return
     # Workers are fresh processes that build their settings from the environment: hand them
     # exactly what was resolved here (the --database-url flag, SQLite's generated secret).
