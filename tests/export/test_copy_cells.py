@@ -58,7 +58,7 @@ async def both_ways(db: Database, account_id: str, batch: int) -> tuple[bytes, b
             "".join(entry_row(row) for row in rows).encode()
             async for rows in entry_batches(conn, where, None, batch)])
         copied = b"".join([
-            b"".join(part.chunks) async for part in copy_csv_batches(conn, where, None, batch)])
+            b"".join(part.chunks) async for part in copy_csv_batches([conn], where, None, batch)])
     return python, copied
 
 

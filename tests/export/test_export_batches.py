@@ -1,21 +1,24 @@
 """How the export cuts its work into batches: sized by the count buckets on PostgreSQL, never
 larger than the bound, and never the cause of a missing or repeated entry, even when the
-buckets are wrong."""
+buckets are wrong; and the connections that read them in parallel share one snapshot."""
 
 from __future__ import annotations
 
 import io
+from contextlib import AbstractAsyncContextManager, nullcontext
 from itertools import pairwise
 
 from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.conftest import Harness, Tenant
 from tests.export.test_export_matches_api import api_pages
 from tests.factories import random_entries, store_entries
 from usagebook.ledger.export import ExportQuery, export_entries
 from usagebook.store.counts import HOUR_MS, hour_of
-from usagebook.store.engine import Database
-from usagebook.store.entries import EntryFilter, list_entries_page
+from usagebook.store.engine import Database, create_database
+from usagebook.store.entries import EntryFilter, count_entries, list_entries_page
+from usagebook.store.export import joined, snapshot
 from usagebook.store.export_plan import MAX_BATCH_FACTOR
 from usagebook.store.tables import usage_count_buckets
 from usagebook.timeutil import now_ms
@@ -95,3 +98,29 @@ async def _entry_at(db: Database, account_id: str, offset: int) -> str:
         [row] = await list_entries_page(conn, EntryFilter(account_id), descending=False,
                                         limit=1, offset=offset - 1)
     return f"{row.ts_ms}-{row.id}"
+
+
+def test_every_connection_of_an_export_reads_the_state_of_its_first_read(
+    harness: Harness, tenant: Tenant
+) -> None:
+    fill(harness, tenant)
+    where = EntryFilter(tenant.account_id)
+
+    async def seen(db: Database) -> tuple[int, list[int], int]:
+        async with snapshot(db) as conn:
+            before = await count_entries(conn, where)
+            writer = create_database(harness.settings)  # commits on its own connection
+            try:
+                await store_entries(writer, random_entries(tenant.account_id, 7, seed=90))
+            finally:
+                await writer.dispose()
+            readers: AbstractAsyncContextManager[list[AsyncConnection]] = (
+                nullcontext([conn]) if db.is_sqlite else joined(db, conn, 2))
+            async with readers as conns:
+                counts = [await count_entries(c, where) for c in conns]
+        async with db.read() as conn:
+            return before, counts, await count_entries(conn, where)
+
+    before, counts, after = harness.call(seen)
+    assert after == before + 7
+    assert counts == [before] * (1 if harness.backend == "sqlite" else 3)

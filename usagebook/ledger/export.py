@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,6 +33,9 @@ from usagebook.timeutil import to_ms
 FORMATS = ("csv", "jsonl")
 PYTHON_BATCH = 5_000
 COPY_BATCH = 100_000
+# Batches formatted at once by as many PostgreSQL processes, all reading one snapshot: the
+# server's cell formatting, not the transfer, is what bounds a CSV export.
+COPY_CONNECTIONS = 2
 _CURSOR = re.compile(r"^(-?\d{1,19})-(\d{1,19})$")
 
 
@@ -110,11 +114,13 @@ async def export_entries(
         if query.format == "csv" and after is None:
             out.write(HEADER.encode())
         if query.format == "csv" and not db.is_sqlite:
-            async for batch in store.copy_csv_batches(conn, where, after,
-                                                          batch_size or COPY_BATCH):
-                for chunk in batch.chunks:
-                    out.write(chunk)
-                done = _advance(done, batch.rows, batch.last, on_batch)
+            async with store.joined(db, conn, COPY_CONNECTIONS - 1) as conns, aclosing(
+                store.copy_csv_batches(conns, where, after, batch_size or COPY_BATCH)
+            ) as batches:
+                async for batch in batches:
+                    for chunk in batch.chunks:
+                        out.write(chunk)
+                    done = _advance(done, batch.rows, batch.last, on_batch)
             return done
         async for rows in store.entry_batches(conn, where, after,
                                                  batch_size or PYTHON_BATCH):

@@ -15,12 +15,13 @@ Run either inside `snapshot(db)`, so every batch reads the same committed state.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.store.engine import Database
@@ -51,6 +52,27 @@ async def snapshot(db: Database) -> AsyncIterator[AsyncConnection]:
             yield conn
 
 
+@asynccontextmanager
+async def joined(
+    db: Database, conn: AsyncConnection, more: int
+) -> AsyncIterator[list[AsyncConnection]]:
+    """PostgreSQL only: `conn` (inside `snapshot`) and `more` read-only connections that see
+    exactly its snapshot (`pg_export_snapshot`, then `SET TRANSACTION SNAPSHOT` first thing in
+    each of theirs), for reading one state in parallel."""
+    snapshot_id = (await conn.execute(select(func.pg_export_snapshot()))).scalar_one()
+    async with AsyncExitStack() as stack:
+        conns = [conn]
+        for _ in range(more):
+            other = await stack.enter_async_context(db.engine.connect())
+            other = await other.execution_options(isolation_level="REPEATABLE READ",
+                                                  postgresql_readonly=True)
+            await stack.enter_async_context(other.begin())
+            # SET takes no bind parameters; the id is the server's own text, quoted anyway.
+            await other.execute(text(f"SET TRANSACTION SNAPSHOT {_literal(snapshot_id)}"))
+            conns.append(other)
+        yield conns
+
+
 def _after(query: Select[Any], after: Position | None) -> Select[Any]:
     if after is None:
         return query
@@ -78,30 +100,64 @@ async def entry_batches(
 
 
 async def copy_csv_batches(
-    conn: AsyncConnection, where: EntryFilter, after: Position | None, size: int
-) -> AsyncIterator[CsvBatch]:
+    conns: Sequence[AsyncConnection], where: EntryFilter, after: Position | None, size: int
+) -> AsyncGenerator[CsvBatch, None]:
     """PostgreSQL only: the CSV rows (no header) of every matching entry after `after`, in
-    batches of about `size` whose bounds the count buckets chose (`store.export_plan`).
+    batches of about `size` whose bounds the count buckets chose (`store.export_plan`), in
+    order. `conns` must share one snapshot (`joined`); each runs one batch at a time, so up to
+    len(conns) batches are formatted at once, by as many server processes.
 
     A batch COPYs one planned key range and then reads the last key it holds (one index probe,
     from the top), so a caller always knows which entry its output ends on. A range of unknown
-    or oversized count is cut into batches of exactly `size`, each one's last key found first.
+    or oversized count is cut, on the first connection alone, into batches of exactly `size`,
+    each one's last key found first. Close the iterator (`contextlib.aclosing`) before the
+    connections: that stops the batches still running.
     """
-    driver = (await conn.get_raw_connection()).driver_connection
-    assert driver is not None
-    for planned in await plan_ranges(conn, where, after, size):
-        if planned.copy_at_once:
-            chunks, rows = await _copy(driver, where, planned)
-            if rows:
-                last = await _bound(conn, where, planned, None)
-                assert last is not None  # the snapshot holds the rows COPY just wrote
-                yield CsvBatch(chunks, rows, last)
-            continue
-        lower = planned.after
-        while (last := await _bound(conn, where, KeyRange(lower, planned.through), size)):
-            chunks, rows = await _copy(driver, where, KeyRange(lower, last))
-            yield CsvBatch(chunks, rows, last)
-            lower = last
+    running: deque[asyncio.Task[CsvBatch | None]] = deque()
+    started = 0
+    try:
+        for planned in await plan_ranges(conns[0], where, after, size):
+            if not planned.copy_at_once:
+                while running:
+                    if batch := await running.popleft():
+                        yield batch
+                async for batch in _probed_batches(conns[0], where, planned, size):
+                    yield batch
+                continue
+            # All connections busy: wait for the oldest batch; its connection takes the next.
+            if len(running) == len(conns) and (batch := await running.popleft()):
+                yield batch
+            conn = conns[started % len(conns)]
+            running.append(asyncio.create_task(_planned_batch(conn, where, planned)))
+            started += 1
+        while running:
+            if batch := await running.popleft():
+                yield batch
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
+
+async def _planned_batch(
+    conn: AsyncConnection, where: EntryFilter, planned: KeyRange
+) -> CsvBatch | None:
+    chunks, rows = await _copy(conn, where, planned)
+    if not rows:
+        return None
+    last = await _bound(conn, where, planned, None)
+    assert last is not None  # the snapshot holds the rows COPY just wrote
+    return CsvBatch(chunks, rows, last)
+
+
+async def _probed_batches(
+    conn: AsyncConnection, where: EntryFilter, planned: KeyRange, size: int
+) -> AsyncIterator[CsvBatch]:
+    lower = planned.after
+    while (last := await _bound(conn, where, KeyRange(lower, planned.through), size)):
+        chunks, rows = await _copy(conn, where, KeyRange(lower, last))
+        yield CsvBatch(chunks, rows, last)
+        lower = last
 
 
 # COPY's output reaches the client as the server writes it, about 8 kB per read, and each read
@@ -113,7 +169,11 @@ _SMALL_PIECE = 64 * 1024
 _GATHER_SECONDS = 0.002
 
 
-async def _copy(driver: Any, where: EntryFilter, keys: KeyRange) -> tuple[list[bytes], int]:
+async def _copy(
+    conn: AsyncConnection, where: EntryFilter, keys: KeyRange
+) -> tuple[list[bytes], int]:
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
     chunks: list[bytes] = []
 
     async def keep(data: bytes) -> None:
