@@ -7,7 +7,8 @@ Each round times, one after the other on the same warm cache:
 - raw COPY: `COPY (SELECT * FROM usage_entries WHERE account_id = ...) TO STDOUT (FORMAT csv)`
   over asyncpg, output discarded (no ordering, no formatting: the database's own ceiling);
 - the export in process: `ledger.export.export_entries` (COPY batches planned from the count
-  buckets, the contract's cells formatted by PostgreSQL), output discarded;
+  buckets, the contract's cells formatted by PostgreSQL, two connections sharing one snapshot
+  formatting alternate batches), output discarded;
 - the CLI end to end: `usagebook export --format csv --output /dev/null` as a subprocess
   (interpreter start and schema check included), its peak RSS from wait4().
 Then once, the JSON-lines export (formatted in Python, batch by batch) through the CLI.
@@ -161,7 +162,7 @@ def report(figures: dict[str, Any], command: str) -> str:
     rows = [
         ("raw `COPY ... TO STDOUT` (CSV, unordered, unformatted)", "copy", "", None),
         ("export in process (ordered, contract cells, COPY batches planned from the count "
-         "buckets)", "export", "", "export_share"),
+         "buckets, two connections)", "export", "", "export_share"),
         ("`usagebook export --format csv` end to end", "cli",
          f"peak RSS {figures['cli_rss_mb']:.0f} MB", "cli_share"),
     ]
@@ -192,17 +193,22 @@ def report(figures: dict[str, Any], command: str) -> str:
         "(`usage_count_buckets`, exact in the export's snapshot) are summed into runs of about "
         "100,000 entries, and each run's key range is one `COPY` with the contract's CSV cells "
         "computed in SQL (`to_char`, `trim_scale`, the formula prefix; COPY's own CSV quoting is "
-        "the contract's), so each row's index entry is read once, no Python object is built per "
-        "row, and memory holds one batch. After each batch one index probe reads its last key "
-        "(the resume cursor). A range the buckets cannot size (before the first bucket, after "
-        "the last, or over 200,000 entries) is cut into batches of exactly 100,000 by probing "
-        "the index. The client reads COPY's output in gathered pieces (a 2 ms pause after a "
-        "piece under 64 kB lets the socket buffer fill), which cuts its CPU about fourfold. "
+        "the contract's), so each row's index entry is read once and no Python object is built "
+        "per row. Two connections, the second importing the first's snapshot "
+        "(`pg_export_snapshot`), COPY alternate batches, so two server processes format cells "
+        "at once (raw COPY uses one); batches are written in order, and memory holds the two "
+        "in flight. After each batch one index probe reads its last key (the resume cursor). A "
+        "range the buckets cannot size (before the first bucket, after the last, or over "
+        "200,000 entries) is cut into batches of exactly 100,000 by probing the index, on the "
+        "first connection alone. The client reads COPY's output in gathered pieces (a 2 ms "
+        "pause after a piece under 64 kB lets the socket buffer fill), which cuts its CPU "
+        "about fourfold. "
         "`tests/export/test_copy_cells.py` proves these bytes equal the Python formatter's "
         "(hypothesis: quotes, commas, line breaks, formula starts, unicode, extreme decimals), "
         "`tests/export/test_export_matches_api.py` that the export equals the concatenated "
         "`/billing/usage` CSV pages on both backends, and `tests/export/test_export_batches.py` "
-        "that batches stay bounded and that wrong buckets change batch sizes, never the output.",
+        "that batches stay bounded, that wrong buckets change batch sizes, never the output, "
+        "and that every connection of an export reads the state of its first read.",
     ]
     return "\n".join(lines)
 

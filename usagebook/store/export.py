@@ -10,7 +10,8 @@ account's size, and each batch is an index range scan at any depth:
   ranges planned from the count buckets (`store.export_plan`). `tests/export` proves that its
   bytes equal `usagebook.csvformat`'s for the same entries.
 
-Run either inside `snapshot(db)`, so every batch reads the same committed state."""
+Run either inside `snapshot(db)`, so every batch reads the same committed state; `joined` adds
+connections that read that same state, for COPYing batches in parallel."""
 
 from __future__ import annotations
 
