@@ -114,13 +114,16 @@ def _endpoint_run(url: str, settings: Settings, token: str, bodies: list[bytes],
 
 
 def _postgres_cpu() -> float:
-    """CPU-seconds used so far by every PostgreSQL process on the machine (backends come and
-    go with connections, but the bench is the only client while it runs)."""
+    """CPU-seconds used so far by PostgreSQL for this benchmark: the backends connected to its
+    database, and the server's own processes (WAL writer, checkpointer...), but not backends
+    of other databases (other engineers' tests share the server)."""
     total = 0.0
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().startswith("postgres"):
+                title = (entry / "cmdline").read_bytes().decode(errors="replace")
+                backend = "(" in title or "[local]" in title  # "user db host(port) ..."
+                if title.startswith("postgres:") and (not backend or f" {DATABASE} " in title):
                     total += cpu_seconds(int(entry.name))
             except (OSError, IndexError):
                 continue  # gone meanwhile
