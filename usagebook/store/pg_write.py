@@ -1,9 +1,10 @@
 """PostgreSQL's write path: a batch of entries and every projection in one statement.
 
 The batch travels as one JSON parameter (orjson writes it in C; 13 array parameters cost
-twice the client CPU in asyncpg's per-element encoding), is inserted with ON CONFLICT DO
-NOTHING, and the rows actually inserted (RETURNING) feed data-modifying CTEs that add them to
-the balances, the count buckets and the daily rollups. One round trip instead of nine, and no
+twice the client CPU in asyncpg's per-element encoding), is inserted (with ON CONFLICT DO
+NOTHING unless the caller knows the entries are new), and the rows actually inserted
+(RETURNING) feed data-modifying CTEs that add them to the balances, the count buckets and the
+daily rollups. One round trip instead of nine, and no
 Python loop over the batch for the sums. `store.projections` does the same in Python for SQLite,
 which has no data-modifying CTEs; tests/recording/test_projections.py holds both to a
 recomputation from the stored entries.
