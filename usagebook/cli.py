@@ -331,6 +331,9 @@ def export_command(
         help="File to write (default: stdout); with --after it is appended to.")] = None,
     after: Annotated[str | None, typer.Option(
         help="Resume after this cursor, as printed by an earlier export.")] = None,
+    connections: Annotated[int, typer.Option(
+        min=1, max=8, help="PostgreSQL CSV: connections formatting batches at once, all "
+        "reading one snapshot (each keeps a server process busy).")] = export.COPY_CONNECTIONS,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Stream every entry /billing/usage lists for these filters, oldest first, in constant
@@ -352,8 +355,8 @@ def export_command(
             bar.update(task, completed=done.entries)
 
         try:
-            last = run(settings, lambda db: export.export_entries(db, query, out, on_batch),
-                       migrate=total is None)
+            last = run(settings, lambda db: export.export_entries(
+                db, query, out, on_batch, connections=connections), migrate=total is None)
         except KeyboardInterrupt:
             resume = f"resume with --after {last.cursor}" if last.cursor else "nothing written"
             fail(f"interrupted after {last.entries} entries; {resume}")

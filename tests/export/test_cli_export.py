@@ -71,3 +71,21 @@ def test_a_bad_start_is_one_failed_line_naming_the_option_before_any_database_wo
     assert (result.exit_code, result.stdout) == (1, "")
     assert result.stderr == (f"FAILED: --start {DATE_TIME_EXPECTED}; "
                              f"--end {DATE_TIME_EXPECTED}\n")
+
+
+def test_any_number_of_connections_writes_the_same_bytes(harness: Harness, tenant: Tenant) -> None:
+    harness.call(lambda db: store_entries(db, random_entries(tenant.account_id, 300, seed=73)))
+    expected = io.BytesIO()
+    harness.call(lambda db: export_entries(db, ExportQuery(tenant.account_id), expected,
+                                           batch_size=40))
+    for connections in (1, 3):
+        written = io.BytesIO()
+        harness.call(lambda db, n=connections, out=written: export_entries(
+            db, ExportQuery(tenant.account_id), out, batch_size=40, connections=n))
+        assert written.getvalue() == expected.getvalue(), connections
+    code, out, err = cli(harness, "--account", tenant.account_id, "--format", "csv",
+                         "--connections", "1")
+    assert code == 0 and out.encode() == expected.getvalue(), err
+    code, _, err = cli(harness, "--account", tenant.account_id, "--format", "csv",
+                       "--connections", "0")
+    assert code != 0 and "connections" in err

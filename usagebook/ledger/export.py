@@ -103,9 +103,11 @@ async def count_remaining(db: Database, query: ExportQuery) -> int:
 async def export_entries(
     db: Database, query: ExportQuery, out: Sink,
     on_batch: Callable[[Exported], None] | None = None, batch_size: int | None = None,
+    connections: int = COPY_CONNECTIONS,
 ) -> Exported:
     """Write every matching entry to `out`; `on_batch` hears the running total after each
-    batch is written. Raises InvalidInput, or NotFound for an unknown account."""
+    batch is written. A CSV export on PostgreSQL COPYs batches over `connections` connections
+    reading one snapshot. Raises InvalidInput, or NotFound for an unknown account."""
     where, after = query.resolve()
     done = Exported(0, query.after)
     async with store.snapshot(db) as conn:
@@ -114,7 +116,7 @@ async def export_entries(
         if query.format == "csv" and after is None:
             out.write(HEADER.encode())
         if query.format == "csv" and not db.is_sqlite:
-            async with store.joined(db, conn, COPY_CONNECTIONS - 1) as conns, aclosing(
+            async with store.joined(db, conn, connections - 1) as conns, aclosing(
                 store.copy_csv_batches(conns, where, after, batch_size or COPY_BATCH)
             ) as batches:
                 async for batch in batches:
