@@ -3,11 +3,12 @@
 Guarantees, for one call:
 - all or nothing: an invalid event raises InvalidInput naming it (`events.<index>.<field>`)
   and nothing is written; otherwise every entry and balance change commits in one transaction;
-- exactly once: `(account, requestId, sku)` is unique in the store. Under the accounts' locks
-  the originals are read, then the new entries inserted; should a writer that skips the lock
-  have stored one meanwhile, the unique constraint refuses the insert and the batch is run
-  again with ON CONFLICT DO NOTHING. A repeat answers `duplicate` when every field it sent
-  matches the original, else `conflict`; both carry the original;
+- exactly once: `(account, requestId, sku)` is unique in the store, and the database decides.
+  A batch is first inserted as if every event were new (no read of originals, no ON
+  CONFLICT); if the unique constraint refuses it, the transaction is dropped and the batch run
+  again under the accounts' locks, originals read first and the insert made with ON CONFLICT
+  DO NOTHING. A repeat answers `duplicate` when every field it sent matches the original, else
+  `conflict`; both carry the original;
 - the currency of each new charge is decided under the account's lock (the balance lock), in
   batch order, so each charge sees every charge before it. Recording never refuses for lack of
   balance: with nothing above zero the charge goes to USD.
@@ -82,8 +83,8 @@ async def record(
     try:
         return await _record(db, events, raw, received, problems, assume_new=True)
     except AlreadyStored:
-        # A writer that does not take the account lock stored one of these meanwhile (none of
-        # usagebook's own do): do it again, letting the database skip what is stored.
+        # A repeat of a stored event is in the batch: do it again, reading the originals first
+        # and letting the database skip what is stored.
         return await _record(db, events, raw, received, problems, assume_new=False)
 
 
@@ -196,11 +197,16 @@ async def _store(
 ) -> list[EventResult]:
     """Charge and insert the events not stored yet; answer each event in request order.
 
-    The accounts are locked and the stored originals read first, so with `assume_new` the
-    insert needs no ON CONFLICT (a fifth of the database's time per entry); the unique
-    constraint still has the last word and raises AlreadyStored if another writer got in."""
+    With `assume_new` (the first attempt) nothing is read before the insert and the insert
+    has no ON CONFLICT: a batch of new events, the usual kind, costs the database no probe for
+    originals and no speculative insertion (together a third of its time per entry). The
+    unique constraint still has the last word: a repeat of a stored event raises AlreadyStored,
+    the transaction is lost, and `record` runs the batch again without the assumption, so
+    charges are only ever decided knowing every original."""
     keys = [(item.account_id, item.event.request_id, item.event.sku) for item in batch]
-    originals: dict[EntryKey, EntryFields] = dict(await store.find_stored(conn, keys))
+    originals: dict[EntryKey, EntryFields] = (
+        {} if assume_new else dict(await store.find_stored(conn, keys))
+    )
     days = {(item.account_id, (item.event.ts_ms or received) // MS_PER_DAY) for item in batch}
     state = await load_consumption(conn, allocations, days)
     fresh: list[NewEntry] = []
@@ -214,7 +220,8 @@ async def _store(
     for key, entry in zip(first, fresh, strict=True):
         if key in recorded:
             originals[key] = entry
-    # Stored meanwhile by a writer that bypasses the account lock: answer with that original.
+    # Stored by a writer that bypasses the account lock, after the originals were read: answer
+    # with that original.
     originals.update(await store.find_stored(conn, [k for k in first if k not in recorded]))
     results = []
     for index, (key, item) in enumerate(zip(keys, batch, strict=True)):

@@ -117,8 +117,9 @@ async def insert_entries(
     sku) was already stored (the database's unique constraint decides, so concurrent writers
     cannot both insert one).
 
-    `assume_new`: the caller has checked, under the accounts' locks, that none is stored, so
-    PostgreSQL may use a plain INSERT; if one is stored after all, AlreadyStored is raised.
+    `assume_new`: the caller expects none of them to be stored, so PostgreSQL may use a plain
+    INSERT; if one is stored after all, AlreadyStored is raised (on both backends) and the
+    caller's transaction must not be committed.
     """
     if not entries:
         return []
@@ -140,6 +141,8 @@ async def insert_entries(
         rows = [tuple(row) for row in await conn.execute(statement, params)]
     inserted = {(account_id, request_id, sku): id_ for id_, account_id, request_id, sku in rows}
     ids = [inserted.pop((e.account_id, e.request_id, e.sku), None) for e in entries]
+    if assume_new and None in ids:
+        raise AlreadyStored  # SQLite skipped it (ON CONFLICT): the same answer as PostgreSQL's
     if conn.dialect.name != "postgresql":
         stored = [StoredEntry(id_, entry) for id_, entry in zip(ids, entries, strict=True) if id_]
         await apply_projections(conn, stored)
