@@ -1,17 +1,10 @@
-"""Helpers the benchmarks share for the server processes they start on loopback."""
+"""Helpers the benchmarks share for the server processes they start on loopback (the servers
+themselves are started by `tests.servers.UsagebookServer`, as the fault tests start theirs)."""
 
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def cpu_seconds(pid: int) -> float:

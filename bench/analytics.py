@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -32,8 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/analytics.py` from the repository root
     sys.path.insert(0, str(ROOT))
 
-from bench._proc import cpu_seconds, free_port  # noqa: E402
+from bench._proc import cpu_seconds  # noqa: E402
 from bench.dataset import BenchDataset, ensure_bench_account  # noqa: E402
+from tests.servers import UsagebookServer  # noqa: E402
 from usagebook.ledger.analytics import analytics_cache_key  # noqa: E402
 from usagebook.ledger.analytics_period import resolve_period  # noqa: E402
 from usagebook.timeutil import MS_PER_DAY, day_start_ms  # noqa: E402
@@ -58,53 +58,35 @@ def main() -> None:
     today = datetime.now(tz=UTC).date()
     period = resolve_period(today, "90d", None, None)
     key = CACHE_PREFIX + analytics_cache_key(dataset.account_id, period)
-    server, log_path = _serve(dataset)
+    log_path = ROOT / "bench" / "results" / "analytics-server.log"
+    log_path.write_bytes(b"")
+    server = UsagebookServer(
+        {"USAGEBOOK_DATABASE_URL": dataset.database_url, "USAGEBOOK_SECRET_KEY": dataset.secret_key,
+         "USAGEBOOK_REDIS_URL": REDIS_URL, "USAGEBOOK_RATE_LIMIT_PER_MINUTE": "0"}, log_path)
+    server.start(timeout=60)
     try:
         api = _time_api(server, dataset, key, runs)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
     first_ms, end_ms = day_start_ms(period.first), day_start_ms(period.last) + MS_PER_DAY
     raw, by_day = asyncio.run(_time_raw(dataset, first_ms, end_ms))
     _check_exact(api["body"], by_day)
     _report(api, raw, runs, log_path)
 
 
-def _serve(dataset: BenchDataset) -> tuple[subprocess.Popen[bytes], Path]:
-    port = free_port()
-    env = {**os.environ, "USAGEBOOK_DATABASE_URL": dataset.database_url,
-           "USAGEBOOK_SECRET_KEY": dataset.secret_key, "USAGEBOOK_REDIS_URL": REDIS_URL,
-           "USAGEBOOK_RATE_LIMIT_PER_MINUTE": "0"}
-    log_path = ROOT / "bench" / "results" / "analytics-server.log"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-c", "from usagebook.cli import main; main()", "serve",
-             "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log,
-            stderr=subprocess.STDOUT)
-    server.base_url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(server.base_url + "/healthz", timeout=1).status_code == 200:  # type: ignore[attr-defined]
-                return server, log_path
-        except httpx.TransportError:
-            time.sleep(0.1)
-    server.terminate()
-    raise RuntimeError(f"usagebook serve did not come up; see {log_path}")
-
-
-def _time_api(
-    server: subprocess.Popen[bytes], dataset: BenchDataset, key: str, runs: int
-) -> dict[str, Any]:
+def _time_api(server: UsagebookServer, dataset: BenchDataset, key: str, runs: int
+              ) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {dataset.admin_key}"}
     cache = redis.Redis.from_url(REDIS_URL)
     uncached, cached = [], []
     cpu: dict[str, float] = {}
     body: Any = None
-    with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:  # type: ignore[attr-defined]
+    assert server.process is not None
+    pid = server.process.pid
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
         for n in range(runs + 3):  # three warm-up requests, not timed
             if n == 3:
-                cpu_before = cpu_seconds(server.pid)
+                cpu_before = cpu_seconds(pid)
             cache.delete(key)
             started = time.perf_counter()
             answer = client.get(PATH, params={"lookback": "90d"})
@@ -112,15 +94,15 @@ def _time_api(
             assert answer.status_code == 200, answer.text
             if n >= 3:
                 uncached.append(elapsed)
-        cpu["uncached"] = (cpu_seconds(server.pid) - cpu_before) / runs
+        cpu["uncached"] = (cpu_seconds(pid) - cpu_before) / runs
         body = json.loads(answer.text, parse_float=Decimal)
-        cpu_before = cpu_seconds(server.pid)
+        cpu_before = cpu_seconds(pid)
         for _ in range(runs):
             started = time.perf_counter()
             answer = client.get(PATH, params={"lookback": "90d"})
             cached.append(time.perf_counter() - started)
             assert answer.status_code == 200
-        cpu["cached"] = (cpu_seconds(server.pid) - cpu_before) / runs
+        cpu["cached"] = (cpu_seconds(pid) - cpu_before) / runs
     cache.delete(key)
     cache.close()
     return {"uncached": uncached, "cached": cached, "body": body, "bytes": len(answer.content),

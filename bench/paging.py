@@ -15,12 +15,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.dataset import RESULTS, BenchDataset, ensure_bench_account  # noqa: E402
+from tests.servers import UsagebookServer  # noqa: E402
 from usagebook.settings import Settings  # noqa: E402
 from usagebook.store.engine import create_database  # noqa: E402
 from usagebook.store.entries import EntryFilter, list_entries_page  # noqa: E402
@@ -57,38 +57,18 @@ def main() -> None:
         _write_section(report)
 
 
-class _server:
-    """`usagebook serve` on a free loopback port, stopped (by its own pid) on exit."""
-
-    def __init__(self, dataset: BenchDataset) -> None:
-        self.dataset = dataset
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> str:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        env = {**os.environ, "USAGEBOOK_SECRET_KEY": self.dataset.secret_key,
-               "USAGEBOOK_RATE_LIMIT_PER_MINUTE": "0", "USAGEBOOK_DATABASE_URL":
-               self.dataset.database_url}
-        env.pop("USAGEBOOK_REDIS_URL", None)
-        self.process = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "usagebook"), "serve", "--host", "127.0.0.1",
-             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base_url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                    return base_url
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("the server did not become ready")
-
-    def __exit__(self, *_exc: object) -> None:
-        assert self.process is not None
-        self.process.terminate()
-        self.process.wait(timeout=30)
+@contextmanager
+def _server(dataset: BenchDataset) -> Iterator[str]:
+    """`usagebook serve` on a free loopback port (no Redis), stopped on exit."""
+    server = UsagebookServer(
+        {"USAGEBOOK_SECRET_KEY": dataset.secret_key, "USAGEBOOK_RATE_LIMIT_PER_MINUTE": "0",
+         "USAGEBOOK_DATABASE_URL": dataset.database_url, "USAGEBOOK_REDIS_URL": ""},
+        RESULTS / "paging-server.log")
+    server.start(timeout=60)
+    try:
+        yield server.base_url
+    finally:
+        server.stop()
 
 
 def _filters(dataset: BenchDataset) -> dict[str, dict[str, str]]:

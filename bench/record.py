@@ -23,7 +23,6 @@ import asyncio
 import os
 import random
 import secrets
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -40,7 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/record.py` from the repository root
     sys.path.insert(0, str(ROOT))
 
-from bench._proc import cpu_seconds, free_port  # noqa: E402
+from bench._proc import cpu_seconds  # noqa: E402
+from tests.servers import UsagebookServer  # noqa: E402
 from usagebook.ledger.accounts import create_account  # noqa: E402
 from usagebook.ledger.balances import audit, grant_credit, set_diem_allocation  # noqa: E402
 from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog  # noqa: E402
@@ -101,15 +101,23 @@ class EndpointRun:
 
 def _endpoint_run(url: str, settings: Settings, token: str, bodies: list[bytes], workers: int,
                   concurrency: int) -> EndpointRun:
-    server, base_url = _serve(url, settings.secret_key or "", token, workers)
+    LOG.parent.mkdir(parents=True, exist_ok=True)
+    LOG.write_bytes(b"")
+    # An empty USAGEBOOK_REDIS_URL is none: the endpoint is measured without Redis.
+    env = {"USAGEBOOK_DATABASE_URL": url, "USAGEBOOK_SECRET_KEY": settings.secret_key or "",
+           "USAGEBOOK_OPERATOR_TOKEN": token, "USAGEBOOK_RATE_LIMIT_PER_MINUTE": "0",
+           "USAGEBOOK_REDIS_URL": ""}
+    server = UsagebookServer(env, LOG, args=("--workers", str(workers)))
+    server.start(timeout=60)
+    assert server.process is not None
+    pid = server.process.pid
     try:
-        server_before, database_before = _tree_cpu(server.pid), _postgres_cpu()
-        seconds = asyncio.run(_send(base_url, token, bodies, concurrency))
-        server_cpu = _tree_cpu(server.pid) - server_before
+        server_before, database_before = _tree_cpu(pid), _postgres_cpu()
+        seconds = asyncio.run(_send(server.base_url, token, bodies, concurrency))
+        server_cpu = _tree_cpu(pid) - server_before
         database_cpu = _postgres_cpu() - database_before
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
     return EndpointRun(workers, seconds, server_cpu, database_cpu)
 
 
@@ -176,31 +184,6 @@ def _tree_cpu(pid: int) -> float:
     """CPU-seconds of the server and its worker processes."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return cpu_seconds(pid) + sum(cpu_seconds(int(child)) for child in children)
-
-
-def _serve(
-    url: str, secret: str, token: str, workers: int
-) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "USAGEBOOK_DATABASE_URL": url, "USAGEBOOK_SECRET_KEY": secret,
-           "USAGEBOOK_OPERATOR_TOKEN": token, "USAGEBOOK_RATE_LIMIT_PER_MINUTE": "0"}
-    env.pop("USAGEBOOK_REDIS_URL", None)
-    LOG.parent.mkdir(parents=True, exist_ok=True)
-    with LOG.open("wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-c", "from usagebook.cli import main; main()", "serve",
-             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-            env=env, stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
-                return server, base_url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    server.terminate()
-    raise RuntimeError(f"usagebook serve did not come up; see {LOG}")
 
 
 async def _send(base_url: str, token: str, bodies: list[bytes], concurrency: int) -> float:

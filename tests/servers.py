@@ -130,6 +130,7 @@ class UsagebookServer:
 
     env: dict[str, str]
     log_path: Path
+    args: tuple[str, ...] = ()  # more `serve` options, e.g. ("--workers", "2")
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -139,7 +140,7 @@ class UsagebookServer:
 
     def start(self, timeout: float = 30) -> None:
         command = [sys.executable, "-c", "from usagebook.cli import main; main()", "serve",
-                   "--host", "127.0.0.1", "--port", str(self.port)]
+                   "--host", "127.0.0.1", "--port", str(self.port), *self.args]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, env={**os.environ, **self.env},
                                             stdout=log, stderr=subprocess.STDOUT)
