@@ -48,12 +48,14 @@ class Consumption:
         return self.credits.get((account_id, currency), ZERO)
 
     def next_currency(self, account_id: str, day: int) -> str | None:
-        """The currency a charge on `day` would use, or None when no balance is above zero."""
-        diem = self.diem_left(account_id, day)
-        if diem is not None and diem > 0:
+        """The currency a charge on `day` would use, or None when no balance is above zero.
+        (Asked once per recorded event: the lookups are written out, not through diem_left
+        and credit_left.)"""
+        allocation = self.allocations.get(account_id)
+        if allocation is not None and allocation > self.diem_used.get((account_id, day), ZERO):
             return DIEM
         for currency in (BUNDLED, USD):
-            if self.credit_left(account_id, currency) > 0:
+            if self.credits.get((account_id, currency), ZERO) > 0:
                 return currency
         return None
 
@@ -61,18 +63,10 @@ class Consumption:
         self, account_id: str, ts_ms: int, amount: Decimal, currency: str | None = None
     ) -> str:
         """Decide (unless given) the currency of an entry with this (negative) amount, and
-        count it. Returns the currency. (Called once per recorded event: next_currency's
-        rule is inlined here, with the dictionary lookups it needs and no more.)"""
+        count it. Returns the currency."""
         day = ts_ms // MS_PER_DAY
         if currency is None:
-            allocation = self.allocations.get(account_id)
-            credits = self.credits
-            if allocation is not None and allocation > self.diem_used.get((account_id, day), ZERO):
-                currency = DIEM
-            elif credits.get((account_id, BUNDLED), ZERO) > 0:
-                currency = BUNDLED
-            else:
-                currency = USD  # USD when above zero, and when nothing is
+            currency = self.next_currency(account_id, day) or USD
         if currency == DIEM:
             key = (account_id, day)
             self.diem_used[key] = self.diem_used.get(key, ZERO) - amount

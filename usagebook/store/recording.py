@@ -31,9 +31,9 @@ async def find_stored(conn: AsyncConnection, keys: Iterable[EntryKey]) -> dict[E
     wanted = set(keys)
     if not wanted:
         return {}
-    found: dict[EntryKey, EntryRow] = {}
     if conn.dialect.name == "postgresql":
         return await _find_stored_postgresql(conn, wanted)
+    found: dict[EntryKey, EntryRow] = {}
     by_account: dict[str, set[str]] = {}
     for account_id, request_id, _sku in wanted:
         by_account.setdefault(account_id, set()).add(request_id)
