@@ -1,4 +1,6 @@
-"""API keys: creation (the secret is shown once), authentication by hash, listing, revocation.
+"""API keys: creation (the secret is shown once), authentication by hash, listing, settings and
+limits, revocation. The CLI and the HTTP API both go through these functions: each rule has one
+owner here (the 500-active-keys cap, limit ranges, one revocation path).
 
 A secret is 32 random bytes; only its SHA-256 hash is stored. A high-entropy secret needs no
 slow password hash, so authentication is one indexed lookup.
@@ -8,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
+from decimal import Decimal
+from enum import Enum, StrEnum
 
-from usagebook.errors import InvalidInput, NotAllowed, NotAuthenticated, NotFound
+from usagebook.errors import InvalidInput, NotAllowed, NotAuthenticated, NotFound, ProblemCollector
 from usagebook.ledger.ids import new_id
+from usagebook.ledger.key_usage import LimitPeriod
 from usagebook.store import accounts as account_store
 from usagebook.store import keys as store
 from usagebook.store.engine import Database
@@ -23,11 +27,73 @@ from usagebook.timeutil import now_ms, to_ms
 SECRET_PREFIX = "ubk_"
 INVALID_KEY_MESSAGE = "Invalid or missing API key"
 ADMIN_REQUIRED_MESSAGE = "Admin API key required"
+MAX_ACTIVE_KEYS = 500  # per account, however the keys were made
+MAX_DESCRIPTION = 64
+MAX_LIMIT = Decimal(9_999_999_999)
 
 
 class KeyType(StrEnum):
     ADMIN = "ADMIN"
     INFERENCE = "INFERENCE"
+
+
+class ModelPrivacy(StrEnum):
+    ALL = "ALL"
+    PRIVATE_TEXT = "PRIVATE_TEXT"
+    PRIVATE_ONLY = "PRIVATE_ONLY"
+
+
+@dataclass(frozen=True)
+class KeyLimits:
+    """Spending limits per currency class in the key's window; None = no limit, 0 = none."""
+
+    usd: Decimal | None = None
+    diem: Decimal | None = None
+    vcu: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class KeyOptions:
+    """A new key's settings beyond its account and type."""
+
+    description: str = ""
+    expires_ms: int | None = None
+    limits: KeyLimits = field(default_factory=KeyLimits)
+    limit_period: LimitPeriod = LimitPeriod.EPOCH
+    model_privacy: ModelPrivacy = ModelPrivacy.ALL
+
+
+class Keep(Enum):
+    """Marks a setting that an update leaves as it is (None is a value: no expiry)."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+@dataclass(frozen=True)
+class KeyUpdate:
+    """Settings to change; anything left out (None, KEEP, absent from `limits`) stays."""
+
+    description: str | None = None
+    expires_ms: int | Keep | None = KEEP
+    limits: dict[str, Decimal | None] = field(default_factory=dict)  # "usd"/"diem"/"vcu"
+    limit_period: LimitPeriod | None = None
+    model_privacy: ModelPrivacy | None = None
+
+    def changes(self) -> dict[str, object]:
+        """KeyRow field -> new value."""
+        found: dict[str, object] = {f"limit_{name}": value for name, value in self.limits.items()}
+        if self.description is not None:
+            found["description"] = self.description
+        if self.expires_ms is not KEEP:
+            found["expires_ms"] = self.expires_ms
+        if self.limit_period is not None:
+            found["limit_period"] = self.limit_period.value
+        if self.model_privacy is not None:
+            found["model_privacy"] = self.model_privacy.value
+        return found
 
 
 @dataclass(frozen=True)
@@ -55,18 +121,55 @@ async def create_key(
     key_type: KeyType,
     description: str = "",
     expires_at: datetime | None = None,
+    *,
+    options: KeyOptions | None = None,
 ) -> CreatedKey:
-    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    """Make a key (`options`, when given, replaces `description` and `expires_at`). Raises
+    InvalidInput for bad settings or when the account already has MAX_ACTIVE_KEYS active keys,
+    NotFound for an unknown account."""
+    if options is None:
+        options = KeyOptions(description, to_ms(expires_at) if expires_at else None)
     created = now_ms()
-    expires_ms = to_ms(expires_at) if expires_at else None
-    if expires_ms is not None and expires_ms <= created:
-        raise InvalidInput.single("expires", "must be in the future")
-    row = KeyRow(new_id("key"), account_id, key_type.value, description, created, None, expires_ms)
+    _check_options(options, created)
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    limits = options.limits
+    row = KeyRow(new_id("key"), account_id, key_type.value, options.description, created, None,
+                 options.expires_ms, limits.usd, limits.diem, limits.vcu,
+                 options.limit_period.value, options.model_privacy.value)
     async with db.write() as conn:
-        if not await account_store.account_exists(conn, account_id):
+        # The lock makes count-then-insert exact under concurrent creations.
+        if not await store.lock_account(conn, account_id):
             raise NotFound(f"No account {account_id}")
+        if await store.count_active(conn, account_id, created) >= MAX_ACTIVE_KEYS:
+            message = f"An account may have at most {MAX_ACTIVE_KEYS} active API keys"
+            raise InvalidInput({"": [message]}, message)
         await store.insert_key(conn, row, hash_secret(secret))
     return CreatedKey(row=row, secret=secret)
+
+
+def _check_options(options: KeyOptions, at_ms: int) -> None:
+    problems = ProblemCollector()
+    check_description(problems, options.description)
+    check_expiry(problems, options.expires_ms, at_ms)
+    check_limits(problems, options.limits)
+    problems.raise_if_any()
+
+
+def check_description(problems: ProblemCollector, description: str) -> None:
+    if len(description) > MAX_DESCRIPTION:
+        problems.add("description", f"must be at most {MAX_DESCRIPTION} characters")
+
+
+def check_expiry(problems: ProblemCollector, expires_ms: int | None, at_ms: int) -> None:
+    if expires_ms is not None and expires_ms <= at_ms:
+        problems.add("expiresAt", "must be in the future")
+
+
+def check_limits(problems: ProblemCollector, limits: KeyLimits) -> None:
+    for name in ("usd", "diem", "vcu"):
+        value: Decimal | None = getattr(limits, name)
+        if value is not None and not (0 <= value <= MAX_LIMIT and value.is_finite()):
+            problems.add(f"consumptionLimit.{name}", f"must be between 0 and {MAX_LIMIT}")
 
 
 async def authenticate(db: Database, secret: str | None, *, admin: bool = True) -> Caller:
@@ -88,16 +191,54 @@ def is_active(row: KeyRow, at_ms: int) -> bool:
     return row.revoked_ms is None and (row.expires_ms is None or row.expires_ms > at_ms)
 
 
-async def list_keys(db: Database, account_id: str) -> list[KeyRow]:
-    """An account's keys, oldest first; NotFound for an unknown account (not an empty list, which
-    would hide a mistyped id)."""
+async def list_keys(db: Database, account_id: str, *, active_only: bool = False) -> list[KeyRow]:
+    """An account's keys (only those neither revoked nor expired with `active_only`), oldest
+    first; NotFound for an unknown account (not an empty list, which would hide a mistyped id)."""
     async with db.read() as conn:
         if not await account_store.account_exists(conn, account_id):
             raise NotFound(f"No account {account_id}")
-        return await store.list_for_account(conn, account_id)
+        return await store.list_for_account(conn, account_id, now_ms() if active_only else None)
 
 
-async def revoke_key(db: Database, key_id: str) -> None:
+async def get_key(db: Database, key_id: str, account_id: str | None = None) -> KeyRow:
+    """The key (of `account_id`, when given); NotFound otherwise, another account's key too."""
+    async with db.read() as conn:
+        row = await store.find_by_id(conn, key_id, account_id)
+    if row is None:
+        raise NotFound(f"No key {key_id}")
+    return row
+
+
+async def update_key(
+    db: Database, key_id: str, update: KeyUpdate, account_id: str | None = None
+) -> KeyRow:
+    """Change a key's settings; the key as it is afterwards. Raises InvalidInput for bad
+    settings, NotFound for an unknown or revoked key (or another account's)."""
+    problems = ProblemCollector()
+    if update.description is not None:
+        check_description(problems, update.description)
+    if update.expires_ms is not KEEP:
+        check_expiry(problems, update.expires_ms, now_ms())
+    check_limits(problems, KeyLimits(**update.limits))
+    problems.raise_if_any()
     async with db.write() as conn:
-        if not await store.revoke(conn, key_id, now_ms()):
+        if account_id is None:
+            found = await store.find_by_id(conn, key_id)
+            account_id = found.account_id if found else ""
+        row = await store.update_key(conn, key_id, account_id, update.changes())
+    if row is None:
+        raise NotFound(f"No key {key_id}")
+    return row
+
+
+async def revoke_key(
+    db: Database, key_id: str, *, account_id: str | None = None, caller_key_id: str | None = None
+) -> None:
+    """Revoke a key (of `account_id`, when given: a customer reaches only its own). The one
+    revocation path, for HTTP and the CLI alike. Raises NotFound for an unknown key (or another
+    account's), InvalidInput when it is the key making the call (`caller_key_id`)."""
+    if key_id == caller_key_id:
+        raise InvalidInput.single("id", "cannot revoke the API key used for this request")
+    async with db.write() as conn:
+        if not await store.revoke(conn, key_id, now_ms(), account_id):
             raise NotFound(f"No key {key_id}")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from usagebook.store.tables import api_keys
+from usagebook.store.tables import accounts, api_keys
 
 
 @dataclass(frozen=True)
 class KeyRow:
+    """One key as stored. Limits are per currency class; None = no limit, 0 = nothing allowed."""
+
     id: str
     account_id: str
     key_type: str
@@ -19,32 +23,42 @@ class KeyRow:
     created_ms: int
     revoked_ms: int | None
     expires_ms: int | None
+    limit_usd: Decimal | None = None
+    limit_diem: Decimal | None = None
+    limit_vcu: Decimal | None = None
+    limit_period: str = "EPOCH"
+    model_privacy: str = "ALL"
+    last_used_ms: int | None = None
 
 
-_COLUMNS = (
-    api_keys.c.id,
-    api_keys.c.account_id,
-    api_keys.c.key_type,
-    api_keys.c.description,
-    api_keys.c.created_ms,
-    api_keys.c.revoked_ms,
-    api_keys.c.expires_ms,
-)
+# KeyRow field -> column; the order of KeyRow's fields (rows are built positionally).
+_COLUMN_OF = {
+    "id": api_keys.c.id,
+    "account_id": api_keys.c.account_id,
+    "key_type": api_keys.c.key_type,
+    "description": api_keys.c.description,
+    "created_ms": api_keys.c.created_ms,
+    "revoked_ms": api_keys.c.revoked_ms,
+    "expires_ms": api_keys.c.expires_ms,
+    "limit_usd": api_keys.c.consumption_limit_usd,
+    "limit_diem": api_keys.c.consumption_limit_diem,
+    "limit_vcu": api_keys.c.consumption_limit_vcu,
+    "limit_period": api_keys.c.limit_period,
+    "model_privacy": api_keys.c.model_privacy,
+    "last_used_ms": api_keys.c.last_used_ms,
+}
+assert list(_COLUMN_OF) == [f.name for f in fields(KeyRow)]
+_COLUMNS = tuple(_COLUMN_OF.values())
+
+
+def _values(changes: dict[str, Any]) -> dict[str, Any]:
+    """KeyRow field names -> column names (the only place that knows both)."""
+    return {_COLUMN_OF[name].name: value for name, value in changes.items()}
 
 
 async def insert_key(conn: AsyncConnection, row: KeyRow, secret_hash: str) -> None:
-    await conn.execute(
-        api_keys.insert().values(
-            id=row.id,
-            account_id=row.account_id,
-            key_type=row.key_type,
-            description=row.description,
-            secret_hash=secret_hash,
-            created_ms=row.created_ms,
-            revoked_ms=row.revoked_ms,
-            expires_ms=row.expires_ms,
-        )
-    )
+    values = _values({f.name: getattr(row, f.name) for f in fields(KeyRow)})
+    await conn.execute(api_keys.insert().values(secret_hash=secret_hash, **values))
 
 
 async def find_by_hash(conn: AsyncConnection, secret_hash: str) -> KeyRow | None:
@@ -53,28 +67,90 @@ async def find_by_hash(conn: AsyncConnection, secret_hash: str) -> KeyRow | None
     return KeyRow(*row) if row else None
 
 
-async def find_by_id(conn: AsyncConnection, key_id: str) -> KeyRow | None:
-    result = await conn.execute(select(*_COLUMNS).where(api_keys.c.id == key_id))
-    row = result.first()
+async def find_by_id(
+    conn: AsyncConnection, key_id: str, account_id: str | None = None
+) -> KeyRow | None:
+    """The key, or None when it does not exist (or belongs to another account than
+    `account_id`, when given)."""
+    query = select(*_COLUMNS).where(api_keys.c.id == key_id)
+    if account_id is not None:
+        query = query.where(api_keys.c.account_id == account_id)
+    row = (await conn.execute(query)).first()
     return KeyRow(*row) if row else None
 
 
-async def list_for_account(conn: AsyncConnection, account_id: str) -> list[KeyRow]:
-    result = await conn.execute(
-        select(*_COLUMNS)
-        .where(api_keys.c.account_id == account_id)
-        .order_by(api_keys.c.created_ms, api_keys.c.id)
-    )
+async def list_for_account(
+    conn: AsyncConnection, account_id: str, active_at_ms: int | None = None
+) -> list[KeyRow]:
+    """An account's keys, oldest first; only those active at `active_at_ms` when given."""
+    query = select(*_COLUMNS).where(api_keys.c.account_id == account_id)
+    if active_at_ms is not None:
+        query = query.where(*_active(active_at_ms))
+    result = await conn.execute(query.order_by(api_keys.c.created_ms, api_keys.c.id))
     return [KeyRow(*row) for row in result]
 
 
-async def revoke(conn: AsyncConnection, key_id: str, revoked_ms: int) -> bool:
-    """Mark a key revoked; True when the key exists (revoking twice keeps the first time)."""
+async def count_active(conn: AsyncConnection, account_id: str, at_ms: int) -> int:
+    query = select(func.count()).select_from(api_keys).where(
+        api_keys.c.account_id == account_id, *_active(at_ms)
+    )
+    return int((await conn.execute(query)).scalar_one())
+
+
+def _active(at_ms: int) -> tuple[Any, ...]:
+    return (
+        api_keys.c.revoked_ms.is_(None),
+        or_(api_keys.c.expires_ms.is_(None), api_keys.c.expires_ms > at_ms),
+    )
+
+
+async def lock_account(conn: AsyncConnection, account_id: str) -> bool:
+    """Lock the account's row until the transaction ends (PostgreSQL; a SQLite write transaction
+    is already exclusive), so that count-then-insert rules hold under concurrency. False when the
+    account does not exist."""
+    query = select(accounts.c.id).where(accounts.c.id == account_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return (await conn.execute(query)).first() is not None
+
+
+async def update_key(
+    conn: AsyncConnection, key_id: str, account_id: str, changes: dict[str, Any]
+) -> KeyRow | None:
+    """Apply `changes` (KeyRow field -> value) to a non-revoked key of the account; the key as
+    it is afterwards, or None when there is no such key."""
+    where = (api_keys.c.id == key_id, api_keys.c.account_id == account_id,
+             api_keys.c.revoked_ms.is_(None))
+    if changes:
+        result = await conn.execute(update(api_keys).where(*where).values(**_values(changes)))
+        if not result.rowcount:
+            return None
+    row = (await conn.execute(select(*_COLUMNS).where(*where))).first()
+    return KeyRow(*row) if row else None
+
+
+async def revoke(
+    conn: AsyncConnection, key_id: str, revoked_ms: int, account_id: str | None = None
+) -> bool:
+    """Mark a key revoked; True when the key exists (in `account_id`, when given). Revoking
+    twice keeps the first time."""
+    where = [api_keys.c.id == key_id]
+    if account_id is not None:
+        where.append(api_keys.c.account_id == account_id)
     result = await conn.execute(
-        api_keys.update()
-        .where(api_keys.c.id == key_id, api_keys.c.revoked_ms.is_(None))
+        api_keys.update().where(*where, api_keys.c.revoked_ms.is_(None))
         .values(revoked_ms=revoked_ms)
     )
     if result.rowcount:
         return True
-    return await find_by_id(conn, key_id) is not None
+    return await find_by_id(conn, key_id, account_id) is not None
+
+
+async def touch(conn: AsyncConnection, key_id: str, used_ms: int) -> None:
+    """Record that the key was used at `used_ms` (never moves it backwards)."""
+    await conn.execute(
+        api_keys.update()
+        .where(api_keys.c.id == key_id,
+               or_(api_keys.c.last_used_ms.is_(None), api_keys.c.last_used_ms < used_ms))
+        .values(last_used_ms=used_ms)
+    )

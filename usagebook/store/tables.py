@@ -52,6 +52,14 @@ api_keys = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("revoked_ms", BigInteger, nullable=True),
     Column("expires_ms", BigInteger, nullable=True),
+    # Spending limits per currency class (revision 0005); NULL = no limit, 0 = none allowed.
+    Column("consumption_limit_usd", Money, nullable=True),
+    Column("consumption_limit_diem", Money, nullable=True),
+    Column("consumption_limit_vcu", Money, nullable=True),
+    # The limits' window: EPOCH (the UTC day), MONTH (the UTC calendar month) or LIFETIME.
+    Column("limit_period", String(16), nullable=False, server_default="EPOCH"),
+    Column("model_privacy", String(16), nullable=False, server_default="ALL"),
+    Column("last_used_ms", BigInteger, nullable=True),
 )
 
 skus = Table(
@@ -163,6 +171,24 @@ rollup_day_key = Table(
     Column("api_key_id", String(40), primary_key=True),
     Column("amount", Money, nullable=False),
     Column("units", Money, nullable=False),
+    # One key's rows by day: its spend in a limit window (revision 0005).
+    Index("ix_rollup_day_key_account_key_day", "account_id", "api_key_id", "day_ms"),
+)
+
+# --- Rate-limit refusals (revision 0005) -------------------------------------------------------
+# The newest refusals of each account's keys by the per-key rate limit (`store.ratelimit_log`
+# keeps at most the last 50 per account).
+rate_limit_log = Table(
+    "rate_limit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("account_id", String(40), nullable=False),
+    Column("api_key_id", String(40), nullable=False),
+    Column("model_id", String(200), nullable=False),
+    Column("rate_limit_tier", String(40), nullable=False),
+    Column("rate_limit_type", String(16), nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Index("ix_rate_limit_log_account_id_id", "account_id", "id"),
 )
 
 # --- Count buckets (revision 0003) -------------------------------------------------------------
