@@ -135,7 +135,7 @@ async def create_key(
     limits = options.limits
     row = KeyRow(new_id("key"), account_id, key_type.value, options.description, created, None,
                  options.expires_ms, limits.usd, limits.diem, limits.vcu,
-                 options.limit_period.value, options.model_privacy.value)
+                 options.limit_period.value, options.model_privacy.value, last6=secret[-6:])
     async with db.write() as conn:
         # The lock makes count-then-insert exact under concurrent creations.
         if not await store.lock_account(conn, account_id):

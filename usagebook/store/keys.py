@@ -29,6 +29,7 @@ class KeyRow:
     limit_period: str = "EPOCH"
     model_privacy: str = "ALL"
     last_used_ms: int | None = None
+    last6: str | None = None  # the secret's last six characters
 
 
 # KeyRow field -> column; the order of KeyRow's fields (rows are built positionally).
@@ -46,6 +47,7 @@ _COLUMN_OF = {
     "limit_period": api_keys.c.limit_period,
     "model_privacy": api_keys.c.model_privacy,
     "last_used_ms": api_keys.c.last_used_ms,
+    "last6": api_keys.c.secret_last6,
 }
 assert list(_COLUMN_OF) == [f.name for f in fields(KeyRow)]
 _COLUMNS = tuple(_COLUMN_OF.values())

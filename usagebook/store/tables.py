@@ -60,6 +60,8 @@ api_keys = Table(
     Column("limit_period", String(16), nullable=False, server_default="EPOCH"),
     Column("model_privacy", String(16), nullable=False, server_default="ALL"),
     Column("last_used_ms", BigInteger, nullable=True),
+    # The secret's last six characters (revision 0006; NULL for keys made before it).
+    Column("secret_last6", String(6), nullable=True),
 )
 
 skus = Table(
