@@ -10,9 +10,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from usagebook import __version__
+from usagebook.api import admission, billing, limits, observability, service
 from usagebook.api import analytics as usage_analytics
 from usagebook.api import balances as account_balances
-from usagebook.api import billing, observability, service
 from usagebook.api import history as usage_history
 from usagebook.api import recording as usage_recording
 from usagebook.api.dashboard import install_dashboard
@@ -80,6 +80,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(usage_history.router)
     app.include_router(account_balances.router)
     app.include_router(usage_recording.router)
+    app.include_router(admission.router)
+    app.include_router(limits.router)
     app.include_router(service.router)
     app.include_router(observability.router)
 

@@ -8,6 +8,8 @@
     ├── NotAcceptable         no media type the caller accepts can be served
     ├── Conflict              the operation clashes with stored state
     ├── RateLimited           too many requests; carries retry_after seconds
+    ├── PaymentRequired       a spending limit or the balance refuses an admission; carries
+    │                         retry_after seconds when the limit's window resets (else None)
     ├── StoreUnavailable      the database cannot be reached
     └── QueryTimeout          a query overran its time limit
 """
@@ -57,6 +59,12 @@ class Conflict(UsagebookError):
 
 class RateLimited(UsagebookError):
     def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PaymentRequired(UsagebookError):
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 

@@ -7,6 +7,7 @@ metric names or labels:
     record_request(method, route, status, seconds)   the HTTP middleware, once per request
     count_recording(recorded, duplicates, conflicts) the recording path, once per batch
     count_cache(hit)                                 the analytics cache, once per lookup
+    count_overspend(limit_class, amount)             settlement, per committed overspend
 
 Labels hold route templates (`/api/v1/billing/usage`), never raw paths, so a scan of random URLs
 cannot grow the series without bound.
@@ -14,6 +15,7 @@ cannot grow the series without bound.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from prometheus_client import (
@@ -45,6 +47,11 @@ CACHE = Counter(
     "usagebook_analytics_cache_lookups", "Analytics cache lookups, by result",
     ["result"], registry=REGISTRY,
 )
+OVERSPEND = Counter(
+    "usagebook_overspend", "Recorded cost beyond what holds had authorized, by limit class "
+    "(usd: USD and BUNDLED_CREDITS, diem: DIEM); exact figures at GET /api/v1/billing/limits",
+    ["limit_class"], registry=REGISTRY,
+)
 RATE_LIMITED = Counter(
     "usagebook_rate_limited_requests", "Requests refused by the per-key rate limit",
     registry=REGISTRY,
@@ -55,6 +62,8 @@ for _status in ("recorded", "duplicate", "conflict"):
     EVENTS.labels(_status)
 for _result in ("hit", "miss"):
     CACHE.labels(_result)
+for _class in ("usd", "diem"):
+    OVERSPEND.labels(_class)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -82,6 +91,11 @@ def count_recording(recorded: int, duplicates: int = 0, conflicts: int = 0) -> N
 
 def count_cache(hit: bool) -> None:
     CACHE.labels("hit" if hit else "miss").inc()
+
+
+def count_overspend(limit_class: str, amount: Decimal) -> None:
+    # Prometheus keeps floats: the metric is an alarm, the exact figure is the ledger's.
+    OVERSPEND.labels(limit_class).inc(float(amount))
 
 
 def exposition() -> bytes:

@@ -24,6 +24,7 @@ from usagebook.errors import (
     NotAllowed,
     NotAuthenticated,
     NotFound,
+    PaymentRequired,
     QueryTimeout,
     RateLimited,
     StoreUnavailable,
@@ -36,6 +37,7 @@ STATUS_BY_ERROR: dict[type[UsagebookError], int] = {
     InvalidInput: 400,
     NotAuthenticated: 401,
     NotAllowed: 401,  # Venice answers 401 (not 403) to an INFERENCE key on billing endpoints
+    PaymentRequired: 402,
     NotFound: 404,
     NotAcceptable: 406,
     Conflict: 409,
@@ -75,7 +77,8 @@ async def _usagebook_error(_request: Request, exc: Exception) -> ExactJSONRespon
     status = status_for(exc)
     if isinstance(exc, InvalidInput):
         return ExactJSONResponse(detailed_error(exc.problems, exc.message), status_code=400)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    retry_after = exc.retry_after if isinstance(exc, RateLimited | PaymentRequired) else None
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return standard_error(status, exc.message, headers)
 
 

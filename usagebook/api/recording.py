@@ -89,7 +89,7 @@ _REQUEST_BODY = {
     responses={200: {"model": RecordAnswer}, **error_responses(400, 401, 413, 500, 503)},
 )
 async def record_events(_: Operator, request: Request, database: DatabaseDep) -> ExactJSONResponse:
-    body = await _json_body(request)
+    body = await json_body(request)
     results = await record_body(database, body)
     return ExactJSONResponse(
         {
@@ -101,7 +101,7 @@ async def record_events(_: Operator, request: Request, database: DatabaseDep) ->
     )
 
 
-async def _json_body(request: Request) -> Any:
+async def json_body(request: Request) -> Any:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise _too_large()

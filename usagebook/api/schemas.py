@@ -78,8 +78,10 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {
         400: "Invalid parameters",
         401: "Missing, invalid or non-admin API key",
+        402: "A spending limit or the balance refuses it",
         404: "Not found",
         406: "No acceptable media type",
+        409: "Conflicts with stored state",
         413: "Request body too large",
         429: "Rate limit exceeded",
         500: "Unexpected server error",

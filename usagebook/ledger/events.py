@@ -110,6 +110,9 @@ class UsageEvent(BaseModel):
     execution_ms: Count | None = Field(None, alias="inferenceExecutionTime")
     prompt_tokens: Count | None = Field(None, alias="promptTokens")
     completion_tokens: Count | None = Field(None, alias="completionTokens")
+    # The hold granted for this usage by POST /usage/authorize: the event is charged in the
+    # hold's currency and the hold is released (ledger.recording).
+    hold_id: Id40 | None = Field(None, alias="holdId")
     # Only `usagebook import` may carry a currency (history from another ledger); live events
     # get theirs from the consumption order.
     currency: (
@@ -142,6 +145,7 @@ class Event:
     execution_ms: int | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    hold_id: str | None = None
     currency: str | None = None
     sent: frozenset[str] = frozenset(WIRE_NAMES)
 
@@ -264,13 +268,14 @@ def _fast_event(raw: Any) -> Event | None:
     api_key_id, account_id, notes = get("apiKeyId"), get("accountId"), get("notes")
     execution_ms, prompt_tokens = get("inferenceExecutionTime"), get("promptTokens")
     completion_tokens, timestamp = get("completionTokens"), get("timestamp")
-    currency = get("currency")
+    currency, hold_id = get("currency"), get("holdId")
     if not (
         _text(request_id, 200)
         and _text(sku, 200)
         and (api_key_id is None or _text(api_key_id, 40))
         and (account_id is None or _text(account_id, 40))
         and (notes is None or _text(notes, 2000, 0))
+        and (hold_id is None or _text(hold_id, 40))
         and _count(execution_ms)
         and _count(prompt_tokens)
         and _count(completion_tokens)
@@ -285,6 +290,6 @@ def _fast_event(raw: Any) -> Event | None:
         return None
     return Event(
         request_id, sku, units, api_key_id, account_id, ts_ms, notes, execution_ms,
-        prompt_tokens, completion_tokens,
+        prompt_tokens, completion_tokens, hold_id,
         None if currency is None else _STORED_CURRENCY[currency], sent,
     )

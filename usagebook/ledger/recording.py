@@ -11,7 +11,11 @@ Guarantees, for one call:
   `conflict`; both carry the original;
 - the currency of each new charge is decided under the account's lock (the balance lock), in
   batch order, so each charge sees every charge before it. Recording never refuses for lack of
-  balance: with nothing above zero the charge goes to USD.
+  balance: with nothing above zero the charge goes to USD;
+- an event naming a live hold (`holdId`, from POST /usage/authorize) is charged in the hold's
+  currency, and the hold is released in the same transaction (`ledger.settlement`); one naming
+  an expired or settled hold is recorded as if it named none. Either way, recorded cost beyond
+  what a live hold reserved is counted as the account's overspend.
 
 The endpoint, `usagebook import` and the demo all come through `record`.
 """
@@ -30,16 +34,20 @@ from usagebook.errors import ProblemCollector
 from usagebook.ledger.balances import Consumption, load_consumption
 from usagebook.ledger.events import Event, parse_batch
 from usagebook.ledger.pricing import MAX_CHARGE, price
+from usagebook.ledger.settlement import Settlement, check_hold
 from usagebook.store import balances as balance_store
+from usagebook.store import holds as hold_store
 from usagebook.store import recording as store
 from usagebook.store import skus as sku_store
 from usagebook.store.engine import Database
 from usagebook.store.entries import AlreadyStored, EntryFields, NewEntry, insert_entries
+from usagebook.store.holds import HoldRow
 from usagebook.store.recording import EntryKey
 from usagebook.timeutil import MS_PER_DAY, now_ms
 
 Status = Literal["recorded", "duplicate", "conflict"]
 PAST_WINDOW_MS = 24 * 3_600_000
+HOLD_PAST_WINDOW_MS = 7 * 24 * 3_600_000  # usage admitted in advance may be recorded late
 FUTURE_WINDOW_MS = 5 * 60_000
 INVALID_EVENTS = "Invalid usage events"
 
@@ -100,7 +108,14 @@ async def _record(
     async with db.write() as conn:
         batch, allocations = await _resolve(conn, events, raw or [None] * len(events), problems)
         problems.raise_if_any(INVALID_EVENTS)
-        return await _store(conn, batch, allocations, received, assume_new=assume_new)
+        settlement = Settlement(received) if any(item.hold for item in batch) else None
+        results = await _store(conn, batch, allocations, received, settlement,
+                               assume_new=assume_new)
+        if settlement is not None:
+            await settlement.write(conn)
+    if settlement is not None:
+        settlement.count()  # committed: count the overspend in /metrics
+    return results
 
 
 # NamedTuples, not dataclasses: one of each is built per event (a tuple is the cheapest).
@@ -109,12 +124,12 @@ class _Resolved(NamedTuple):
     account_id: str
     price_per_unit: Decimal
     amount: Decimal
+    hold: HoldRow | None  # the hold the event names, live or not
 
 
 def _check_events(
     events: Sequence[Event | None], received: int, backfill: bool, problems: ProblemCollector
 ) -> None:
-    earliest = None if backfill else received - PAST_WINDOW_MS
     latest = received + FUTURE_WINDOW_MS
     for index, event in enumerate(events):
         if event is None:
@@ -122,13 +137,16 @@ def _check_events(
         where = f"events.{index}"
         if (event.api_key_id is None) == (event.account_id is None):
             problems.add(f"{where}.apiKeyId", "exactly one of apiKeyId and accountId is required")
+        past = HOLD_PAST_WINDOW_MS if event.hold_id is not None else PAST_WINDOW_MS
+        earliest = None if backfill else received - past
         if event.ts_ms is not None and (
             event.ts_ms > latest or (earliest is not None and event.ts_ms < earliest)
         ):
             window = (
                 "at most 5 minutes ahead"
                 if backfill
-                else "within the last 24 hours (and at most 5 minutes ahead)"
+                else f"within the last {'7 days' if event.hold_id else '24 hours'} "
+                "(and at most 5 minutes ahead)"
             )
             problems.add(f"{where}.timestamp", f"must be {window}")
         if event.currency is not None and not backfill:
@@ -166,6 +184,9 @@ async def _resolve(
     keys = await store.key_accounts(conn, {key for _, key, _ in refs if key})
     wanted = {account for _, _, account in refs if account} | set(keys.values())
     allocations = await balance_store.account_allocations(conn, wanted, lock=True)
+    # Read under the accounts' locks: authorize inserts holds under the same lock.
+    hold_ids = {event.hold_id for event in events if event is not None and event.hold_id}
+    holds = await hold_store.find_holds(conn, hold_ids) if hold_ids else {}
     resolved: list[_Resolved] = []
     for index, (event, (sku_name, key_id, named_account)) in enumerate(
         zip(events, refs, strict=True)
@@ -183,7 +204,10 @@ async def _resolve(
         price_per_unit, amount = price(sku, event.units)  # the catalog's price, copied now
         if -amount > MAX_CHARGE:
             problems.add(f"events.{index}.units", f"the charge exceeds {MAX_CHARGE} USD")
-        resolved.append(_Resolved(event, account_id, price_per_unit, amount))
+        hold = None
+        if event.hold_id is not None:
+            hold = check_hold(holds.get(event.hold_id), event, account_id, index, problems)
+        resolved.append(_Resolved(event, account_id, price_per_unit, amount, hold))
     return resolved, allocations
 
 
@@ -192,6 +216,7 @@ async def _store(
     batch: list[_Resolved],
     allocations: dict[str, Decimal | None],
     received: int,
+    settlement: Settlement | None,
     *,
     assume_new: bool,
 ) -> list[EventResult]:
@@ -217,6 +242,14 @@ async def _store(
             fresh.append(_new_entry(item, received, state))
     ids = await insert_entries(conn, fresh, assume_new=assume_new)
     recorded = {key: id_ for key, id_ in zip(first, ids, strict=True) if id_ is not None}
+    if settlement is not None:
+        for item in batch:
+            if item.hold is not None:
+                settlement.name(item.hold)
+        for key, entry in zip(first, fresh, strict=True):
+            hold = batch[first[key]].hold
+            if key in recorded and hold is not None:
+                settlement.charge(hold, entry)
     for key, entry in zip(first, fresh, strict=True):
         if key in recorded:
             originals[key] = entry
@@ -237,7 +270,10 @@ def _new_entry(item: _Resolved, received: int, state: Consumption) -> NewEntry:
     event = item.event
     price_per_unit, amount = item.price_per_unit, item.amount
     ts_ms = event.ts_ms if event.ts_ms is not None else received
-    currency = state.charge(item.account_id, ts_ms, amount, event.currency)
+    hold = item.hold
+    # A live hold reserved this cost in its currency; an expired or settled one reserves nothing.
+    wanted = hold.currency if hold is not None and hold.is_live(received) else event.currency
+    currency = state.charge(item.account_id, ts_ms, amount, wanted)
     return NewEntry(  # positional, in NewEntry's field order: kwargs cost a third more
         item.account_id, event.api_key_id, ts_ms, event.sku, price_per_unit, event.units,
         amount, currency, event.request_id, event.notes, event.execution_ms,

@@ -65,7 +65,7 @@ async def project_balances(conn: AsyncConnection, stored: Sequence[StoredEntry])
         else:
             by_currency[(entry.account_id, entry.currency)] -= entry.amount
     if by_currency:
-        await _add(
+        await add_totals(
             conn,
             account_balances,
             ("account_id", "currency"),
@@ -75,7 +75,7 @@ async def project_balances(conn: AsyncConnection, stored: Sequence[StoredEntry])
             ],
         )
     if by_day:
-        await _add(
+        await add_totals(
             conn,
             diem_days,
             ("account_id", "day"),
@@ -83,7 +83,7 @@ async def project_balances(conn: AsyncConnection, stored: Sequence[StoredEntry])
         )
 
 
-async def _add(
+async def add_totals(
     conn: AsyncConnection, table: Any, keys: tuple[str, ...], rows: list[dict[str, Any]]
 ) -> None:
     """Add the rows' figures to the stored totals (one upsert, rows in sorted key order).
@@ -175,7 +175,7 @@ async def add_grant(conn: AsyncConnection, grant: GrantRow) -> None:
             created_ms=grant.created_ms,
         )
     )
-    await _add(
+    await add_totals(
         conn,
         account_balances,
         ("account_id", "currency"),

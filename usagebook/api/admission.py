@@ -1,0 +1,74 @@
+"""POST /api/v1/usage/authorize: admission before an inference call (operator token only).
+
+The body is read as recording reads its own (exact numbers, 2 MiB cap); the domain decides
+(`ledger.admission`); this module only writes the answer: the hold, plus the key and account
+it was granted to when the caller named the key by its secret.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict
+
+from usagebook.api.deps import DatabaseDep, get_rate_limiter
+from usagebook.api.recording import Operator, json_body
+from usagebook.api.schemas import ExactNumber, StoredCurrency, Timestamp, error_responses
+from usagebook.api.wire import ExactJSONResponse
+from usagebook.ledger.admission import Grant, authorize
+from usagebook.ledger.estimates import AuthorizeBody
+from usagebook.ledger.ratelimit import RateLimiter
+from usagebook.timeutil import format_ms
+
+router = APIRouter(prefix="/api/v1/usage", tags=["recording"])
+
+
+class HoldAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    holdId: str
+    amount: ExactNumber
+    currency: StoredCurrency
+    expiresAt: Timestamp
+    apiKeyId: str | None = None
+    accountId: str | None = None
+
+
+_REQUEST_BODY = {
+    "required": True,
+    "content": {"application/json": {
+        "schema": AuthorizeBody.model_json_schema(by_alias=True, mode="validation")
+    }},
+}
+
+
+@router.post(
+    "/authorize",
+    response_class=ExactJSONResponse,
+    summary="Reserve an inference call's estimated cost (a hold), or refuse it (402)",
+    openapi_extra={"requestBody": _REQUEST_BODY},
+    responses={200: {"model": HoldAnswer},
+               **error_responses(400, 401, 402, 409, 413, 429, 500, 503)},
+)
+async def authorize_call(
+    _: Operator,
+    request: Request,
+    database: DatabaseDep,
+    limiter: Annotated[RateLimiter, Depends(get_rate_limiter)],
+) -> ExactJSONResponse:
+    grant = await authorize(database, limiter, await json_body(request))
+    return ExactJSONResponse(grant_to_wire(grant))
+
+
+def grant_to_wire(grant: Grant) -> dict[str, object]:
+    hold = grant.hold
+    answer: dict[str, object] = {
+        "holdId": hold.id,
+        "amount": hold.amount,
+        "currency": hold.currency,
+        "expiresAt": format_ms(hold.expires_ms),
+    }
+    if grant.by_secret:
+        answer["apiKeyId"] = hold.api_key_id
+        answer["accountId"] = hold.account_id
+    return answer

@@ -1,0 +1,90 @@
+"""Settling holds when the usage they admitted is recorded, and counting overspend.
+
+Within one recording request (one transaction, under the accounts' locks):
+- every event naming a live hold is charged in the hold's currency (`ledger.recording`), and
+  the hold is released (settled) in that transaction, whatever the events cost;
+- an event naming an expired or settled hold is recorded as if it named none;
+- overspend, per account and limit class: for a live hold, what its newly recorded events cost
+  beyond the hold's amount; for a hold no longer live, all they cost (nothing reserved it).
+  It is added to the account's month (of the time of receipt) and to the metric
+  `usagebook_overspend_total` once committed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from usagebook import metrics
+from usagebook.errors import ProblemCollector
+from usagebook.ledger.events import Event
+from usagebook.ledger.months import month_span
+from usagebook.store import holds as hold_store
+from usagebook.store import limits as limit_store
+from usagebook.store.entries import NewEntry
+from usagebook.store.holds import HoldRow
+
+ZERO = Decimal(0)
+CLASS_OF = {"DIEM": "diem", "BUNDLED_CREDITS": "usd", "USD": "usd"}
+
+
+def check_hold(
+    hold: HoldRow | None, event: Event, account_id: str, index: int, problems: ProblemCollector
+) -> HoldRow | None:
+    """The hold an event names, if it may name it; else the problem is added to `problems`."""
+    where = f"events.{index}.holdId"
+    if hold is None:
+        problems.add(where, "is not a known hold")
+        return None
+    if hold.account_id != account_id or (
+        event.api_key_id is not None and event.api_key_id != hold.api_key_id
+    ):
+        problems.add(where, "belongs to another API key or account")
+        return None
+    return hold
+
+
+class Settlement:
+    """The holds one recording request names, and what its new entries charged on each."""
+
+    def __init__(self, received_ms: int) -> None:
+        self.received_ms = received_ms
+        self.named: dict[str, HoldRow] = {}
+        self.charged: defaultdict[tuple[str, str], Decimal] = defaultdict(Decimal)
+        self.overspend: dict[tuple[str, str], Decimal] = {}
+
+    def name(self, hold: HoldRow) -> None:
+        self.named[hold.id] = hold
+
+    def charge(self, hold: HoldRow, entry: NewEntry) -> None:
+        """Count a newly recorded entry of an event that named `hold`."""
+        self.charged[(hold.id, CLASS_OF[entry.currency])] -= entry.amount
+
+    def _overspend(self) -> dict[tuple[str, str], Decimal]:
+        """(account, limit class) -> recorded cost no live hold reserved."""
+        found: defaultdict[tuple[str, str], Decimal] = defaultdict(Decimal)
+        for (hold_id, limit_class), cost in self.charged.items():
+            hold = self.named[hold_id]
+            live = hold.is_live(self.received_ms) and CLASS_OF[hold.currency] == limit_class
+            beyond = cost - hold.amount if live else cost
+            if beyond > 0:
+                found[(hold.account_id, limit_class)] += beyond
+        return dict(found)
+
+    async def write(self, conn: AsyncConnection) -> None:
+        """Release the live holds named and add the overspend, in the caller's transaction."""
+        live = [h.id for h in self.named.values() if h.is_live(self.received_ms)]
+        await hold_store.settle(conn, live, self.received_ms)
+        self.overspend = self._overspend()
+        month = month_span(self.received_ms)[0]
+        for account_id in sorted({account for account, _ in self.overspend}):
+            usd = self.overspend.get((account_id, "usd"), ZERO)
+            diem = self.overspend.get((account_id, "diem"), ZERO)
+            await limit_store.add_overspend(conn, account_id, month, usd, diem)
+
+    def count(self) -> None:
+        """Count the committed overspend in /metrics."""
+        for (_account, limit_class), amount in self.overspend.items():
+            metrics.count_overspend(limit_class, amount)

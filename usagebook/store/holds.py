@@ -1,0 +1,102 @@
+"""Holds: amounts reserved by POST /usage/authorize until recording settles them or they expire.
+
+A hold is live while `settled_ms IS NULL AND expires_ms > now`; every query here takes `now`
+and compares, so an expired hold stops counting the moment it expires, with no job to release
+it, and holds survive a restart (they are rows). Holds are written (inserted, settled) only
+by a transaction that holds their account's lock (`store.admission.lock_account`), so the
+live-hold sums read under that lock stay true until it commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import case, func, select, type_coerce
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from usagebook.store.tables import holds
+from usagebook.store.types import Money
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRow:
+    id: str
+    account_id: str
+    api_key_id: str
+    currency: str
+    amount: Decimal
+    created_ms: int
+    expires_ms: int
+    settled_ms: int | None = None
+    request_id: str | None = None
+    fingerprint: str | None = None
+
+    def is_live(self, at_ms: int) -> bool:
+        return self.settled_ms is None and self.expires_ms > at_ms
+
+
+_COLUMNS = tuple(holds.c[name] for name in HoldRow.__slots__)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveHolds:
+    """Sums of live holds per currency: the whole account's, and one key's among them."""
+
+    account: dict[str, Decimal]
+    key: dict[str, Decimal]
+
+
+async def insert_hold(conn: AsyncConnection, hold: HoldRow) -> None:
+    await conn.execute(holds.insert().values(
+        {name: getattr(hold, name) for name in HoldRow.__slots__}
+    ))
+
+
+async def find_by_request(conn: AsyncConnection, key_id: str, request_id: str) -> HoldRow | None:
+    """The hold granted to this key for this requestId (live, settled or expired)."""
+    query = select(*_COLUMNS).where(holds.c.api_key_id == key_id, holds.c.request_id == request_id)
+    row = (await conn.execute(query)).first()
+    return HoldRow(*row) if row else None
+
+
+async def find_holds(conn: AsyncConnection, hold_ids: Iterable[str]) -> dict[str, HoldRow]:
+    wanted = sorted(set(hold_ids))
+    if not wanted:
+        return {}
+    rows = await conn.execute(select(*_COLUMNS).where(holds.c.id.in_(wanted)))
+    return {row.id: HoldRow(*row) for row in rows}
+
+
+async def live_holds(
+    conn: AsyncConnection, account_id: str, key_id: str, now_ms: int
+) -> LiveHolds:
+    """The account's live holds per currency, and `key_id`'s. One range of the partial index
+    ix_holds_account_live (unsettled holds by expiry) from `now_ms` on."""
+    h = holds.c
+    key_amount = case((h.api_key_id == key_id, h.amount), else_=None)
+    query = (
+        select(h.currency, func.sum(h.amount), type_coerce(func.sum(key_amount), Money))
+        .where(h.account_id == account_id, h.settled_ms.is_(None), h.expires_ms > now_ms)
+        .group_by(h.currency)
+    )
+    account: dict[str, Decimal] = {}
+    key: dict[str, Decimal] = {}
+    for currency, total, key_total in await conn.execute(query):
+        account[currency] = total
+        if key_total is not None:
+            key[currency] = key_total
+    return LiveHolds(account, key)
+
+
+async def settle(conn: AsyncConnection, hold_ids: Iterable[str], settled_ms: int) -> None:
+    """Mark holds settled (they stop counting), in the caller's transaction."""
+    wanted = sorted(set(hold_ids))
+    if wanted:
+        await conn.execute(
+            holds.update().where(holds.c.id.in_(wanted), holds.c.settled_ms.is_(None))
+            .values(settled_ms=settled_ms)
+        )
