@@ -101,10 +101,22 @@ async def _validation_error(_request: Request, exc: Exception) -> ExactJSONRespo
     )
 
 
-async def _http_error(_request: Request, exc: Exception) -> ExactJSONResponse:
+async def _http_error(request: Request, exc: Exception) -> ExactJSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     message = exc.detail if isinstance(exc.detail, str) else "Request failed"
-    return standard_error(exc.status_code, message, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
+    return standard_error(exc.status_code, message, headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the OpenAPI description lists at this route's path. Starlette's own 405
+    names only the methods of the first route that matched the path, though one path may be
+    served by one route per method (GET and PUT /billing/limits)."""
+    path = getattr(request.scope.get("route"), "path", None)
+    operations = request.app.openapi().get("paths", {}).get(path, {})
+    return ", ".join(sorted(method.upper() for method in operations))
 
 
 # PostgreSQL SQLSTATEs that mean "not now" rather than "wrong": connection exceptions (08...),
