@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR := demo-data
 DEMO_URL := sqlite:///$(DEMO_DIR)/usagebook.db
+DEMO_ENV := $(DEMO_DIR)/usagebook.env
 HOST ?= 127.0.0.1
 PORT ?= 8000
 ENTRIES ?= 100000
@@ -11,7 +12,8 @@ ENTRIES ?= 100000
 .PHONY: help install demo serve test lint fmt bench
 
 help: ## List the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/$$(HOST)/$(HOST)/g' -e 's/$$(PORT)/$(PORT)/g' \
+		| awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed ## Create .venv and install usagebook with its development tools
 
@@ -23,13 +25,14 @@ $(VENV)/.installed: pyproject.toml
 
 demo: install ## Fresh demo data on the embedded SQLite default, then serve it on http://$(HOST):$(PORT)/
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
-	$(BIN)/usagebook demo --entries $(ENTRIES) --database-url $(DEMO_URL)
-	@echo "Open http://$(HOST):$(PORT)/ and paste the ADMIN key above, or:"
-	@echo "  curl -H 'Authorization: Bearer <ADMIN key>' http://$(HOST):$(PORT)/api/v1/billing/usage"
-	$(BIN)/usagebook serve --database-url $(DEMO_URL) --host $(HOST) --port $(PORT)
+	$(BIN)/usagebook demo --entries $(ENTRIES) --database-url $(DEMO_URL) --env-file $(DEMO_ENV)
+	@echo "Open http://$(HOST):$(PORT)/ and paste the ADMIN key above. In another shell, from this folder:"
+	@echo "  . $(DEMO_ENV) && curl -H \"Authorization: Bearer \$$DEMO_ADMIN_KEY\" 'http://$(HOST):$(PORT)/api/v1/billing/usage?limit=5'"
+	. ./$(DEMO_ENV) && exec $(BIN)/usagebook serve --host $(HOST) --port $(PORT)
 
-serve: install ## Serve the existing demo data again
-	$(BIN)/usagebook serve --database-url $(DEMO_URL) --host $(HOST) --port $(PORT)
+serve: install ## Serve the existing demo data again (its database and operator token)
+	@test -f $(DEMO_ENV) || { echo "FAILED: no $(DEMO_ENV): run make demo first"; exit 1; }
+	. ./$(DEMO_ENV) && exec $(BIN)/usagebook serve --host $(HOST) --port $(PORT)
 
 test: install ## Install, lint (ruff, mypy strict) and run the whole suite on SQLite and PostgreSQL
 	.ci/ensure-chromium

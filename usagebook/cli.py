@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
+import shlex
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -17,14 +20,21 @@ from typing import Annotated, Any, BinaryIO, TypeVar
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from usagebook.cli_help import PlainGroup
 from usagebook.errors import InvalidInput, UsagebookError
 from usagebook.ledger import accounts, balances, demo, export, importer, keys, pricing
 from usagebook.ledger.catalog import list_catalog
 from usagebook.money import format_decimal
-from usagebook.settings import Settings, SettingsError
+from usagebook.settings import (
+    DEFAULT_DATABASE_URL,
+    Settings,
+    SettingsError,
+    normalise_database_url,
+)
 from usagebook.store.engine import Database, create_database
 from usagebook.store.migrate import upgrade
 from usagebook.timeutil import format_ms
@@ -32,13 +42,13 @@ from usagebook.timeutil import format_ms
 T = TypeVar("T")
 
 app = typer.Typer(help="usagebook: a usage-billing ledger for AI inference APIs.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
-accounts_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
-keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+                  no_args_is_help=True, pretty_exceptions_enable=False, cls=PlainGroup)
+accounts_app = typer.Typer(help="Manage accounts.", no_args_is_help=True, cls=PlainGroup)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True, cls=PlainGroup)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
-prices_app = typer.Typer(help="Manage the SKU price list.", no_args_is_help=True)
-credits_app = typer.Typer(help="Grant credit to accounts.", no_args_is_help=True)
+prices_app = typer.Typer(help="Manage the SKU price list.", no_args_is_help=True, cls=PlainGroup)
+credits_app = typer.Typer(help="Grant credit to accounts.", no_args_is_help=True, cls=PlainGroup)
 app.add_typer(prices_app, name="prices")
 app.add_typer(credits_app, name="credits")
 
@@ -55,12 +65,31 @@ def fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def settings_for(database_url: str | None, **overrides: Any) -> Settings:
+def settings_for(
+    database_url: str | None, *, existing: bool = True, **overrides: Any
+) -> Settings:
+    """The settings of a command. With `existing` (every command that reads or changes what is
+    already stored), a SQLite database that is not there is one FAILED line naming its path:
+    nothing is created, neither the file, its folder nor the secret kept beside it."""
     try:
+        if existing:
+            _require_sqlite_file(database_url or os.environ.get("USAGEBOOK_DATABASE_URL")
+                                 or DEFAULT_DATABASE_URL)
         return Settings.from_env(database_url=database_url, **overrides)
     except SettingsError as exc:
         fail(str(exc))
         raise  # unreachable: fail() exits
+
+
+def _require_sqlite_file(database_url: str) -> None:
+    url = make_url(normalise_database_url(database_url))
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    path = Path(url.database).resolve()
+    if not path.is_file():
+        fail(f"no usagebook database at {path} (set USAGEBOOK_DATABASE_URL or --database-url "
+             "to yours, e.g. `. demo-data/usagebook.env` after `make demo`; `usagebook migrate` "
+             "creates a new one)")
 
 
 def run(settings: Settings, work: Callable[[Database], Awaitable[T]], *, migrate: bool = True) -> T:
@@ -70,8 +99,7 @@ def run(settings: Settings, work: Callable[[Database], Awaitable[T]], *, migrate
             upgrade(settings.database_url)
         return asyncio.run(_with_database(settings, work))
     except InvalidInput as exc:
-        problems = "; ".join(f"{field}: {', '.join(msgs)}" for field, msgs in exc.problems.items())
-        fail(f"{exc.message}: {problems}")
+        fail(describe_problems(exc))
     except UsagebookError as exc:
         fail(exc.message)
     except (OSError, ConnectionError) as exc:
@@ -81,12 +109,28 @@ def run(settings: Settings, work: Callable[[Database], Awaitable[T]], *, migrate
     raise AssertionError("unreachable")
 
 
+def describe_problems(exc: InvalidInput) -> str:
+    """`field: what is wrong; ...`, led by the error's own summary unless that is the generic
+    one written for HTTP answers ("Invalid request parameters" says nothing to an operator)."""
+    problems = "; ".join(f"{field}: {', '.join(msgs)}" if field else ", ".join(msgs)
+                         for field, msgs in exc.problems.items())
+    if exc.message == InvalidInput.DEFAULT_MESSAGE or not problems:
+        return problems or exc.message
+    return f"{exc.message}: {problems}"
+
+
 async def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     database = create_database(settings)
     try:
         return await work(database)
     finally:
         await database.dispose()
+
+
+def print_table(table: Table) -> None:
+    # Piped or redirected, rich would fit an 80-column page and cut ids: print them whole.
+    out = Console()
+    (out if out.is_terminal else Console(width=1000)).print(table)
 
 
 def emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
@@ -99,7 +143,7 @@ def emit(as_json: bool, payload: dict[str, Any], human: str) -> None:
 @app.command()
 def migrate(database_url: DatabaseUrl = None) -> None:
     """Create or upgrade the database schema."""
-    migrate_or_fail(settings_for(database_url))
+    migrate_or_fail(settings_for(database_url, existing=False))
     typer.echo("Database schema is up to date.")
 
 
@@ -125,7 +169,8 @@ def serve(
     from usagebook.app import create_app, tune_garbage_collector
     from usagebook.logs import configure_logging
 
-    settings = settings_for(database_url)
+    settings = settings_for(database_url, existing=False)
+    _require_free_port(host, port)
     migrate_or_fail(settings)
     configure_logging()  # JSON lines; the request middleware writes the access log itself
     options: dict[str, Any] = {"host": host, "port": port, "log_config": None,
@@ -143,10 +188,24 @@ def serve(
     uvicorn.run("usagebook.app:create_app_from_env", factory=True, workers=workers, **options)
 
 
+def _require_free_port(host: str, port: int) -> None:
+    """Fail in one line before anything starts (uvicorn would log its startup first, then fail
+    to bind). Bound as uvicorn binds, with SO_REUSEADDR, so a port in TIME_WAIT counts as free."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:  # socket.gaierror included: a host that does not resolve
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
 @accounts_app.command("create")
 def accounts_create(name: str, database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
     """Create an account and print its id."""
-    account = run(settings_for(database_url), lambda db: accounts.create_account(db, name))
+    account = run(settings_for(database_url, existing=False),
+                  lambda db: accounts.create_account(db, name))
     emit(as_json, {"id": account.id, "name": account.name}, account.id)
 
 
@@ -185,10 +244,11 @@ def keys_list(
     if as_json:
         emit(True, {"accountId": account, "keys": listed}, "")
         return
-    table = Table("id", "type", "description", "created", "revoked", "expires")
+    table = Table(Column("id", no_wrap=True), "type", "description",
+                  Column("created", no_wrap=True), "revoked", "expires")
     for item in listed:
         table.add_row(*(str(value or "") for value in item.values()))
-    Console().print(table)
+    print_table(table)
 
 
 @keys_app.command("revoke")
@@ -202,30 +262,59 @@ def keys_revoke(key_id: str, database_url: DatabaseUrl = None, as_json: JsonFlag
 def demo_command(
     entries: Annotated[int, typer.Option(min=0, help="How many usage entries to create.")] = (
         100_000),
+    env_file: Annotated[Path | None, typer.Option(
+        help="Also write the export lines below to this file (`. FILE` in a shell).")] = None,
     database_url: DatabaseUrl = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Create a demo account, its keys, a SKU catalog and realistic usage over 90 days."""
-    settings = settings_for(database_url)
+    """Create a demo account, its keys, a SKU catalog and realistic usage over 90 days, and a
+    fresh operator token for recording; print the `export` lines that let the CLI, curl and
+    `usagebook serve` use this database and token."""
+    settings = settings_for(database_url, existing=False)
     quiet = as_json or not err.is_terminal
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=err, disable=quiet) as bar:
         task = bar.add_task("Recording demo usage", total=entries)
         made = run(settings, lambda db: demo.create_demo(
             db, entries, progress=lambda n: bar.advance(task, n)))
+    token = secrets.token_urlsafe(32)  # recording is refused without one; never a fixed one
+    exports = demo_exports(settings.database_url, token, made)
+    if env_file is not None:
+        env_file.parent.mkdir(parents=True, exist_ok=True)
+        env_file.write_text("# Written by `usagebook demo`; `. this-file` in a shell.\n"
+                            + "".join(f"export {k}={shlex.quote(v)}\n" for k, v in exports.items()))
+        env_file.chmod(0o600)  # it holds the keys and the token
     payload = {"accountId": made.account_id, "adminKey": made.admin_key,
-               "inferenceKey": made.inference_key}
+               "inferenceKey": made.inference_key, "adminKeyId": made.admin_key_id,
+               "inferenceKeyId": made.inference_key_id, "operatorToken": token,
+               "databaseUrl": exports["USAGEBOOK_DATABASE_URL"]}
+    where = f" (also written to {env_file})" if env_file else ""
     emit(as_json, payload,
          f"Demo account {made.account_id} with {made.entries} entries.\n"
-         f"ADMIN key (shown once):     {made.admin_key}\n"
-         f"INFERENCE key (shown once): {made.inference_key}")
+         f"ADMIN key (shown once):     {made.admin_key}  (id {made.admin_key_id})\n"
+         f"INFERENCE key (shown once): {made.inference_key}  (id {made.inference_key_id})\n"
+         f"Operator token (recording): {token}\n"
+         f"For the CLI, curl and `usagebook serve` to share this database and token{where}:\n"
+         + "\n".join(f"  export {k}={shlex.quote(v)}" for k, v in exports.items()))
+
+
+def demo_exports(database_url: str, token: str, made: demo.DemoAccount) -> dict[str, str]:
+    """The demo's environment: a SQLite path made absolute, so it holds from any folder."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        database_url = "sqlite:///" + str(Path(str(url.database)).resolve())
+    return {"USAGEBOOK_DATABASE_URL": database_url, "USAGEBOOK_OPERATOR_TOKEN": token,
+            "DEMO_ACCOUNT_ID": made.account_id, "DEMO_ADMIN_KEY": made.admin_key,
+            "DEMO_ADMIN_KEY_ID": made.admin_key_id, "DEMO_INFERENCE_KEY": made.inference_key,
+            "DEMO_INFERENCE_KEY_ID": made.inference_key_id}
 
 
 @prices_app.command("import")
 def prices_import(file: Path, database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
     """Load a price list (CSV with a header row, or JSON); it prices events recorded from now
     on, while stored entries keep the price they were charged."""
-    count = run(settings_for(database_url), lambda db: pricing.import_prices(db, file))
+    count = run(settings_for(database_url, existing=False),
+                lambda db: pricing.import_prices(db, file))
     emit(as_json, {"file": str(file), "skus": count}, f"Imported {count} SKU prices.")
 
 
@@ -241,11 +330,11 @@ def prices_list(database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> 
     if as_json:
         emit(True, {"skus": listed}, "")
         return
-    table = Table("sku", "model", "usage", "unit", "USD per unit")
+    table = Table(Column("sku", no_wrap=True), "model", "usage", "unit", "USD per unit")
     for item in listed:
         table.add_row(item["sku"], item["modelName"], item["usageType"], item["unitType"],
                       item["pricePerUnitUsd"])
-    Console().print(table)
+    print_table(table)
 
 
 @credits_app.command("grant")

@@ -28,7 +28,9 @@ class UsagebookError(Exception):
 class InvalidInput(UsagebookError):
     """Bad input. `problems` maps a field path (e.g. `limit`, `events.3.units`) to its messages."""
 
-    def __init__(self, problems: dict[str, list[str]], message: str = "Invalid request parameters"):
+    DEFAULT_MESSAGE = "Invalid request parameters"
+
+    def __init__(self, problems: dict[str, list[str]], message: str = DEFAULT_MESSAGE):
         super().__init__(message)
         self.problems = problems
 

@@ -195,8 +195,11 @@ def test_the_installed_console_script_reports_one_failed_line() -> None:
 
 def test_demo_then_read_its_entries_through_the_api(harness: Harness) -> None:
     made = ok_json(harness, "demo", "--entries", "57")
-    assert set(made) == {"accountId", "adminKey", "inferenceKey"}
+    assert set(made) == {"accountId", "adminKey", "inferenceKey", "adminKeyId", "inferenceKeyId",
+                         "operatorToken", "databaseUrl"}
     assert ACCOUNT_ID.match(made["accountId"])
+    assert KEY_ID.match(made["adminKeyId"]) and KEY_ID.match(made["inferenceKeyId"])
+    assert len(made["operatorToken"]) >= 32
     tenant = Tenant(made["accountId"], made["adminKey"], made["inferenceKey"], "", "")
     first = page(harness, tenant, limit=25, sortOrder="asc")
     assert first["pagination"] == {"limit": 25, "page": 1, "total": 57, "totalPages": 3}

@@ -30,6 +30,7 @@ from usagebook.errors import (
     StoreUnavailable,
     UsagebookError,
 )
+from usagebook.plain_errors import plain_message
 
 log = logging.getLogger("usagebook.api")
 
@@ -94,7 +95,7 @@ async def _validation_error(_request: Request, exc: Exception) -> ExactJSONRespo
     problems: dict[str, list[str]] = {}
     for error in exc.errors():
         problems.setdefault(_field_path(tuple(error.get("loc", ()))), []).append(
-            str(error.get("msg", "is invalid"))
+            plain_message(error)
         )
     return ExactJSONResponse(
         detailed_error(problems, "Invalid request parameters"), status_code=400

@@ -1,6 +1,7 @@
 """The request middleware (pure ASGI, so it adds no task or body copy per request): a request id
-on every answer, a body size limit, one JSON access-log line and the HTTP metrics per request,
-and a 500 StandardError carrying the request id for anything that escaped every handler.
+on every answer, the names of ignored query parameters (`api/ignored_params.py`), a body size
+limit, one JSON access-log line and the HTTP metrics per request, and a 500 StandardError
+carrying the request id for anything that escaped every handler.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from usagebook import metrics
 from usagebook.api.errors import internal_error, standard_error
+from usagebook.api.ignored_params import ignored_params_header, matched_route
 from usagebook.logs import request_id_var
 
 access_log = logging.getLogger("usagebook.access")
@@ -43,13 +45,8 @@ def request_id_from(scope: Scope) -> str:
 
 
 def route_of(scope: Scope) -> str:
-    """The template of the route that served the request. FastAPI names its own routes in
-    `scope["route"]`; plain Starlette routes (/openapi.json, /docs) leave only their endpoint."""
-    route = scope.get("route")
-    if route is None and (endpoint := scope.get("endpoint")) is not None:
-        routes = getattr(scope.get("app"), "routes", ())
-        route = next((r for r in routes if getattr(r, "endpoint", None) is endpoint), None)
-    path = getattr(route, "path", None)
+    """The template of the route that served the request."""
+    path = getattr(matched_route(scope), "path", None)
     return path if isinstance(path, str) else UNMATCHED_ROUTE
 
 
@@ -96,7 +93,10 @@ class RequestMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
+                added = [header]
+                if ignored := ignored_params_header(scope):
+                    added.append(ignored)
+                message["headers"] = [*message.get("headers", ()), *added]
             await send(message)
 
         try:

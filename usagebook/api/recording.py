@@ -23,6 +23,8 @@ from usagebook.ledger.recording import record_body
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 OPERATOR_REQUIRED = "Invalid or missing operator token"
+RECORDING_DISABLED = ("Recording is disabled on this server: it was started without "
+                      "USAGEBOOK_OPERATOR_TOKEN")
 
 router = APIRouter(prefix="/api/v1/usage", tags=["recording"])
 _operator_bearer = HTTPBearer(
@@ -36,11 +38,14 @@ async def operator(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_operator_bearer)],
 ) -> None:
-    """Admit only the operator token. Without one configured, recording is refused."""
+    """Admit only the operator token. Without one configured, recording is refused, and the
+    401 says so (a caller cannot fix that by trying tokens); a wrong token is never described."""
     expected = settings.operator_token
+    if not expected:
+        raise NotAuthenticated(RECORDING_DISABLED)
     given = credentials.credentials if credentials else ""
     # compare_digest takes the same time wherever the first difference is.
-    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+    if not hmac.compare_digest(given.encode(), expected.encode()):
         raise NotAuthenticated(OPERATOR_REQUIRED)
 
 

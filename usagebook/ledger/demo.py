@@ -41,6 +41,8 @@ class DemoAccount:
     admin_key: str
     inference_key: str
     entries: int
+    admin_key_id: str
+    inference_key_id: str
 
 
 async def create_demo(
@@ -65,7 +67,8 @@ async def create_demo(
         await record(db, batch, backfill=True)
         if progress:
             progress(len(batch))
-    return DemoAccount(account.id, admin.secret, inference.secret, entries)
+    return DemoAccount(account.id, admin.secret, inference.secret, entries,
+                       admin.row.id, inference.row.id)
 
 
 def _generate(

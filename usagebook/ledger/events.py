@@ -37,6 +37,7 @@ from pydantic_core import PydanticCustomError
 
 from usagebook.errors import ProblemCollector
 from usagebook.money import FILTER_CURRENCIES, LEGACY_VCU, Currency, NotExact, parse_decimal
+from usagebook.plain_errors import plain_message
 from usagebook.timeutil import to_ms
 
 MAX_EVENTS = 1000
@@ -215,7 +216,8 @@ def _model_event(raw: Any, index: int, problems: ProblemCollector) -> Event | No
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             field = ".".join(str(part) for part in error["loc"])
-            problems.add(f"events.{index}.{field}" if field else f"events.{index}", error["msg"])
+            problems.add(f"events.{index}.{field}" if field else f"events.{index}",
+                         plain_message(error))
         return None
 
 

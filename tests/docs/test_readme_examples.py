@@ -1,0 +1,88 @@
+"""The README's shell examples run as written after `make demo`: every ```sh block marked
+`<!-- runnable -->` is run, in order, in one bash session, against a real `usagebook serve` on
+a small demo made by `usagebook demo --env-file` exactly as `make demo` makes it. The only
+change is the port (the demo's 8000 may be taken). curl is given --fail-with-body, so any
+answer other than 2xx fails the test."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import UsagebookServer
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+RUNNABLE = re.compile(r"<!-- runnable -->\n```(\w+)\n(.*?)\n```", re.S)
+PREAMBLE = """set -euo pipefail
+curl() { command curl --fail-with-body -sS "$@"; }
+"""
+
+
+def runnable_blocks(language: str) -> list[str]:
+    blocks = [(lang, body) for lang, body in RUNNABLE.findall(README.read_text())]
+    return [body for lang, body in blocks if lang == language]
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").partition("=")
+            found[name] = shlex.split(value)[0]
+    return found
+
+
+class Demo:
+    """A folder laid out as a clone after `make demo`: demo-data/ and .venv/bin."""
+
+    def __init__(self, root: Path, server: UsagebookServer) -> None:
+        self.root = root
+        self.server = server
+
+    def localise(self, text: str) -> str:
+        return text.replace("127.0.0.1:8000", f"127.0.0.1:{self.server.port}")
+
+    def run(self, script: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("USAGEBOOK_", "DEMO_"))}
+        return subprocess.run(["bash", "-c", PREAMBLE + self.localise(script)], cwd=self.root,
+                              env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    root = tmp_path_factory.mktemp("clone")
+    (root / ".venv").mkdir()
+    (root / ".venv" / "bin").symlink_to(Path(sys.executable).parent)
+    env_file = root / "demo-data" / "usagebook.env"
+    subprocess.run([str(root / ".venv/bin/usagebook"), "demo", "--entries", "400",
+                    "--database-url", "sqlite:///demo-data/usagebook.db", "--env-file",
+                    str(env_file)], cwd=root, check=True, capture_output=True, timeout=300)
+    server = UsagebookServer(env=read_env_file(env_file), log_path=root / "serve.log")
+    server.start()
+    try:
+        yield Demo(root, server)
+    finally:
+        server.stop()
+
+
+def test_the_readme_marks_its_examples() -> None:
+    assert len(runnable_blocks("sh")) >= 6
+    assert any("/api/v1/usage/events" in block for block in runnable_blocks("sh"))
+    assert any("usage-history?cursor=" in block for block in runnable_blocks("sh"))
+
+
+def test_the_readme_shell_examples_run_as_written(demo: Demo) -> None:
+    script = "\n".join(f"echo '=== README block {n}'\n{block}"
+                       for n, block in enumerate(runnable_blocks("sh"), 1))
+    ran = demo.run(script)
+    assert ran.returncode == 0, f"{ran.stdout[-3000:]}\n{ran.stderr[-3000:]}"
+    assert '"status":"recorded"' in ran.stdout or '"status":"duplicate"' in ran.stdout
+    assert "readme-1" in ran.stdout.rsplit("=== README block", 1)[0]  # read back by the CLI
+    assert "FAILED" not in ran.stderr
