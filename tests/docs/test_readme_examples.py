@@ -20,6 +20,7 @@ from tests.servers import UsagebookServer
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 RUNNABLE = re.compile(r"<!-- runnable -->\n```(\w+)\n(.*?)\n```", re.S)
+PYTHON = ".venv/bin/python"
 PREAMBLE = """set -euo pipefail
 curl() { command curl --fail-with-body -sS "$@"; }
 """
@@ -58,8 +59,7 @@ class Demo:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     root = tmp_path_factory.mktemp("clone")
-    (root / ".venv").mkdir()
-    (root / ".venv" / "bin").symlink_to(Path(sys.executable).parent)
+    (root / ".venv").symlink_to(Path(sys.executable).parent.parent)  # the suite's own venv
     env_file = root / "demo-data" / "usagebook.env"
     subprocess.run([str(root / ".venv/bin/usagebook"), "demo", "--entries", "400",
                     "--database-url", "sqlite:///demo-data/usagebook.db", "--env-file",
@@ -86,3 +86,13 @@ def test_the_readme_shell_examples_run_as_written(demo: Demo) -> None:
     assert '"status":"recorded"' in ran.stdout or '"status":"duplicate"' in ran.stdout
     assert "readme-1" in ran.stdout.rsplit("=== README block", 1)[0]  # read back by the CLI
     assert "FAILED" not in ran.stderr
+
+
+def test_the_readme_client_example_runs_as_written(demo: Demo) -> None:
+    (example,) = runnable_blocks("python")
+    ran = demo.run(f". demo-data/usagebook.env\n{PYTHON} - <<'PY'\n{example}\nPY")
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    statuses, read_back, recent = ran.stdout.splitlines()[-5:-2], *ran.stdout.splitlines()[-2:]
+    assert all(line.split()[0] in ("recorded", "duplicate") for line in statuses), ran.stdout
+    assert "client-example-" in read_back
+    assert int(recent.split()[0]) >= 3
