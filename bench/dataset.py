@@ -34,6 +34,7 @@ import asyncio
 import fcntl
 import hashlib
 import json
+import os
 import random
 import secrets
 import sys
@@ -60,11 +61,13 @@ from usagebook.store.migrate import MIGRATIONS, alembic_config, upgrade  # noqa:
 from usagebook.timeutil import MS_PER_DAY, now_ms  # noqa: E402
 
 SERVER_URL = "postgresql://127.0.0.1:5432"
-DATABASE = "usagebook_bench"
+# Another name (and size) for a dataset of one's own, so that parallel work never drops it.
+DATABASE = os.environ.get("USAGEBOOK_BENCH_DATABASE", "usagebook_bench")
 DATABASE_URL = f"{SERVER_URL}/{DATABASE}"
 RESULTS = ROOT / "bench" / "results"
-DATASET_FILE = RESULTS / "dataset.json"
-BIG_ENTRIES = 5_000_000
+DATASET_FILE = RESULTS / ("dataset.json" if DATABASE == "usagebook_bench"
+                          else f"dataset-{DATABASE}.json")
+BIG_ENTRIES = int(os.environ.get("USAGEBOOK_BENCH_ENTRIES", "5000000"))
 SMALL_ENTRIES = 20_000
 DAYS = 90
 CHUNK = 100_000
@@ -106,7 +109,7 @@ def ensure_bench_account(*, rebuild: bool = False) -> BenchDataset:
     """The dataset, built on first use (or with `rebuild`) and reused afterwards. Synchronous:
     call it before starting an event loop. Progress goes to stderr."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with (RESULTS / "dataset.lock").open("w") as lock:
+    with (RESULTS / f"{DATABASE}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         found = None if rebuild else _load()
         if found is not None and asyncio.run(_is_intact(found)) and (

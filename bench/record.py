@@ -53,7 +53,7 @@ from usagebook.store.migrate import upgrade  # noqa: E402
 from usagebook.timeutil import now_ms  # noqa: E402
 
 SERVER = os.environ.get("USAGEBOOK_BENCH_POSTGRES", "postgresql://127.0.0.1:5432")
-DATABASE = "usagebook_bench_record"
+DATABASE = os.environ.get("USAGEBOOK_BENCH_RECORD_DATABASE", "usagebook_bench_record")
 BATCH = 1000
 WORKERS = (1, 2)
 DOCS = ROOT / "docs" / "performance.md"

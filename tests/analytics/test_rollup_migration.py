@@ -119,3 +119,36 @@ def test_sqlite_refuses_a_rollup_sum_past_64_bits(tmp_path: Path) -> None:
             await database.dispose()
 
     assert asyncio.run(run()) == (1, Decimal("-6000000000"))
+
+
+def test_upgrade_backfills_hour_and_quarter_rollups(scratch_url: str) -> None:
+    """Migration 0008 fills the hour and quarter-hour rollups as the write path would have,
+    floored before 1970 too."""
+    from tests.recording.test_projections import PROJECTIONS, _grain_rollups
+
+    upgrade(scratch_url, "0007")
+    entries = random_entries("acct_old", 300, seed=6, span_ms=4 * 86_400_000, end_ms=86_400_000,
+                             key_ids=(None, "key_a", "key_b"))
+
+    async def run(before: bool) -> dict[str, dict[tuple[object, ...], tuple[object, ...]]]:
+        database = create_database(Settings.from_env({}, database_url=scratch_url,
+                                                     secret_key="x" * 32))
+        found = {}
+        try:
+            if before:
+                await _insert_raw(database, entries)
+                return {}
+            async with database.read() as conn:
+                for name, (table, keys, figures) in PROJECTIONS.items():
+                    if name.startswith(("rollup_hour", "rollup_quarter")):
+                        rows = await conn.execute(select(*(table.c[c] for c in keys + figures)))
+                        found[name] = {tuple(r[:len(keys)]): tuple(r[len(keys):]) for r in rows}
+            return found
+        finally:
+            await database.dispose()
+
+    asyncio.run(run(True))
+    upgrade(scratch_url)
+    expected = _grain_rollups([("acct_old", e.api_key_id, e.ts_ms, e.sku, e.units, e.amount,
+                                e.currency) for e in entries])
+    assert asyncio.run(run(False)) == expected

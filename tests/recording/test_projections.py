@@ -48,11 +48,18 @@ from usagebook.store.tables import (
     rollup_day_currency,
     rollup_day_key,
     rollup_day_sku,
+    rollup_hour_currency,
+    rollup_hour_key,
+    rollup_hour_sku,
+    rollup_quarter_currency,
+    rollup_quarter_key,
+    rollup_quarter_sku,
     usage_count_buckets,
     usage_count_days,
     usage_entries,
 )
 
+QUARTER = 900_000
 HOUR = 3_600_000
 DAY = 86_400_000
 UPSCALE = "upscaler-upscale-unit"  # 0.02 USD per unit
@@ -83,6 +90,18 @@ PROJECTIONS: dict[str, tuple[Table, tuple[str, ...], tuple[str, ...]]] = {
         ("account_id", "day_ms", "currency", "api_key_id"),
         ("amount", "units"),
     ),
+    **{
+        f"rollup_{grain}_{dimension}": (table, ("account_id", f"{grain}_ms", "currency", *extra),
+                                        ("amount", "units"))
+        for grain, dimension, table, extra in (
+            ("hour", "currency", rollup_hour_currency, ()),
+            ("hour", "sku", rollup_hour_sku, ("sku",)),
+            ("hour", "key", rollup_hour_key, ("api_key_id", "sku")),
+            ("quarter", "currency", rollup_quarter_currency, ()),
+            ("quarter", "sku", rollup_quarter_sku, ("sku",)),
+            ("quarter", "key", rollup_quarter_key, ("api_key_id", "sku")),
+        )
+    },
 }
 
 
@@ -151,7 +170,26 @@ def recomputed_projections(harness: Harness, accounts: list[str]) -> dict[str, R
             ((a, ts - ts % DAY, c, key or ""), (amount, units))
             for a, key, ts, _, units, amount, c in entries
         ),
+        **_grain_rollups(entries),
     }
+
+
+def _grain_rollups(entries: list[Any]) -> dict[str, Rows]:
+    """The hour and quarter-hour rollups: floored buckets, keys with their SKU."""
+    found = {}
+    for grain, size in (("hour", HOUR), ("quarter", QUARTER)):
+        found[f"rollup_{grain}_currency"] = _sums(
+            ((a, ts - ts % size, c), (amount, units)) for a, _, ts, _, units, amount, c in entries
+        )
+        found[f"rollup_{grain}_sku"] = _sums(
+            ((a, ts - ts % size, c, sku), (amount, units))
+            for a, _, ts, sku, units, amount, c in entries
+        )
+        found[f"rollup_{grain}_key"] = _sums(
+            ((a, ts - ts % size, c, key or "", sku), (amount, units))
+            for a, key, ts, sku, units, amount, c in entries
+        )
+    return found
 
 
 def _difference(stored: Rows, expected: Rows) -> list[str]:
@@ -385,7 +423,8 @@ def test_insert_entries_floors_hours_and_days_before_1970(harness: Harness) -> N
     spread = random_entries(
         tenant.account_id, 90, seed=3, span_ms=5 * DAY, end_ms=2 * DAY, key_ids=keys
     )
-    edges = [-DAY - 1, -DAY, -HOUR - 1, -HOUR, -1, 0, 1, HOUR - 1, HOUR, DAY - 1, DAY]
+    edges = [-DAY - 1, -DAY, -HOUR - 1, -HOUR, -QUARTER - 1, -QUARTER, -1, 0, 1, QUARTER - 1,
+             QUARTER, HOUR - 1, HOUR, DAY - 1, DAY]
     exact = [
         priced_entry(account, f"edge-{ts}", ts, currency=currency, api_key_id=key)
         for ts in edges

@@ -59,7 +59,8 @@ class UsageAnalytics(_Strict):
     byDate: list[DaySpend]
     byModel: list[ModelSpend]
     byModelDaily: list[dict[str, ExactNumber]] = Field(
-        description='Per day: "date" (epoch ms of the UTC day) and each top model\'s DIEM spend.')
+        description='Per day: "date" (epoch ms of the UTC day, or of local midnight with '
+                    'timeZone) and each top model\'s DIEM spend.')
     topModels: list[str]
     byKey: list[KeySpend]
     byKeyDaily: list[dict[str, ExactNumber]]
@@ -91,9 +92,14 @@ async def get_usage_analytics(
                                                       "default 7d")] = None,
     startDate: Annotated[str | None, Query(description="YYYY-MM-DD, with endDate")] = None,
     endDate: Annotated[str | None, Query(description="YYYY-MM-DD, with startDate")] = None,
+    timeZone: Annotated[str | None, Query(
+        description="IANA time zone (e.g. Asia/Kolkata): days are then local days, and the "
+                    "daily charts' dates the epoch ms of local midnight. Without it, UTC days.",
+        examples=["Asia/Kolkata"])] = None,
 ) -> Response:
+    query = AnalyticsQuery(caller.account_id, lookback, startDate, endDate, timeZone)
     body = await usage_analytics(
-        database, cache, AnalyticsQuery(caller.account_id, lookback, startDate, endDate),
+        database, cache, query,
         limit_seconds=settings.query_timeout_seconds,
     )
     return Response(body, media_type="application/json",

@@ -1,8 +1,10 @@
-"""Usage analytics: totals by day, model and API key over whole UTC days, from the rollups.
+"""Usage analytics: totals by day, model and API key over whole UTC days, from the rollups,
+or over the local days of an IANA zone when `timeZone` is given (`ledger.analytics_local`).
 
-An answer is cached per account and resolved days for 10 minutes, but never past the end of the
-UTC day it was made on (today's figures keep growing). The cached part is everything except the
-`lookback` label, so `7d` and the same days asked by date share one entry.
+An answer is cached per account, zone and resolved days for 10 minutes, but never past the end
+of the day (in that zone) it was made on (today's figures keep growing). The cached part is
+everything except the `lookback` label, so `7d` and the same days asked by date share one entry.
+Without `timeZone` the answer and its cache key are exactly what they were before zones.
 """
 
 from __future__ import annotations
@@ -10,12 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import localcontext
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from usagebook import metrics
+from usagebook.errors import InvalidInput, ProblemCollector
 from usagebook.jsonformat import dumps as encode
 from usagebook.ledger import analytics_report as report
+from usagebook.ledger.analytics_local import compute_local
 from usagebook.ledger.analytics_period import Period, resolve_period
 from usagebook.ledger.cache import Cache
+from usagebook.ledger.local_time import local_date, next_day_start_ms, parse_zone
 from usagebook.money import Currency
 from usagebook.store import analytics as store
 from usagebook.store.analytics import DayRange
@@ -33,6 +39,7 @@ class AnalyticsQuery:
     lookback: str | None = None
     start_date: str | None = None
     end_date: str | None = None
+    time_zone: str | None = None
 
 
 async def usage_analytics(
@@ -42,14 +49,26 @@ async def usage_analytics(
     Raises InvalidInput for bad parameters and QueryTimeout when the queries overrun
     `limit_seconds`."""
     now = now_ms()
-    today = day_of_ms(now)
-    period = resolve_period(today, query.lookback, query.start_date, query.end_date)
-    cache_key = analytics_cache_key(query.account_id, period)
+    problems = ProblemCollector()
+    zone = None if query.time_zone is None else parse_zone(query.time_zone, problems)
+    today = day_of_ms(now) if zone is None else local_date(now, zone)
+    try:
+        period = resolve_period(today, query.lookback, query.start_date, query.end_date)
+    except InvalidInput as exc:  # name every bad parameter at once, the zone included
+        for field, messages in problems.problems.items():
+            exc.problems.setdefault(field, []).extend(messages)
+        raise
+    problems.raise_if_any()
+    cache_key = analytics_cache_key(query.account_id, period, query.time_zone)
     cached = await cache.get(cache_key)
     metrics.count_cache(hit=cached is not None)
     if cached is None:
-        cached = encode(await compute(db, query.account_id, period, limit_seconds))
-        await cache.set(cache_key, cached, cache_ttl_ms(now))
+        if zone is None:
+            answer = await compute(db, query.account_id, period, limit_seconds)
+        else:
+            answer = await compute_local(db, query.account_id, period, zone, limit_seconds)
+        cached = encode(answer)
+        await cache.set(cache_key, cached, cache_ttl_ms(now, zone))
     return with_lookback(period.label, cached)
 
 
@@ -58,13 +77,17 @@ def with_lookback(label: str, body: bytes) -> bytes:
     return b'{"lookback":' + encode(label) + b"," + body[1:]
 
 
-def analytics_cache_key(account_id: str, period: Period) -> str:
-    return f"analytics:{account_id}:{period.first}:{period.last}"
+def analytics_cache_key(account_id: str, period: Period, time_zone: str | None = None) -> str:
+    if time_zone is None:
+        return f"analytics:{account_id}:{period.first}:{period.last}"
+    return f"analytics:{account_id}:{period.first}:{period.last}:{time_zone}"
 
 
-def cache_ttl_ms(now: int) -> int:
-    """Ten minutes, or less: a cached answer never outlives the UTC day it was made on."""
-    end_of_day = (now // MS_PER_DAY + 1) * MS_PER_DAY
+def cache_ttl_ms(now: int, zone: ZoneInfo | None = None) -> int:
+    """Ten minutes, or less: a cached answer never outlives the day (UTC, or local in `zone`)
+    it was made on."""
+    end_of_day = (now // MS_PER_DAY + 1) * MS_PER_DAY if zone is None \
+        else next_day_start_ms(now, zone)
     return min(CACHE_TTL_MS, end_of_day - now)
 
 

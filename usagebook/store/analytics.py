@@ -236,3 +236,15 @@ async def daily_spend(
         else:
             found.by_key.append((day, name or None, amount))  # '' stands for "no key"
     return found
+
+
+async def key_descriptions(conn: AsyncConnection, account_id: str,
+                           key_ids: Collection[str]) -> dict[str, str]:
+    """The descriptions of the account's keys among `key_ids` (a deleted or foreign id is
+    left out, as the rollups' join leaves it without one)."""
+    wanted = sorted(set(key_ids))
+    if not wanted:
+        return {}
+    rows = await conn.execute(select(api_keys.c.id, api_keys.c.description).where(
+        api_keys.c.account_id == account_id, api_keys.c.id.in_(wanted)))
+    return {key_id: description or "" for key_id, description in rows}

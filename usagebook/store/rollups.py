@@ -1,4 +1,5 @@
-"""Daily analytics rollups: the write side, called once per batch from `apply_projections`.
+"""Analytics rollups (per UTC day, hour and quarter hour): the write side, called once per batch
+from `apply_projections` (SQLite; `store.pg_write` does the same in SQL).
 
 A batch's entries are summed in Python first, so each rollup row is written once per batch, then
 upserted as `x = x + excluded.x` in sorted key order: concurrent batches lock the rows they
@@ -16,7 +17,17 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from usagebook.store.tables import rollup_day_currency, rollup_day_key, rollup_day_sku
+from usagebook.store.tables import (
+    rollup_day_currency,
+    rollup_day_key,
+    rollup_day_sku,
+    rollup_hour_currency,
+    rollup_hour_key,
+    rollup_hour_sku,
+    rollup_quarter_currency,
+    rollup_quarter_key,
+    rollup_quarter_sku,
+)
 from usagebook.timeutil import MS_PER_DAY
 
 if TYPE_CHECKING:
@@ -24,6 +35,8 @@ if TYPE_CHECKING:
 
 NO_KEY = ""  # the rollups' stand-in for usage without an API key
 Sums = dict[tuple[Any, ...], list[Decimal]]
+MS_PER_HOUR = 3_600_000
+MS_PER_QUARTER = 900_000
 
 
 def day_ms_of(ts_ms: int) -> int:
@@ -38,36 +51,48 @@ def _extra_key(entry: NewEntry) -> tuple[str, ...]:
     return (entry.api_key_id or NO_KEY,)
 
 
+def _extra_key_sku(entry: NewEntry) -> tuple[str, ...]:
+    return (entry.api_key_id or NO_KEY, entry.sku)
+
+
 def _extra_none(_entry: NewEntry) -> tuple[str, ...]:
     return ()
 
 
+# (table, its bucket column and size in ms, the entry's extra key values, their columns)
 _ROLLUPS = (
-    (rollup_day_currency, _extra_none, ()),
-    (rollup_day_sku, _extra_sku, ("sku",)),
-    (rollup_day_key, _extra_key, ("api_key_id",)),
+    (rollup_day_currency, "day_ms", MS_PER_DAY, _extra_none, ()),
+    (rollup_day_sku, "day_ms", MS_PER_DAY, _extra_sku, ("sku",)),
+    (rollup_day_key, "day_ms", MS_PER_DAY, _extra_key, ("api_key_id",)),
+    (rollup_hour_currency, "hour_ms", MS_PER_HOUR, _extra_none, ()),
+    (rollup_hour_sku, "hour_ms", MS_PER_HOUR, _extra_sku, ("sku",)),
+    (rollup_hour_key, "hour_ms", MS_PER_HOUR, _extra_key_sku, ("api_key_id", "sku")),
+    (rollup_quarter_currency, "quarter_ms", MS_PER_QUARTER, _extra_none, ()),
+    (rollup_quarter_sku, "quarter_ms", MS_PER_QUARTER, _extra_sku, ("sku",)),
+    (rollup_quarter_key, "quarter_ms", MS_PER_QUARTER, _extra_key_sku, ("api_key_id", "sku")),
 )
 
 
 async def update_rollups(conn: AsyncConnection, stored: Sequence[StoredEntry]) -> None:
     """Add the batch's entries to every rollup, in the caller's transaction."""
-    for table, extra, extra_columns in _ROLLUPS:
+    for table, column, size, extra, extra_columns in _ROLLUPS:
         sums: Sums = {}
         for item in stored:
             entry = item.entry
-            key = (entry.account_id, day_ms_of(entry.ts_ms), entry.currency, *extra(entry))
+            start = entry.ts_ms - entry.ts_ms % size  # Python's % floors, before 1970 too
+            key = (entry.account_id, start, entry.currency, *extra(entry))
             total = sums.setdefault(key, [Decimal(0), Decimal(0)])
             total[0] += entry.amount
             total[1] += entry.units
-        await _upsert(conn, table, extra_columns, sums)
+        await _upsert(conn, table, (column, "currency", *extra_columns), sums)
 
 
 async def _upsert(
-    conn: AsyncConnection, table: Table, extra_columns: tuple[str, ...], sums: Sums
+    conn: AsyncConnection, table: Table, key_columns: tuple[str, ...], sums: Sums
 ) -> None:
     if not sums:
         return
-    names = ("account_id", "day_ms", "currency", *extra_columns)
+    names = ("account_id", *key_columns)
     rows: list[dict[str, Any]] = []
     # Sorted by (account, day, currency, extra): every writer takes row locks in this order.
     for key in sorted(sums):

@@ -257,3 +257,37 @@ overspend_months = Table(
     Column("usd", ExactSum, nullable=False),
     Column("diem", ExactSum, nullable=False),
 )
+
+# --- Hour and quarter-hour rollups (revision 0008) ---------------------------------------------
+# The daily rollups' sums per UTC hour and quarter hour: local days and hours of every zone are
+# whole quarter hours (`store.bucket_sums` adds the grains up). The key rollups also carry the
+# SKU, so that a key's units can be counted in each SKU's unit type.
+
+
+def _grain_rollup(name: str, column: str, *extra: Column[str]) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("account_id", String(40), primary_key=True),
+        Column(column, BigInteger, primary_key=True, autoincrement=False),
+        Column("currency", String(16), primary_key=True),
+        *extra,
+        Column("amount", Money, nullable=False),
+        Column("units", Money, nullable=False),
+    )
+
+
+def _key_columns() -> tuple[Column[str], Column[str]]:
+    # '' stands for usage without a key, as in rollup_day_key.
+    return (Column("api_key_id", String(40), primary_key=True),
+            Column("sku", String(200), primary_key=True))
+
+
+rollup_hour_currency = _grain_rollup("rollup_hour_currency", "hour_ms")
+rollup_hour_sku = _grain_rollup("rollup_hour_sku", "hour_ms",
+                                Column("sku", String(200), primary_key=True))
+rollup_hour_key = _grain_rollup("rollup_hour_key", "hour_ms", *_key_columns())
+rollup_quarter_currency = _grain_rollup("rollup_quarter_currency", "quarter_ms")
+rollup_quarter_sku = _grain_rollup("rollup_quarter_sku", "quarter_ms",
+                                   Column("sku", String(200), primary_key=True))
+rollup_quarter_key = _grain_rollup("rollup_quarter_key", "quarter_ms", *_key_columns())

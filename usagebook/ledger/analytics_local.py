@@ -1,0 +1,74 @@
+"""The usage-analytics answer over local days of an IANA zone (`timeZone`).
+
+The same figures and rules as the UTC answer (`ledger.analytics.compute`), over the zone's
+local days: `byDate` dates are local dates, `byModelDaily`/`byKeyDaily` dates the epoch ms of
+each local midnight. Sums come from `store.bucket_sums`, which adds the daily, hourly and
+quarter-hour rollups (and, for a zone whose midnight is not on a quarter hour, the entries at
+the edges) so that every figure is the exact sum of the entries in each local day.
+"""
+
+from __future__ import annotations
+
+from decimal import localcontext
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from usagebook.ledger import analytics_report as report
+from usagebook.ledger.analytics_period import Period
+from usagebook.ledger.local_time import day_boundaries
+from usagebook.money import Currency
+from usagebook.store import analytics as store
+from usagebook.store import skus as sku_store
+from usagebook.store.analytics import Total
+from usagebook.store.bucket_sums import BucketQuery, Filters, bucket_sums
+from usagebook.store.engine import Database
+from usagebook.timeutil import MS_PER_DAY
+
+_PRECISION = 80  # as ledger.analytics: sums of nine-place amounts times unit multipliers
+
+
+async def compute_local(
+    db: Database, account_id: str, period: Period, zone: ZoneInfo, limit_seconds: float
+) -> dict[str, Any]:
+    """Every figure but `lookback`, over local days, from one snapshot of the rollups."""
+    bounds = day_boundaries(period.first, period.last, zone)
+    days = [(day.isoformat(), start) for day, start in zip(period.days, bounds, strict=False)]
+    day_ms = [start for _, start in days]
+    diem = Filters(currency=Currency.DIEM.value)
+    whole = [bounds[0], bounds[-1]]
+    with localcontext(prec=_PRECISION):
+        async with store.analytics_snapshot(db, limit_seconds) as conn:
+            per_day = await bucket_sums(conn, BucketQuery(account_id, bounds, MS_PER_DAY))
+            skus = await bucket_sums(conn, BucketQuery(account_id, whole, MS_PER_DAY, "sku"))
+            keys = await bucket_sums(conn, BucketQuery(account_id, whole, MS_PER_DAY,
+                                                       "api_key_id"), source="key")
+            catalog = await sku_store.find_skus(conn, {row.group for row in skus})
+            described = await store.key_descriptions(
+                conn, account_id, {row.group for row in keys if row.group})
+            models = report.model_lines(
+                (Total(row.group, row.currency, row.amount, row.units), catalog.get(row.group))
+                for row in skus)
+            key_lines = report.key_lines(
+                (Total(row.group, row.currency, row.amount, row.units),
+                 described.get(row.group, "")) for row in keys)
+            top_models, top_keys = models[: report.TOP], key_lines[: report.TOP]
+            model_of = {str(line.ident): line.name for line in top_models}
+            key_of = {line.ident: line.name for line in top_keys}
+            model_days = await bucket_sums(conn, BucketQuery(account_id, bounds, MS_PER_DAY,
+                                                             "model", diem))
+            key_days = await bucket_sums(conn, BucketQuery(account_id, bounds, MS_PER_DAY,
+                                                           "api_key_id", diem), source="key")
+        return {
+            "byDate": report.by_date(days, (Total(day_ms[row.bucket], row.currency, row.amount,
+                                                  row.units) for row in per_day)),
+            "byModel": [report.model_to_wire(line) for line in models],
+            "byModelDaily": report.daily_chart(
+                day_ms, top_models, ((day_ms[r.bucket], r.group, r.amount) for r in model_days),
+                model_of),
+            "topModels": [line.name for line in top_models],
+            "byKey": [report.key_to_wire(line) for line in key_lines],
+            "byKeyDaily": report.daily_chart(
+                day_ms, top_keys, ((day_ms[r.bucket], r.group, r.amount) for r in key_days),
+                key_of),
+            "topKeyNames": [line.name for line in top_keys],
+        }

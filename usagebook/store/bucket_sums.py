@@ -1,0 +1,192 @@
+"""Exact sums per time bucket and group, from the rollups (`store.bucket_plan` says which rows).
+
+One statement per question: the plan's terms travel as one JSON parameter, each grain's terms
+are joined to its rollup table by range (one index range scan per term), signed sums are
+grouped per bucket, group and currency in SQL, and the branches are added up. A source is the
+set of rollups that can answer a question: its tables carry every column the question filters
+or groups on. "raw" reads the entries themselves (any question, at the cost of reading them).
+
+On PostgreSQL units are converted to each SKU's unit type in SQL (exact NUMERIC); on SQLite,
+whose amounts are 64-bit nano-units that a product could overflow, the rows are grouped by SKU
+as well and converted here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from usagebook.money import from_nanos
+from usagebook.store.bucket_plan import RAW, Term, plan_terms
+from usagebook.store.rollups import MS_PER_HOUR, MS_PER_QUARTER, NO_KEY
+from usagebook.timeutil import MS_PER_DAY
+
+# Per source: (grain, table, bucket column), biggest grain first.
+SOURCES: dict[str, tuple[tuple[int, str, str], ...]] = {
+    "currency": ((MS_PER_DAY, "rollup_day_currency", "day_ms"),
+                 (MS_PER_HOUR, "rollup_hour_currency", "hour_ms"),
+                 (MS_PER_QUARTER, "rollup_quarter_currency", "quarter_ms")),
+    "sku": ((MS_PER_DAY, "rollup_day_sku", "day_ms"),
+            (MS_PER_HOUR, "rollup_hour_sku", "hour_ms"),
+            (MS_PER_QUARTER, "rollup_quarter_sku", "quarter_ms")),
+    # Keys without their SKU per day; enough for spend (not for units in unit types).
+    "key": ((MS_PER_DAY, "rollup_day_key", "day_ms"),
+            (MS_PER_HOUR, "rollup_hour_key", "hour_ms"),
+            (MS_PER_QUARTER, "rollup_quarter_key", "quarter_ms")),
+    "key_sku": ((MS_PER_HOUR, "rollup_hour_key", "hour_ms"),
+                (MS_PER_QUARTER, "rollup_quarter_key", "quarter_ms")),
+    "raw": (),
+}
+# Which columns each source's rows carry (besides currency, amount and units).
+_CARRIES = {"currency": set(), "sku": {"sku"}, "key": {"api_key_id"},
+            "key_sku": {"api_key_id", "sku"}, "raw": {"api_key_id", "sku"}}
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Only entries matching every given value."""
+
+    currency: str | None = None
+    sku: str | None = None
+    model: str | None = None
+    api_key_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BucketQuery:
+    account_id: str
+    boundaries: Sequence[int]  # bucket k is [boundaries[k], boundaries[k + 1])
+    anchor: int  # the buckets' nominal size: MS_PER_DAY or MS_PER_HOUR
+    group: str | None = None  # None, "sku", "model" or "api_key_id"
+    filters: Filters = Filters()
+    unit_types: bool = False  # units in each SKU's unit type (the source must carry the SKU)
+
+
+@dataclass(frozen=True, slots=True)
+class BucketSum:
+    """Signed sums as stored (charges negative) for one bucket, group and currency."""
+
+    bucket: int
+    group: Any
+    currency: str
+    amount: Decimal
+    units: Decimal
+
+
+def source_for(query: BucketQuery) -> str:
+    """The narrowest source whose rows carry everything the query needs."""
+    needed = set()
+    if (query.unit_types or query.filters.sku or query.filters.model
+            or query.group in ("sku", "model")):
+        needed.add("sku")
+    if query.group == "api_key_id" or query.filters.api_key_id:
+        needed.add("api_key_id")
+    for name in ("currency", "sku", "key", "key_sku"):
+        if needed <= _CARRIES[name] and not (name == "key" and query.unit_types):
+            return name
+    return "raw"
+
+
+async def bucket_sums(conn: AsyncConnection, query: BucketQuery,
+                      source: str | None = None) -> list[BucketSum]:
+    """Every (bucket, group, currency) with entries in it; buckets and groups without any are
+    left out. A signed plan can leave a row of zeros for a group whose entries lie only in a
+    subtracted piece: every entry has units > 0 (recording refuses others), so a row whose
+    units add up to zero has no entry and is dropped."""
+    source = source or source_for(query)
+    grains = [grain for grain, _, _ in SOURCES[source]]
+    terms = plan_terms(query.boundaries, grains, query.anchor)
+    if not terms:
+        return []
+    sqlite = conn.dialect.name == "sqlite"
+    statement, params = _statement(query, source, {t.grain for t in terms}, sqlite)
+    params["terms"] = _terms_json(terms)
+    rows = await conn.execute(text(statement), params)
+    if not sqlite:
+        found = [BucketSum(b, _group(g), c, amount, units) for b, g, c, amount, units in rows]
+    else:
+        found = await _from_sqlite(conn, query, [tuple(row) for row in rows])
+    return [row for row in found if row.units]
+
+
+def _terms_json(terms: list[Term]) -> str:
+    return orjson.dumps([[t.bucket, t.sign, t.grain, t.lo, t.hi] for t in terms]).decode()
+
+
+def _group(value: Any) -> Any:
+    return None if value == NO_KEY else value
+
+
+def _statement(query: BucketQuery, source: str, grains: set[int], sqlite: bool
+               ) -> tuple[str, dict[str, Any]]:
+    params: dict[str, Any] = {"account": query.account_id}
+    branches = []
+    tables = {grain: (table, column) for grain, table, column in SOURCES[source]}
+    tables[RAW] = ("usage_entries", "ts_ms")
+    for grain in sorted(grains):
+        table, column = tables[grain]
+        branches.append(_branch(query, table, column, grain, sqlite, params))
+    group_by = "b, g, c, s" if sqlite else "b, g, c"
+    return (f"SELECT {group_by}, sum(amount), sum(units) FROM ("
+            + " UNION ALL ".join(branches) + f") AS x GROUP BY {group_by}"), params
+
+
+def _terms_from(sqlite: bool) -> str:
+    if sqlite:
+        return ("(SELECT json_extract(value, '$[0]') AS b, json_extract(value, '$[1]') AS s, "
+                "json_extract(value, '$[2]') AS g, json_extract(value, '$[3]') AS lo, "
+                "json_extract(value, '$[4]') AS hi FROM json_each(:terms)) AS t")
+    return ("(SELECT (e->>0)::int AS b, (e->>1)::int AS s, (e->>2)::bigint AS g, "
+            "(e->>3)::bigint AS lo, (e->>4)::bigint AS hi "
+            "FROM json_array_elements(CAST(:terms AS json)) AS e) AS t")
+
+
+def _branch(query: BucketQuery, table: str, column: str, grain: int, sqlite: bool,
+            params: dict[str, Any]) -> str:
+    key = "coalesce(r.api_key_id, '')" if table == "usage_entries" else "r.api_key_id"
+    model = "coalesce(k.model_id, r.sku)"
+    group = {None: "NULL", "sku": "r.sku", "model": model, "api_key_id": key}[query.group]
+    conditions = [f"t.g = {grain}"]
+    wanted = query.filters
+    for name, value, expression in (("currency", wanted.currency, "r.currency"),
+                                    ("sku", wanted.sku, "r.sku"), ("model", wanted.model, model),
+                                    ("api_key_id", wanted.api_key_id, key)):
+        if value is not None:
+            params[f"f_{name}"] = value
+            conditions.append(f"{expression} = :f_{name}")
+    convert = query.unit_types and not sqlite
+    units = "r.units * coalesce(k.unit_type_per_unit, 1)" if convert else "r.units"
+    catalog = convert or query.group == "model" or wanted.model is not None
+    join = " LEFT JOIN skus AS k ON k.sku = r.sku" if catalog else ""
+    sku = "r.sku" if sqlite and query.unit_types else "NULL"
+    # PostgreSQL refuses a constant (NULL) in GROUP BY: only real expressions go there.
+    grouped = ", ".join(e for e in ("t.b", group, "r.currency", sku) if e != "NULL")
+    return (
+        f"SELECT t.b AS b, {group} AS g, r.currency AS c, {sku} AS s, "
+        f"sum(t.s * r.amount) AS amount, sum(t.s * {units}) AS units "
+        f"FROM {_terms_from(sqlite)} JOIN {table} AS r ON r.account_id = :account "
+        f"AND r.{column} >= t.lo AND r.{column} < t.hi{join} "
+        f"WHERE {' AND '.join(conditions)} GROUP BY {grouped}"
+    )
+
+
+async def _from_sqlite(conn: AsyncConnection, query: BucketQuery, rows: list[tuple[Any, ...]]
+                       ) -> list[BucketSum]:
+    """SQLite's integer nano-unit sums as Decimals, units converted per SKU when asked."""
+    factors: dict[str, Decimal] = {}
+    if query.unit_types:
+        skus = {row[3] for row in rows}
+        found = await conn.execute(text("SELECT sku, unit_type_per_unit FROM skus"))
+        factors = {sku: from_nanos(int(factor)) for sku, factor in found if sku in skus}
+    sums: dict[tuple[Any, ...], list[Decimal]] = {}
+    for b, g, c, sku, amount, units in rows:
+        total = sums.setdefault((b, _group(g), c), [Decimal(0), Decimal(0)])
+        total[0] += from_nanos(int(amount))
+        total[1] += from_nanos(int(units)) * factors.get(sku, Decimal(1))
+    return [BucketSum(*key, *values) for key, values in sums.items()]
