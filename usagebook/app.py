@@ -10,16 +10,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from usagebook import __version__
-from usagebook.api import admission, billing, limits, observability, service
+from usagebook.api import admission, billing, keys, limits, observability, service
 from usagebook.api import analytics as usage_analytics
 from usagebook.api import balances as account_balances
 from usagebook.api import history as usage_history
 from usagebook.api import recording as usage_recording
 from usagebook.api.dashboard import install_dashboard
 from usagebook.api.errors import install_error_handlers
+from usagebook.api.keys import KEY_CREATIONS_PER_MINUTE
 from usagebook.api.middleware import RequestMiddleware
 from usagebook.api.openapi import document_real_answers
 from usagebook.ledger.cache import build_cache
+from usagebook.ledger.key_status import RefusalLog
 from usagebook.ledger.ratelimit import RateLimiter
 from usagebook.settings import Settings
 from usagebook.store.engine import create_database
@@ -57,10 +59,15 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.analytics_cache = build_cache(settings.redis_url)
         app.state.rate_limiter = RateLimiter.from_settings(settings.rate_limit_per_minute,
                                                            settings.redis_url)
+        app.state.refusal_log = RefusalLog(app.state.database)
+        app.state.key_creation_limiter = RateLimiter.from_settings(
+            KEY_CREATIONS_PER_MINUTE, settings.redis_url,
+            scope="API key creations a minute per account")
         try:
             yield
         finally:
             await app.state.rate_limiter.close()
+            await app.state.key_creation_limiter.close()
             await app.state.analytics_cache.close()
             await app.state.database.dispose()
 
@@ -79,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(usage_analytics.router)
     app.include_router(usage_history.router)
     app.include_router(account_balances.router)
+    app.include_router(keys.router)
     app.include_router(usage_recording.router)
     app.include_router(admission.router)
     app.include_router(limits.router)

@@ -12,7 +12,6 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO, TypeVar
@@ -26,7 +25,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from usagebook.cli_help import PlainGroup
 from usagebook.errors import InvalidInput, UsagebookError
-from usagebook.ledger import accounts, balances, demo, export, importer, keys, pricing
+from usagebook.ledger import accounts, balances, demo, export, importer, pricing
 from usagebook.ledger.catalog import list_catalog
 from usagebook.money import format_decimal
 from usagebook.settings import (
@@ -37,16 +36,13 @@ from usagebook.settings import (
 )
 from usagebook.store.engine import Database, create_database
 from usagebook.store.migrate import upgrade
-from usagebook.timeutil import format_ms
 
 T = TypeVar("T")
 
 app = typer.Typer(help="usagebook: a usage-billing ledger for AI inference APIs.",
                   no_args_is_help=True, pretty_exceptions_enable=False, cls=PlainGroup)
 accounts_app = typer.Typer(help="Manage accounts.", no_args_is_help=True, cls=PlainGroup)
-keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True, cls=PlainGroup)
 app.add_typer(accounts_app, name="accounts")
-app.add_typer(keys_app, name="keys")
 prices_app = typer.Typer(help="Manage the SKU price list.", no_args_is_help=True, cls=PlainGroup)
 credits_app = typer.Typer(help="Grant credit to accounts.", no_args_is_help=True, cls=PlainGroup)
 app.add_typer(prices_app, name="prices")
@@ -207,55 +203,6 @@ def accounts_create(name: str, database_url: DatabaseUrl = None, as_json: JsonFl
     account = run(settings_for(database_url, existing=False),
                   lambda db: accounts.create_account(db, name))
     emit(as_json, {"id": account.id, "name": account.name}, account.id)
-
-
-@keys_app.command("create")
-def keys_create(
-    account: Annotated[str, typer.Option("--account", help="Account id (acct_...).")],
-    key_type: Annotated[keys.KeyType, typer.Option("--type", help="ADMIN or INFERENCE.")],
-    description: Annotated[str, typer.Option(help="Shown in analytics.")] = "",
-    expires: Annotated[datetime | None, typer.Option(help="ISO 8601 expiry (UTC).")] = None,
-    database_url: DatabaseUrl = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Create an API key. The secret is printed once and never stored."""
-    created = run(settings_for(database_url),
-                  lambda db: keys.create_key(db, account, key_type, description, expires))
-    payload = {"id": created.row.id, "key": created.secret, "type": created.row.key_type,
-               "description": created.row.description, "accountId": created.row.account_id}
-    emit(as_json, payload, f"{created.row.id}\n{created.secret}\n(the secret is shown only once)")
-
-
-@keys_app.command("list")
-def keys_list(
-    account: Annotated[str, typer.Option("--account", help="Account id (acct_...).")],
-    database_url: DatabaseUrl = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """List an account's keys (never their secrets)."""
-    rows = run(settings_for(database_url), lambda db: keys.list_keys(db, account))
-    listed = [
-        {"id": r.id, "type": r.key_type, "description": r.description,
-         "created": format_ms(r.created_ms),
-         "revoked": format_ms(r.revoked_ms) if r.revoked_ms else None,
-         "expires": format_ms(r.expires_ms) if r.expires_ms else None}
-        for r in rows
-    ]
-    if as_json:
-        emit(True, {"accountId": account, "keys": listed}, "")
-        return
-    table = Table(Column("id", no_wrap=True), "type", "description",
-                  Column("created", no_wrap=True), "revoked", "expires")
-    for item in listed:
-        table.add_row(*(str(value or "") for value in item.values()))
-    print_table(table)
-
-
-@keys_app.command("revoke")
-def keys_revoke(key_id: str, database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
-    """Revoke a key: it stops authenticating at once."""
-    run(settings_for(database_url), lambda db: keys.revoke_key(db, key_id))
-    emit(as_json, {"id": key_id, "revoked": True}, f"Revoked {key_id}")
 
 
 @app.command("demo")
@@ -470,6 +417,12 @@ def _export_sink(output: Path | None, *, append: bool) -> Iterator[BinaryIO]:
         return
     with output.open("ab" if append else "wb") as sink:
         yield sink
+
+
+# The `keys` commands live in their own module, which uses the helpers above.
+from usagebook.cli_keys import keys_app  # noqa: E402
+
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ reaches only the caller's own account (both databases)."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -96,3 +97,30 @@ def test_an_account_has_at_most_500_active_keys(harness: Harness, tenant: Tenant
     # A revoked key no longer counts.
     harness.call(lambda db: keys.revoke_key(db, tenant.inference_key_id))
     assert _create(harness, tenant).row.account_id == tenant.account_id
+
+
+@pytest.mark.parametrize("limit", ["NaN", "Infinity", "-0.000000001", "0.0000000001",
+                                   "9999999999.000000001"])
+def test_a_limit_is_exact_money_in_range(harness: Harness, tenant: Tenant, limit: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        _create(harness, tenant, limits=KeyLimits(vcu=Decimal(limit)))
+    assert set(raised.value.problems) == {"consumptionLimit.vcu"}
+
+
+def test_the_cap_holds_under_concurrent_creations(harness: Harness, tenant: Tenant) -> None:
+    async def race(db: Database) -> list[bool]:
+        for n in range(keys.MAX_ACTIVE_KEYS - 2 - 4):  # four places left
+            await keys.create_key(db, tenant.account_id, KeyType.INFERENCE, f"k{n}")
+
+        async def one() -> bool:
+            try:
+                await keys.create_key(db, tenant.account_id, KeyType.INFERENCE, "racer")
+            except InvalidInput:
+                return False
+            return True
+
+        return list(await asyncio.gather(*(one() for _ in range(12))))
+
+    assert sorted(harness.call(race)) == [False] * 8 + [True] * 4
+    active = harness.call(lambda db: keys.list_keys(db, tenant.account_id, active_only=True))
+    assert len(active) == keys.MAX_ACTIVE_KEYS

@@ -7,10 +7,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from usagebook.errors import RateLimited
+from usagebook.ledger.key_status import RefusalLog
 from usagebook.ledger.keys import Caller, authenticate
 from usagebook.ledger.ratelimit import RateLimiter
 from usagebook.settings import Settings
 from usagebook.store.engine import Database
+from usagebook.timeutil import now_ms
 
 _bearer = HTTPBearer(auto_error=False, description="An ADMIN API key of the account")
 
@@ -35,13 +38,41 @@ def get_rate_limiter(request: Request) -> RateLimiter:
     return limiter
 
 
-async def admin_caller(database: DatabaseDep, credentials: Credentials,
-                       limiter: Annotated[RateLimiter, Depends(get_rate_limiter)]) -> Caller:
+def get_refusal_log(request: Request) -> RefusalLog:
+    refusals: RefusalLog = request.app.state.refusal_log
+    return refusals
+
+
+Limiter = Annotated[RateLimiter, Depends(get_rate_limiter)]
+Refusals = Annotated[RefusalLog, Depends(get_refusal_log)]
+
+
+async def admin_caller(database: DatabaseDep, credentials: Credentials, limiter: Limiter,
+                       refusals: Refusals) -> Caller:
     """The account behind an ADMIN bearer key; 401 for anything else, 429 once the key is over
-    its rate limit (every customer route takes its caller from here, so all are limited)."""
+    its rate limit (every customer route takes its caller from here or `any_caller`, so all
+    are limited)."""
     caller = await authenticate(database, credentials.credentials if credentials else None)
-    await limiter.check(caller.key_id)
+    await _count_request(caller, limiter, refusals)
     return caller
 
 
+async def any_caller(database: DatabaseDep, credentials: Credentials, limiter: Limiter,
+                     refusals: Refusals) -> Caller:
+    """As `admin_caller`, for the few routes an INFERENCE key may call about itself."""
+    secret = credentials.credentials if credentials else None
+    caller = await authenticate(database, secret, admin=False)
+    await _count_request(caller, limiter, refusals)
+    return caller
+
+
+async def _count_request(caller: Caller, limiter: RateLimiter, refusals: RefusalLog) -> None:
+    try:
+        await limiter.check(caller.key_id)
+    except RateLimited:
+        await refusals.note(caller, now_ms())
+        raise
+
+
 AdminCaller = Annotated[Caller, Depends(admin_caller)]
+AnyCaller = Annotated[Caller, Depends(any_caller)]

@@ -12,13 +12,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
-from starlette.exceptions import HTTPException
 
+from usagebook.api.body import read_json
 from usagebook.api.deps import DatabaseDep, SettingsDep
 from usagebook.api.schemas import UsageEntry, error_responses
 from usagebook.api.wire import ExactJSONResponse, entry_to_wire
-from usagebook.errors import InvalidInput, NotAuthenticated
-from usagebook.ledger.events import MAX_EVENTS, UsageEvent, decode_body
+from usagebook.errors import NotAuthenticated
+from usagebook.ledger.events import MAX_EVENTS, UsageEvent
 from usagebook.ledger.recording import record_body
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -107,23 +107,4 @@ async def record_events(_: Operator, request: Request, database: DatabaseDep) ->
 
 
 async def json_body(request: Request) -> Any:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _too_large()
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise _too_large()
-    try:
-        return decode_body(bytes(body))
-    except (ValueError, RecursionError) as exc:
-        problem = f"is not valid JSON ({exc})" if isinstance(exc, ValueError) else "nests too deep"
-        raise InvalidInput.single(
-            "",
-            f"the request body {problem}",
-        ) from None
-
-
-def _too_large() -> HTTPException:
-    return HTTPException(413, "Request body too large (at most 2 MiB)")
+    return await read_json(request, MAX_BODY_BYTES, "Request body too large (at most 2 MiB)")

@@ -30,6 +30,7 @@ ADMIN_REQUIRED_MESSAGE = "Admin API key required"
 MAX_ACTIVE_KEYS = 500  # per account, however the keys were made
 MAX_DESCRIPTION = 64
 MAX_LIMIT = Decimal(9_999_999_999)
+NANO = Decimal("0.000000001")  # money's resolution
 
 
 class KeyType(StrEnum):
@@ -168,8 +169,12 @@ def check_expiry(problems: ProblemCollector, expires_ms: int | None, at_ms: int)
 def check_limits(problems: ProblemCollector, limits: KeyLimits) -> None:
     for name in ("usd", "diem", "vcu"):
         value: Decimal | None = getattr(limits, name)
-        if value is not None and not (0 <= value <= MAX_LIMIT and value.is_finite()):
+        if value is None:
+            continue
+        if not (value.is_finite() and 0 <= value <= MAX_LIMIT):
             problems.add(f"consumptionLimit.{name}", f"must be between 0 and {MAX_LIMIT}")
+        elif value != value.quantize(NANO):
+            problems.add(f"consumptionLimit.{name}", "must have at most 9 decimal places")
 
 
 async def authenticate(db: Database, secret: str | None, *, admin: bool = True) -> Caller:

@@ -60,8 +60,9 @@ class RateLimiter:
     """Allows `per_minute` requests per key per window; `per_minute == 0` turns it off."""
 
     def __init__(self, per_minute: int, redis: Redis | None = None,
-                 clock: Clock = time.time) -> None:
+                 clock: Clock = time.time, scope: str = "requests a minute per key") -> None:
         self.per_minute = per_minute
+        self.scope = scope  # what is counted, for the refusal's message
         self._redis = redis
         # redis-py sends EVALSHA and loads the script again if Redis lost it (e.g. a restart).
         self._script = redis.register_script(_INCR_WITH_EXPIRY) if redis is not None else None
@@ -71,12 +72,13 @@ class RateLimiter:
         self._fell_back = False
 
     @classmethod
-    def from_settings(cls, per_minute: int, redis_url: str | None) -> RateLimiter:
+    def from_settings(cls, per_minute: int, redis_url: str | None,
+                      scope: str = "requests a minute per key") -> RateLimiter:
         redis = None
         if redis_url and per_minute:
             redis = Redis.from_url(redis_url, socket_timeout=REDIS_TIMEOUT_SECONDS,
                                    socket_connect_timeout=REDIS_TIMEOUT_SECONDS)
-        return cls(per_minute, redis)
+        return cls(per_minute, redis, scope=scope)
 
     @property
     def shared(self) -> bool:
@@ -84,8 +86,8 @@ class RateLimiter:
         return self._redis is not None and self._clock() >= self._redis_down_until
 
     async def check(self, key_id: str) -> None:
-        """Count one request for `key_id`; raise RateLimited (with the seconds until the window
-        ends) when it is over the limit."""
+        """Count one request for `key_id` (any name of what is limited); raise RateLimited (with
+        the seconds until the window ends) when it is over the limit."""
         if not self.per_minute:
             return
         now = self._clock()
@@ -95,7 +97,7 @@ class RateLimiter:
             metrics.RATE_LIMITED.inc()
             retry_after = max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))
             raise RateLimited(
-                f"Rate limit exceeded: {self.per_minute} requests a minute per key", retry_after
+                f"Rate limit exceeded: {self.per_minute} {self.scope}", retry_after
             )
 
     async def _incr(self, key_id: str, window: int, now: float) -> int:
