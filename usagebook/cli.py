@@ -197,6 +197,41 @@ def _require_free_port(host: str, port: int) -> None:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
+@app.command()
+def gateway(
+    upstream: Annotated[str, typer.Option(help="The OpenAI-compatible server, e.g. "
+                                          "http://127.0.0.1:8000.")],
+    ledger: Annotated[str, typer.Option(help="The usagebook server that bills, e.g. "
+                                        "http://127.0.0.1:8100.")],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    queue: Annotated[Path, typer.Option(help="The durable queue of usage not yet recorded "
+                                        "(an SQLite file).")] = Path("usagebook-gateway.db"),
+    max_estimate_tokens: Annotated[int, typer.Option(
+        min=1, help="Caps the output tokens an estimate holds.")] = 4096,
+    fail_open: Annotated[bool, typer.Option(
+        help="While the ledger is unreachable, serve keys already seen and record later.")
+    ] = False,
+) -> None:
+    """Serve an OpenAI-compatible metering gateway: authorize, forward, record."""
+    import uvicorn
+
+    from usagebook.gateway import GatewayConfig, create_gateway_app
+    from usagebook.logs import configure_logging
+
+    try:
+        config = GatewayConfig.from_env(
+            upstream_url=upstream, ledger_url=ledger, queue_path=queue,
+            max_estimate_tokens=max_estimate_tokens, fail_open=fail_open)
+    except SettingsError as exc:
+        fail(str(exc))
+        return
+    _require_free_port(host, port)
+    configure_logging()
+    uvicorn.run(create_gateway_app(config), host=host, port=port, log_config=None,
+                access_log=False)
+
+
 @accounts_app.command("create")
 def accounts_create(name: str, database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
     """Create an account and print its id."""

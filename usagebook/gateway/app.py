@@ -1,0 +1,170 @@
+"""The gateway's ASGI application: `create_gateway_app(config)`.
+
+Routes: `POST /v1/chat/completions`, `/v1/completions`, `/v1/embeddings` (metered),
+`GET /v1/models` (passed through, not billed), `GET /healthz`. The lifespan opens the
+upstream and ledger clients and the durable queue, and runs the sender that records queued
+usage; run it under any ASGI server that runs lifespans (uvicorn does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from typing import Any
+
+import httpx
+import orjson
+
+from usagebook.gateway.admission import Admission, Answer, Ticket
+from usagebook.gateway.asgi import (
+    BodyTooLarge,
+    Receive,
+    Scope,
+    Send,
+    bearer,
+    read_body,
+    respond,
+    respond_error,
+)
+from usagebook.gateway.config import GatewayConfig
+from usagebook.gateway.ledger_client import LedgerClient
+from usagebook.gateway.proxy import Exchange, Forwarder, UpstreamFailed
+from usagebook.gateway.queue import UsageQueue
+from usagebook.gateway.sender import UsageSender
+from usagebook.gateway.usage import Kind
+
+log = logging.getLogger("usagebook.gateway")
+METERED = {"/v1/chat/completions": Kind.CHAT, "/v1/completions": Kind.COMPLETION,
+           "/v1/embeddings": Kind.EMBEDDING}
+MAX_BODY_BYTES = 16 * 1024 * 1024
+INVALID_KEY = "Invalid API key"
+
+
+def new_request_id() -> str:
+    return "gw_" + secrets.token_urlsafe(18)
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.queue = UsageQueue(config.queue_path)
+        self._started: list[Any] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def start(self) -> None:
+        config = self.config
+        self.upstream = httpx.AsyncClient(
+            base_url=config.upstream_url.rstrip("/"),
+            timeout=httpx.Timeout(config.upstream_timeout_seconds, connect=10.0),
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100))
+        self.ledger = LedgerClient(config.ledger_url, config.operator_token,
+                                   config.ledger_timeout_seconds)
+        await self.queue.open()
+        self.admission = Admission(self.ledger, config)
+        self.forwarder = Forwarder(self.upstream, self.queue, config.upstream_api_key)
+        self.sender = UsageSender(self.queue, self.ledger)
+        self._sending = asyncio.create_task(self.sender.run())
+
+    async def stop(self) -> None:
+        self._sending.cancel()
+        with contextlib.suppress(BaseException):
+            await self._sending
+        await self.upstream.aclose()
+        await self.ledger.aclose()
+        await self.queue.close()
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path, method = scope["path"], scope["method"]
+        if path in METERED:
+            if method != "POST":
+                await respond_error(send, 405, "Method not allowed")
+                return
+            await self._metered(METERED[path], scope, receive, send)
+        elif path == "/v1/models":
+            await self._models(scope, send)
+        elif path == "/healthz":
+            await respond(send, 200, b'{"status":"ok"}', [(b"content-type", b"application/json")])
+        else:
+            await respond_error(send, 404, "Not found")
+
+    async def _metered(self, kind: str, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            raw = await read_body(receive, MAX_BODY_BYTES)
+        except BodyTooLarge:
+            await respond_error(send, 413, "Request body too large")
+            return
+        if raw is None:
+            return  # the client left before sending its request
+        ticket = self._ticket(kind, scope, raw)
+        if isinstance(ticket, Answer):
+            await respond(send, ticket.status, ticket.body, ticket.headers)
+            return
+        admitted = await self.admission.admit(ticket)
+        if isinstance(admitted, Answer):
+            await respond(send, admitted.status, admitted.body, admitted.headers)
+            return
+        exchange = Exchange(ticket, admitted, scope["path"])
+        try:
+            if ticket.body.get("stream") is True:
+                await self.forwarder.stream(exchange, receive, send)
+            else:
+                await self.forwarder.plain(exchange, send)
+        except UpstreamFailed as exc:
+            log.warning("upstream unreachable for %s: %s", ticket.request_id, exc)
+            await respond_error(send, 502, "Upstream is unavailable")
+
+    def _ticket(self, kind: str, scope: Scope, raw: bytes) -> Ticket | Answer:
+        api_key = bearer(scope)
+        if api_key is None:
+            return Answer.error(401, INVALID_KEY)
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return Answer.error(400, "The request body must be a JSON object")
+        if not isinstance(body, dict):
+            return Answer.error(400, "The request body must be a JSON object")
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            return Answer.error(400, "model is required")
+        client = scope.get("client")
+        return Ticket(kind, model, body, api_key, new_request_id(), client[0] if client else None)
+
+    async def _models(self, scope: Scope, send: Send) -> None:
+        """The upstream's model list, for any caller with a key: it costs nothing and names
+        nothing secret; admission (and so the key's check) is per metered request."""
+        if bearer(scope) is None:
+            await respond_error(send, 401, INVALID_KEY)
+            return
+        try:
+            response = await self.upstream.get("/v1/models", headers=self.forwarder.headers)
+        except httpx.HTTPError as exc:
+            log.warning("upstream unreachable for /v1/models: %s", exc)
+            await respond_error(send, 502, "Upstream is unavailable")
+            return
+        content_type = response.headers.get("content-type", "application/json")
+        await respond(send, response.status_code, response.content,
+                      [(b"content-type", content_type.encode("latin-1"))])
+
+
+def create_gateway_app(config: GatewayConfig) -> Gateway:
+    """The gateway as an ASGI app, e.g. for `uvicorn --factory`:
+    `create_gateway_app(GatewayConfig.from_env(upstream_url=..., ledger_url=...))`."""
+    return Gateway(config)
