@@ -138,22 +138,25 @@ class UsagebookServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def command(self) -> list[str]:
+        return [sys.executable, "-c", "from usagebook.cli import main; main()", "serve",
+                "--host", "127.0.0.1", "--port", str(self.port), *self.args]
+
     def start(self, timeout: float = 30) -> None:
-        command = [sys.executable, "-c", "from usagebook.cli import main; main()", "serve",
-                   "--host", "127.0.0.1", "--port", str(self.port), *self.args]
+        command = self.command()
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, env={**os.environ, **self.env},
                                             stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"usagebook serve exited: {self.log_path.read_text()[-2000:]}")
+                raise RuntimeError(f"{command[3]} exited: {self.log_path.read_text()[-2000:]}")
             try:
                 if httpx.get(self.base_url + "/healthz", timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
                 time.sleep(0.05)
-        raise RuntimeError("usagebook serve did not come up")
+        raise RuntimeError(f"usagebook {command[3]} did not come up")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no flushing, nothing but what was already committed."""
@@ -170,3 +173,13 @@ class UsagebookServer:
             except subprocess.TimeoutExpired:
                 self.kill()
             self.process = None
+
+
+@dataclass
+class GatewayServer(UsagebookServer):
+    """`usagebook gateway` in a subprocess; `args` holds its options (--upstream, --ledger,
+    --queue ...), `env` its environment (USAGEBOOK_OPERATOR_TOKEN ...)."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-c", "from usagebook.cli import main; main()", "gateway",
+                "--host", "127.0.0.1", "--port", str(self.port), *self.args]

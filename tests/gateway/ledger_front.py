@@ -1,0 +1,44 @@
+"""A real HTTP hop in front of the ledger that a test can turn against the gateway: it passes
+every request on, except that recording can be made to fail (503) while authorize still
+works, so that answered usage piles up in the gateway's queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class LedgerFront:
+    def __init__(self, ledger_url: str) -> None:
+        self.ledger_url = ledger_url
+        self.refuse_recording = False
+        self.recording_refused = 0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if self.refuse_recording and scope["path"].endswith("/usage/events"):
+            self.recording_refused += 1
+            await _answer(send, 503, b'{"error": "Recording is down (test)"}', {})
+            return
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]
+                   if k.lower() not in (b"host", b"content-length")}
+        async with httpx.AsyncClient(base_url=self.ledger_url, timeout=30) as client:
+            answer = await client.request(scope["method"], scope["path"], content=body,
+                                          headers=headers)
+        await _answer(send, answer.status_code, answer.content, answer.headers)
+
+
+async def _answer(send: Any, status: int, body: bytes, headers: Any) -> None:
+    passed = [(b"content-type", headers.get("content-type", "application/json").encode())]
+    if "retry-after" in headers:
+        passed.append((b"retry-after", headers["retry-after"].encode()))
+    await send({"type": "http.response.start", "status": status, "headers": passed})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,148 @@
+"""The gateway end to end: the official openai client as the customer, the fake upstream,
+a real ledger. Every charge is checked against what the upstream reported."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from tests.gateway.conftest import (
+    CACHED_MODEL,
+    MODEL,
+    UPSTREAM_KEY,
+    GatewayFactory,
+    Ledger,
+    customer_client,
+)
+from tests.gateway.fake_upstream import FakeUpstream
+from tests.gateway.helpers import assert_billed_as_reported, by_request, upstream_of
+from usagebook.gateway.usage import COUNTED_NOTE
+
+MESSAGES = [{"role": "user", "content": "Say hello in a few words, please."}]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_ledger(request: pytest.FixtureRequest) -> Ledger:
+    fixture = "ledger" if request.param == "sqlite" else "postgres_ledger"
+    found: Ledger = request.getfixturevalue(fixture)
+    return found
+
+
+def test_every_endpoint_is_billed_what_the_upstream_reported(
+        any_ledger: Ledger, start_gateway: GatewayFactory,
+        upstream: tuple[FakeUpstream, str]) -> None:
+    fake = upstream[0]
+    customer = any_ledger.customer()
+    client = customer_client(start_gateway(any_ledger.url), customer)
+    raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
+    chat = raw.parse()
+    request_ids = [raw.headers["x-usagebook-request-id"]]
+    assert request_ids[0].startswith("gw_") and chat.id.startswith("chatcmpl-")
+    assert chat.usage is not None and chat.usage.completion_tokens == 10
+    with client.chat.completions.with_streaming_response.create(
+            model=MODEL, messages=MESSAGES, stream=True) as response:
+        request_ids.append(response.headers["x-usagebook-request-id"])
+        chunks = list(response.parse())
+    # The customer did not ask for the usage chunk: the gateway asked, and kept it.
+    assert all(chunk.choices for chunk in chunks)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "w0 w1 w2 w3 w4 "
+    with client.chat.completions.with_streaming_response.create(
+            model=CACHED_MODEL, messages=MESSAGES, stream=True,
+            stream_options={"include_usage": True},
+            extra_body={"fake": {"cached": 7, "chunks": 3}}) as response:
+        request_ids.append(response.headers["x-usagebook-request-id"])
+        chunks = list(response.parse())
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 6
+    raw_text = client.completions.with_raw_response.create(model=MODEL, prompt="Once upon")
+    request_ids.append(raw_text.headers["x-usagebook-request-id"])
+    with client.completions.with_streaming_response.create(
+            model=MODEL, prompt="Once upon", stream=True) as response:
+        request_ids.append(response.headers["x-usagebook-request-id"])
+        assert len([c for c in response.parse() if c.choices and c.choices[0].text]) == 5
+    raw_embedding = client.embeddings.with_raw_response.create(
+        model="text-embedding-bge-m3", input="embed me")
+    request_ids.append(raw_embedding.headers["x-usagebook-request-id"])
+    assert raw_embedding.parse().data[0].embedding == [0.25, -0.5, 0.125]
+
+    entries = by_request(any_ledger.wait_for_entries(customer, 2 * 5 + 3 + 1))
+    assert sorted(entries) == sorted(request_ids)
+    for request_id in request_ids:
+        served = upstream_of(entries[request_id], fake)
+        assert served.authorization == f"Bearer {UPSTREAM_KEY}"  # never the customer's key
+        assert_billed_as_reported(entries[request_id], served)
+        assert {e["inferenceDetails"]["inferenceExecutionTime"] is not None
+                for e in entries[request_id]} == {True}
+
+
+def test_usage_the_upstream_did_not_report_is_counted_and_flagged(
+        ledger: Ledger, start_gateway: GatewayFactory) -> None:
+    customer = ledger.customer()
+    client = customer_client(start_gateway(ledger.url), customer)
+    prompt = [{"role": "user", "content": "x" * 40}]  # 10 tokens by the 4-characters rule
+    with client.chat.completions.with_streaming_response.create(
+            model=MODEL, messages=prompt, stream=True,
+            extra_body={"fake": {"mode": "nousage", "chunks": 6}}) as response:
+        streamed = response.headers["x-usagebook-request-id"]
+        list(response.parse())
+    raw = client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=prompt, extra_body={"fake": {"mode": "nousage", "chunks": 4}})
+    plain = raw.headers["x-usagebook-request-id"]
+    entries = by_request(ledger.wait_for_entries(customer, 4))
+    for request_id, output in ((streamed, 6), (plain, 3)):  # 6 chunks; "w0 w1 w2 w3 " / 4
+        details = {(e["inferenceDetails"]["promptTokens"],
+                    e["inferenceDetails"]["completionTokens"]) for e in entries[request_id]}
+        assert details == {(10, output)}
+        assert all(COUNTED_NOTE in e["notes"] for e in entries[request_id])
+
+
+def test_refusals_before_the_upstream(ledger: Ledger, start_gateway: GatewayFactory,
+                                      upstream: tuple[FakeUpstream, str]) -> None:
+    fake = upstream[0]
+    gateway = start_gateway(ledger.url)
+    customer = ledger.customer()
+    client = customer_client(gateway, customer)
+    served_before = len(fake.served)
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.chat.completions.create(model="no-such-model", messages=MESSAGES)
+    assert missing.value.response.json() == {"error": "Model no-such-model is not available"}
+    stranger = openai.OpenAI(api_key="ubk_not_a_real_key", base_url=gateway.base_url + "/v1",
+                             max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as unknown:
+        stranger.chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert unknown.value.response.json() == {"error": "Invalid API key"}
+    keyless = httpx.post(gateway.base_url + "/v1/chat/completions",
+                         json={"model": MODEL, "messages": MESSAGES})
+    assert (keyless.status_code, keyless.json()) == (401, {"error": "Invalid API key"})
+    broke = customer_client(gateway, ledger.customer(credit="0"))
+    with pytest.raises(openai.APIStatusError) as refused:
+        broke.chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert refused.value.status_code == 402
+    assert refused.value.response.json() == {"error": "Insufficient balance"}
+    assert len(fake.served) == served_before  # none of these reached the upstream
+    assert ledger.entries(customer) == []
+
+
+def test_an_upstream_error_passes_through_and_charges_nothing(
+        ledger: Ledger, start_gateway: GatewayFactory) -> None:
+    customer = ledger.customer()
+    client = customer_client(start_gateway(ledger.url), customer)
+    for status, error in ((500, openai.InternalServerError), (400, openai.BadRequestError)):
+        with pytest.raises(error) as failed:
+            client.chat.completions.create(model=MODEL, messages=MESSAGES,
+                                           extra_body={"fake": {"mode": "fail",
+                                                                "status": status}})
+        assert failed.value.status_code == status
+        assert failed.value.response.json()["error"]["type"] == "server_error"
+        with pytest.raises(error):
+            client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True,
+                                           extra_body={"fake": {"mode": "fail",
+                                                                "status": status}})
+    client.chat.completions.create(model=MODEL, messages=MESSAGES)  # then one that works
+    assert len(ledger.wait_for_entries(customer, 2)) == 2
+
+
+def test_models_are_listed_from_the_upstream(ledger: Ledger,
+                                             start_gateway: GatewayFactory) -> None:
+    client = customer_client(start_gateway(ledger.url), ledger.customer())
+    assert [model.id for model in client.models.list()] == ["llama-3.3-70b"]
