@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import secrets
 import shlex
@@ -228,6 +229,7 @@ def gateway(
         return
     _require_free_port(host, port)
     configure_logging()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per upstream/ledger call
     uvicorn.run(create_gateway_app(config), host=host, port=port, log_config=None,
                 access_log=False)
 

@@ -146,6 +146,21 @@ def postgres_ledger(tmp_path: Path) -> Iterator[Ledger]:
 GatewayFactory = Callable[..., GatewayServer]
 
 
+@pytest.fixture(scope="session")
+def gateway(ledger: Ledger, upstream: tuple[FakeUpstream, str],
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:
+    """The session's gateway in front of the session's ledger, for tests that need no
+    particular gateway of their own."""
+    where = tmp_path_factory.mktemp("gateway")
+    server = GatewayServer(
+        {"USAGEBOOK_OPERATOR_TOKEN": OPERATOR_TOKEN, "USAGEBOOK_UPSTREAM_API_KEY": UPSTREAM_KEY},
+        where / "gateway.log",
+        ("--upstream", upstream[1], "--ledger", ledger.url, "--queue", str(where / "q.db")))
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def start_gateway(tmp_path: Path, upstream: tuple[FakeUpstream, str]) -> Iterator[GatewayFactory]:
     """Starts `usagebook gateway` processes; each is stopped at the test's end."""

@@ -15,7 +15,7 @@ from tests.gateway.conftest import MODEL, GatewayFactory, Ledger, customer_clien
 from tests.gateway.fake_upstream import FakeUpstream, ThreadedServer
 from tests.gateway.helpers import assert_billed_as_reported, by_request, upstream_of
 from tests.gateway.ledger_front import LedgerFront
-from tests.servers import free_port
+from tests.servers import GatewayServer, free_port
 from usagebook.gateway.usage import COUNTED_NOTE
 
 MESSAGES = [{"role": "user", "content": "Tell me a long story."}]
@@ -30,11 +30,11 @@ def wait_until(check: object, seconds: float = 20) -> None:
 
 
 def test_a_customer_who_leaves_mid_stream_pays_for_what_was_delivered(
-        ledger: Ledger, start_gateway: GatewayFactory,
+        ledger: Ledger, gateway: GatewayServer,
         upstream: tuple[FakeUpstream, str]) -> None:
     fake = upstream[0]
     customer = ledger.customer()
-    client = customer_client(start_gateway(ledger.url), customer)
+    client = customer_client(gateway, customer)
     with client.chat.completions.with_streaming_response.create(
             model=MODEL, messages=MESSAGES, stream=True,
             extra_body={"fake": {"chunks": 400, "delay": 0.02}}) as response:
@@ -153,3 +153,23 @@ def test_a_gateway_killed_with_sigkill_loses_no_answered_usage(
                                       upstream_of(entries[request_id], fake))  # type: ignore[arg-type]
     finally:
         hop.stop()
+
+
+def test_the_ledgers_rate_limit_reaches_the_customer_unchanged(
+        tmp_path: Path, start_gateway: GatewayFactory) -> None:
+    ledger = start_ledger(f"sqlite:///{tmp_path / 'own.db'}", tmp_path / "own.log",
+                          USAGEBOOK_RATE_LIMIT_PER_MINUTE="2")
+    try:
+        client = customer_client(start_gateway(ledger.url), ledger.customer())
+        # A fixed window per clock minute: within 5 calls, 3 fall in one minute.
+        for _ in range(5):
+            try:
+                client.chat.completions.create(model=MODEL, messages=MESSAGES)
+            except openai.RateLimitError as exc:
+                assert exc.response.json()["error"]
+                assert int(exc.response.headers["retry-after"]) >= 1
+                break
+        else:
+            pytest.fail("no 429 relayed")
+    finally:
+        ledger.server.stop()

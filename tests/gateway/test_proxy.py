@@ -11,30 +11,32 @@ from tests.gateway.conftest import (
     CACHED_MODEL,
     MODEL,
     UPSTREAM_KEY,
-    GatewayFactory,
     Ledger,
     customer_client,
 )
 from tests.gateway.fake_upstream import FakeUpstream
 from tests.gateway.helpers import assert_billed_as_reported, by_request, upstream_of
+from tests.servers import GatewayServer
 from usagebook.gateway.usage import COUNTED_NOTE
 
 MESSAGES = [{"role": "user", "content": "Say hello in a few words, please."}]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def any_ledger(request: pytest.FixtureRequest) -> Ledger:
-    fixture = "ledger" if request.param == "sqlite" else "postgres_ledger"
-    found: Ledger = request.getfixturevalue(fixture)
-    return found
+def billing(request: pytest.FixtureRequest) -> tuple[Ledger, GatewayServer]:
+    """A ledger on each database, with a gateway in front."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("ledger"), request.getfixturevalue("gateway")
+    ledger: Ledger = request.getfixturevalue("postgres_ledger")
+    return ledger, request.getfixturevalue("start_gateway")(ledger.url)
 
 
 def test_every_endpoint_is_billed_what_the_upstream_reported(
-        any_ledger: Ledger, start_gateway: GatewayFactory,
-        upstream: tuple[FakeUpstream, str]) -> None:
+        billing: tuple[Ledger, GatewayServer], upstream: tuple[FakeUpstream, str]) -> None:
     fake = upstream[0]
+    any_ledger, gateway = billing
     customer = any_ledger.customer()
-    client = customer_client(start_gateway(any_ledger.url), customer)
+    client = customer_client(gateway, customer)
     raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
     chat = raw.parse()
     request_ids = [raw.headers["x-usagebook-request-id"]]
@@ -62,11 +64,14 @@ def test_every_endpoint_is_billed_what_the_upstream_reported(
         assert len([c for c in response.parse() if c.choices and c.choices[0].text]) == 5
     raw_embedding = client.embeddings.with_raw_response.create(
         model="text-embedding-bge-m3", input="embed me")
-    request_ids.append(raw_embedding.headers["x-usagebook-request-id"])
+    embedding_id = raw_embedding.headers["x-usagebook-request-id"]
     assert raw_embedding.parse().data[0].embedding == [0.25, -0.5, 0.125]
+    # OpenAI's embedding answers carry no id: the last one the upstream served is this one.
+    embedded = [s for s in fake.served.values() if s.path == "/v1/embeddings"][-1]
 
     entries = by_request(any_ledger.wait_for_entries(customer, 2 * 5 + 3 + 1))
-    assert sorted(entries) == sorted(request_ids)
+    assert sorted(entries) == sorted([*request_ids, embedding_id])
+    assert_billed_as_reported(entries[embedding_id], embedded)
     for request_id in request_ids:
         served = upstream_of(entries[request_id], fake)
         assert served.authorization == f"Bearer {UPSTREAM_KEY}"  # never the customer's key
@@ -76,9 +81,9 @@ def test_every_endpoint_is_billed_what_the_upstream_reported(
 
 
 def test_usage_the_upstream_did_not_report_is_counted_and_flagged(
-        ledger: Ledger, start_gateway: GatewayFactory) -> None:
+        ledger: Ledger, gateway: GatewayServer) -> None:
     customer = ledger.customer()
-    client = customer_client(start_gateway(ledger.url), customer)
+    client = customer_client(gateway, customer)
     prompt = [{"role": "user", "content": "x" * 40}]  # 10 tokens by the 4-characters rule
     with client.chat.completions.with_streaming_response.create(
             model=MODEL, messages=prompt, stream=True,
@@ -96,10 +101,9 @@ def test_usage_the_upstream_did_not_report_is_counted_and_flagged(
         assert all(COUNTED_NOTE in e["notes"] for e in entries[request_id])
 
 
-def test_refusals_before_the_upstream(ledger: Ledger, start_gateway: GatewayFactory,
+def test_refusals_before_the_upstream(ledger: Ledger, gateway: GatewayServer,
                                       upstream: tuple[FakeUpstream, str]) -> None:
     fake = upstream[0]
-    gateway = start_gateway(ledger.url)
     customer = ledger.customer()
     client = customer_client(gateway, customer)
     served_before = len(fake.served)
@@ -124,9 +128,9 @@ def test_refusals_before_the_upstream(ledger: Ledger, start_gateway: GatewayFact
 
 
 def test_an_upstream_error_passes_through_and_charges_nothing(
-        ledger: Ledger, start_gateway: GatewayFactory) -> None:
+        ledger: Ledger, gateway: GatewayServer) -> None:
     customer = ledger.customer()
-    client = customer_client(start_gateway(ledger.url), customer)
+    client = customer_client(gateway, customer)
     for status, error in ((500, openai.InternalServerError), (400, openai.BadRequestError)):
         with pytest.raises(error) as failed:
             client.chat.completions.create(model=MODEL, messages=MESSAGES,
@@ -143,6 +147,6 @@ def test_an_upstream_error_passes_through_and_charges_nothing(
 
 
 def test_models_are_listed_from_the_upstream(ledger: Ledger,
-                                             start_gateway: GatewayFactory) -> None:
-    client = customer_client(start_gateway(ledger.url), ledger.customer())
+                                             gateway: GatewayServer) -> None:
+    client = customer_client(gateway, ledger.customer())
     assert [model.id for model in client.models.list()] == ["llama-3.3-70b"]

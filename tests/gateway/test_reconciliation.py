@@ -11,9 +11,10 @@ from decimal import Decimal
 
 import openai
 
-from tests.gateway.conftest import MODEL, Customer, GatewayFactory, Ledger, customer_client
+from tests.gateway.conftest import MODEL, Customer, Ledger, customer_client
 from tests.gateway.fake_upstream import FakeUpstream
 from tests.gateway.helpers import assert_billed_as_reported, by_request, upstream_of
+from tests.servers import GatewayServer
 from usagebook.gateway.usage import COUNTED_NOTE
 
 LIMIT_TEXT = ("API key USD spend limit exceeded. Your account may still have USD balance, but "
@@ -21,11 +22,10 @@ LIMIT_TEXT = ("API key USD spend limit exceeded. Your account may still have USD
 
 
 def test_every_upstream_token_is_in_the_ledger_once(
-        ledger: Ledger, start_gateway: GatewayFactory,
+        ledger: Ledger, gateway: GatewayServer,
         upstream: tuple[FakeUpstream, str]) -> None:
     fake = upstream[0]
     customers = [ledger.customer() for _ in range(3)] + [ledger.customer(usd_limit="0.0004")]
-    gateway = start_gateway(ledger.url)
     before = set(fake.served)
     outcomes: Counter[str] = Counter()
     answered: dict[str, str] = {}  # gateway request id -> how it was asked
