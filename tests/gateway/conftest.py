@@ -184,8 +184,20 @@ def start_gateway(tmp_path: Path, upstream: tuple[FakeUpstream, str]) -> Iterato
         gateway.stop()
 
 
+_open_clients: list[openai.OpenAI] = []
+
+
 def customer_client(gateway: GatewayServer, customer: Customer) -> openai.OpenAI:
     """The customer's official client, pointed at the gateway (no retries: one call, one
-    request, so that the ledger can be reconciled call by call)."""
-    return openai.OpenAI(api_key=customer.key, base_url=gateway.base_url + "/v1",
-                         max_retries=0, timeout=30)
+    request, so that the ledger can be reconciled call by call); closed at the test's end."""
+    client = openai.OpenAI(api_key=customer.key, base_url=gateway.base_url + "/v1",
+                           max_retries=0, timeout=30)
+    _open_clients.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while _open_clients:
+        _open_clients.pop().close()
