@@ -36,7 +36,7 @@ from usagebook.settings import (
     normalise_database_url,
 )
 from usagebook.store.engine import Database, create_database
-from usagebook.store.migrate import upgrade
+from usagebook.store.migrate import SchemaMismatch, check_schema, upgrade
 
 T = TypeVar("T")
 
@@ -147,8 +147,19 @@ def migrate(database_url: DatabaseUrl = None) -> None:
 def migrate_or_fail(settings: Settings) -> None:
     try:
         upgrade(settings.database_url)
+    except SchemaMismatch as exc:
+        fail(str(exc))
     except Exception as exc:  # alembic and drivers raise many kinds; the operator needs one line
         fail(f"migration failed: {exc}")
+
+
+def schema_or_fail(settings: Settings) -> None:
+    try:
+        check_schema(settings.database_url, allow_older=False)
+    except SchemaMismatch as exc:
+        fail(str(exc))
+    except Exception as exc:  # an unreachable database, say: one line, not a traceback
+        fail(f"cannot read the database schema: {exc}")
 
 
 @app.command()
@@ -159,8 +170,12 @@ def serve(
     workers: Annotated[int, typer.Option(
         min=1, help="Server processes sharing the port (one core each; /metrics and, without "
                     "Redis, rate limits and the analytics cache are per process).")] = 1,
+    migrate_first: Annotated[bool, typer.Option(
+        "--migrate/--no-migrate",
+        help="Upgrade an older schema first (one host at a time), or refuse to serve it.")] = True,
 ) -> None:
-    """Migrate if needed, then serve the API (and the dashboard at /)."""
+    """Migrate if needed, then serve the API (and the dashboard at /). A schema newer than
+    this code (or older, with --no-migrate) is refused: the host does not half-work."""
     import uvicorn
 
     from usagebook.app import create_app, tune_garbage_collector
@@ -168,7 +183,10 @@ def serve(
 
     settings = settings_for(database_url, existing=False)
     _require_free_port(host, port)
-    migrate_or_fail(settings)
+    if migrate_first:
+        migrate_or_fail(settings)
+    else:
+        schema_or_fail(settings)
     configure_logging()  # JSON lines; the request middleware writes the access log itself
     options: dict[str, Any] = {"host": host, "port": port, "log_config": None,
                                "access_log": False}

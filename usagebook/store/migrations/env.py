@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from usagebook.store.migrate import MIGRATION_LOCK
 from usagebook.store.tables import metadata
 
 config = context.config
@@ -28,8 +30,20 @@ def _run(connection: Connection) -> None:
 async def _run_async() -> None:
     engine = create_async_engine(config.get_main_option("sqlalchemy.url") or "", poolclass=NullPool)
     async with engine.connect() as connection:
+        postgres = connection.dialect.name == "postgresql"
+        if postgres:
+            # One migrator at a time across hosts: the others wait here, then find the schema
+            # current (Alembic reads the version after the lock is granted). The lock is the
+            # session's, released below or when the connection dies with its process.
+            await connection.execute(text("SELECT pg_advisory_lock(:key)"),
+                                     {"key": MIGRATION_LOCK})
+            await connection.commit()
         await connection.run_sync(_run)
         await connection.commit()
+        if postgres:
+            await connection.execute(text("SELECT pg_advisory_unlock(:key)"),
+                                     {"key": MIGRATION_LOCK})
+            await connection.commit()
     await engine.dispose()
 
 

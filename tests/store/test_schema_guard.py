@@ -1,0 +1,86 @@
+"""Many hosts starting at once migrate one at a time, and a host refuses a schema that is not
+its own (newer than its code, or older when told not to migrate) with one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from tests.conftest import _create_postgres_database
+from usagebook.settings import normalise_database_url
+from usagebook.store.migrate import code_revision, database_revision, upgrade
+
+USAGEBOOK = str(Path(sys.executable).parent / "usagebook")
+
+
+def usagebook(*args: str, url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([USAGEBOOK, *args, "--database-url", url], text=True,
+                          capture_output=True, timeout=120, check=False,
+                          env={"PATH": "/usr/bin:/bin", "USAGEBOOK_SECRET_KEY": "k" * 40})
+
+
+@pytest.fixture
+def fresh_postgres() -> Iterator[str]:
+    url, drop = _create_postgres_database()
+    yield url
+    drop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    url, drop = _create_postgres_database()
+    yield url
+    drop()
+
+
+def test_hosts_starting_at_once_migrate_one_at_a_time(fresh_postgres: str) -> None:
+    hosts = [subprocess.Popen([USAGEBOOK, "migrate", "--database-url", fresh_postgres],
+                              text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env={"PATH": "/usr/bin:/bin", "USAGEBOOK_SECRET_KEY": "k" * 40})
+             for _ in range(5)]
+    outcomes = [(host.communicate(timeout=120)[1], host.returncode) for host in hosts]
+    assert [code for _, code in outcomes] == [0] * 5, outcomes
+    assert database_revision(normalise_database_url(fresh_postgres)) == code_revision()
+
+
+def test_a_newer_schema_is_refused_before_serving(fresh_database: str) -> None:
+    upgrade(normalise_database_url(fresh_database))
+    _force_revision(fresh_database, "9999")
+    for command in (["serve", "--port", "1"], ["migrate"]):
+        done = usagebook(*command, url=fresh_database)
+        assert done.returncode == 1, done
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("FAILED: "), done.stderr
+        assert "9999" in lines[0] and "newer" in lines[0], lines
+
+
+def test_an_older_schema_is_refused_without_migrating(fresh_database: str) -> None:
+    upgrade(normalise_database_url(fresh_database), "0003")
+    done = usagebook("serve", "--no-migrate", "--port", "1", url=fresh_database)
+    assert done.returncode == 1, done
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "usagebook migrate" in lines[0], done.stderr
+    assert database_revision(normalise_database_url(fresh_database)) == "0003"
+
+
+def _force_revision(url: str, revision: str) -> None:
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def force() -> None:
+        engine = create_async_engine(normalise_database_url(url))
+        async with engine.begin() as conn:
+            await conn.execute(sqlalchemy.text("UPDATE alembic_version SET version_num = :v"),
+                               {"v": revision})
+        await engine.dispose()
+
+    asyncio.run(force())
