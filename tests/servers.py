@@ -88,6 +88,23 @@ class ScratchPostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class ScratchStandby(ScratchPostgres):
+    """A streaming-replication hot standby of a ScratchPostgres, on a free port of its own."""
+
+    def __init__(self, primary: ScratchPostgres) -> None:
+        as_root = os.geteuid() == 0
+        self.dir = Path(tempfile.mkdtemp(prefix="usagebook-pgs-", dir="/tmp" if as_root else None))
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self.running = False
+        if as_root:
+            shutil.chown(self.dir, PG_USER, PG_USER)
+        # -R writes primary_conninfo and standby.signal; -X stream copies the WAL it needs.
+        self._run("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", PG_USER,
+                  "-D", str(self.data), "-R", "-X", "stream", "-c", "fast", "--no-sync")
+        self.start()
+
+
 class ScratchRedis:
     """A throwaway redis-server (no persistence) on a free port."""
 

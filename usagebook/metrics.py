@@ -22,6 +22,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     ProcessCollector,
     generate_latest,
@@ -55,6 +56,15 @@ OVERSPEND = Counter(
 RATE_LIMITED = Counter(
     "usagebook_rate_limited_requests", "Requests refused by the per-key rate limit",
     registry=REGISTRY,
+)
+REPLICA_LAG = Gauge(
+    "usagebook_replica_lag_seconds", "How far the read standby was behind the primary when "
+    "last measured (+Inf when it could not be asked; absent without a standby)",
+    registry=REGISTRY,
+)
+REPLICA_READS = Counter(
+    "usagebook_lagging_reads", "Reads that may lag (analytics, export), by where they went",
+    ["target"], registry=REGISTRY,
 )
 
 # Pre-create the label values, so dashboards see zeros rather than absent series.

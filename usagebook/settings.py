@@ -29,6 +29,10 @@ class Settings:
     redis_url: str | None = None
     rate_limit_per_minute: int = 1200
     query_timeout_seconds: float = 10.0
+    # A streaming-replication standby for reads that may lag (analytics, export), used while
+    # its lag is at most max_replica_lag_seconds; None: every read goes to the primary.
+    read_database_url: str | None = None
+    max_replica_lag_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -36,7 +40,7 @@ class Settings:
         values: dict[str, object] = {}
         if url := source.get("USAGEBOOK_DATABASE_URL"):
             values["database_url"] = url
-        for name in ("operator_token", "secret_key", "redis_url"):
+        for name in ("operator_token", "secret_key", "redis_url", "read_database_url"):
             if raw := source.get(f"USAGEBOOK_{name.upper()}"):
                 values[name] = raw
         if (limit := source.get("USAGEBOOK_RATE_LIMIT_PER_MINUTE")) is not None:
@@ -44,6 +48,10 @@ class Settings:
         if (timeout := source.get("USAGEBOOK_QUERY_TIMEOUT_SECONDS")) is not None:
             values["query_timeout_seconds"] = _parse_float(
                 "USAGEBOOK_QUERY_TIMEOUT_SECONDS", timeout
+            )
+        if (lag := source.get("USAGEBOOK_MAX_REPLICA_LAG_SECONDS")) is not None:
+            values["max_replica_lag_seconds"] = _parse_float(
+                "USAGEBOOK_MAX_REPLICA_LAG_SECONDS", lag
             )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).validated()  # type: ignore[arg-type]
@@ -59,6 +67,9 @@ class Settings:
         PostgreSQL (production) refuses to start without a real one.
         """
         settings = replace(self, database_url=normalise_database_url(self.database_url))
+        if settings.read_database_url:
+            settings = replace(settings,
+                               read_database_url=normalise_database_url(settings.read_database_url))
         if self.rate_limit_per_minute < 0:
             raise SettingsError("USAGEBOOK_RATE_LIMIT_PER_MINUTE must be 0 (off) or more")
         if settings.secret_key and settings.secret_key.strip().lower() not in PLACEHOLDER_SECRETS:

@@ -25,7 +25,7 @@ from usagebook.ledger.local_time import local_date, next_day_start_ms, parse_zon
 from usagebook.money import Currency
 from usagebook.store import analytics as store
 from usagebook.store.analytics import DayRange
-from usagebook.store.engine import Database
+from usagebook.store.engine import Database, for_lagging_reads
 from usagebook.timeutil import MS_PER_DAY, day_of_ms, day_start_ms, now_ms
 
 CACHE_TTL_MS = 600_000
@@ -94,7 +94,9 @@ def cache_ttl_ms(now: int, zone: ZoneInfo | None = None) -> int:
 async def compute(
     db: Database, account_id: str, period: Period, limit_seconds: float
 ) -> dict[str, Any]:
-    """Every figure but `lookback`, from one consistent snapshot of the rollups."""
+    """Every figure but `lookback`, from one consistent snapshot of the rollups (of the read
+    standby when one is configured and close enough)."""
+    db = await for_lagging_reads(db)
     days = [(day.isoformat(), day_start_ms(day)) for day in period.days]
     where = DayRange(account_id, days[0][1], days[-1][1])
     with localcontext(prec=_PRECISION):

@@ -25,7 +25,7 @@ from usagebook.ledger.usage import UsageQuery, parse_time_bound
 from usagebook.money import FILTER_CURRENCIES
 from usagebook.store import accounts as account_store
 from usagebook.store import export as store
-from usagebook.store.engine import Database
+from usagebook.store.engine import Database, for_lagging_reads
 from usagebook.store.entries import EntryFilter, EntryRow
 from usagebook.store.export_plan import Position
 from usagebook.timeutil import to_ms
@@ -107,8 +107,10 @@ async def export_entries(
 ) -> Exported:
     """Write every matching entry to `out`; `on_batch` hears the running total after each
     batch is written. A CSV export on PostgreSQL COPYs batches over `connections` connections
-    reading one snapshot. Raises InvalidInput, or NotFound for an unknown account."""
+    reading one snapshot (of the read standby when one is configured and close enough).
+    Raises InvalidInput, or NotFound for an unknown account."""
     where, after = query.resolve()
+    db = await for_lagging_reads(db)
     done = Exported(0, query.after)
     async with store.snapshot(db) as conn:
         if not await account_store.account_exists(conn, query.account_id):

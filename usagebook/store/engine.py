@@ -1,15 +1,30 @@
-"""The database handle: one async engine, read and write transactions, backend quirks."""
+"""The database handle: one async engine, read and write transactions, backend quirks; and
+the choice of database for reads that may lag.
+
+Reads that may lag: analytics and export can be served by a streaming-replication standby
+(`USAGEBOOK_READ_DATABASE_URL`) while its lag stays within `USAGEBOOK_MAX_REPLICA_LAG_SECONDS`.
+
+Everything else (balances, recording, keys, pages and the cursor walk) reads the primary, so it
+reads its own writes. The lag is measured at most once a second by comparing the primary's
+current WAL position with the standby's replayed one: equal means no lag; otherwise the lag is
+the time since the standby last replayed a commit (an upper bound of how stale its data is).
+A standby that cannot be asked counts as infinitely behind, so reads fall back to the primary.
+"""
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from usagebook.metrics import REPLICA_LAG, REPLICA_READS
 from usagebook.settings import Settings
 
 
@@ -24,6 +39,8 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        # Set by create_database when a read standby is configured (see store.replica).
+        self.lagging_reads: LaggingReads | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -44,10 +61,20 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.lagging_reads is not None:
+            await self.lagging_reads.dispose()
 
 
 def create_database(settings: Settings, **engine_options: Any) -> Database:
-    url = settings.database_url
+    database = _create(settings.database_url, **engine_options)
+    if settings.read_database_url and not database.is_sqlite:
+        replica = _create(settings.read_database_url, pool_size=4, max_overflow=4)
+        database.lagging_reads = LaggingReads(database, replica,
+                                              settings.max_replica_lag_seconds)
+    return database
+
+
+def _create(url: str, **engine_options: Any) -> Database:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, poolclass=NullPool if ":memory:" in url else None,
                                      **engine_options)
@@ -84,3 +111,57 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+# --- Reads that may lag -------------------------------------------------------------------------
+
+PRIMARY_POSITION = text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')")
+STANDBY_POSITION = text(
+    "SELECT pg_is_in_recovery(), pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0'),"
+    " EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp())"
+)
+MEASURE_EVERY_SECONDS = 1.0
+
+
+@dataclass
+class LaggingReads:
+    """Chooses the database for a read that may lag behind the primary."""
+
+    primary: Database
+    replica: Database
+    max_lag_seconds: float
+    lag_seconds: float = math.inf
+    _measured_at: float = field(default=-math.inf, repr=False)
+
+    async def choose(self) -> Database:
+        now = time.monotonic()
+        if now - self._measured_at >= MEASURE_EVERY_SECONDS:
+            self._measured_at = now
+            self.lag_seconds = await self._measure()
+            REPLICA_LAG.set(self.lag_seconds)
+        use_replica = self.lag_seconds <= self.max_lag_seconds
+        REPLICA_READS.labels("replica" if use_replica else "primary").inc()
+        return self.replica if use_replica else self.primary
+
+    async def _measure(self) -> float:
+        try:
+            async with self.replica.read() as conn:
+                recovering, replayed, since_commit = (await conn.execute(STANDBY_POSITION)).one()
+            if not recovering:
+                return 0.0  # promoted (or a primary named as replica): it is current
+            async with self.primary.read() as conn:
+                written = (await conn.execute(PRIMARY_POSITION)).scalar_one()
+        except Exception:  # an unreachable standby is simply not used
+            return math.inf
+        if replayed is not None and replayed >= written:
+            return 0.0
+        return math.inf if since_commit is None else float(since_commit)
+
+    async def dispose(self) -> None:
+        await self.replica.dispose()
+
+
+async def for_lagging_reads(db: Database) -> Database:
+    """The database a read that may lag should use: the standby when one is configured and
+    close enough, else `db` itself."""
+    return db if db.lagging_reads is None else await db.lagging_reads.choose()
