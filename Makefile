@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 ENTRIES ?= 100000
 
-.PHONY: help install demo serve test lint fmt bench
+.PHONY: help install demo serve test test-cluster lint fmt bench
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/$$(HOST)/$(HOST)/g' -e 's/$$(PORT)/$(PORT)/g' \
@@ -39,6 +39,9 @@ test: install ## Install, lint (ruff, mypy strict) and run the whole suite on SQ
 	$(BIN)/ruff check usagebook tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+test-cluster: install ## The failover drill: 8 hosts in network namespaces (needs root; installs haproxy and pg_auto_failover)
+	$(BIN)/pytest -m cluster tests/cluster -s -p no:cacheprovider
 
 lint: install ## ruff and mypy (strict) over the package
 	$(BIN)/ruff check usagebook tests bench
