@@ -54,6 +54,7 @@ from usagebook.store.tables import (
     rollup_quarter_currency,
     rollup_quarter_key,
     rollup_quarter_sku,
+    rollup_quarter_tag,
     usage_count_buckets,
     usage_count_days,
     usage_entries,
@@ -102,6 +103,11 @@ PROJECTIONS: dict[str, tuple[Table, tuple[str, ...], tuple[str, ...]]] = {
             ("quarter", "key", rollup_quarter_key, ("api_key_id", "sku")),
         )
     },
+    "rollup_quarter_tag": (
+        rollup_quarter_tag,
+        ("account_id", "quarter_ms", "tag_key", "tag_value", "currency", "sku"),
+        ("amount", "units"),
+    ),
 }
 
 
@@ -171,7 +177,19 @@ def recomputed_projections(harness: Harness, accounts: list[str]) -> dict[str, R
             for a, key, ts, _, units, amount, c in entries
         ),
         **_grain_rollups(entries),
+        "rollup_quarter_tag": _tag_rollup(harness, accounts),
     }
+
+
+def _tag_rollup(harness: Harness, accounts: list[str]) -> Rows:
+    """One row per tag of each tagged entry, per quarter hour, currency and SKU."""
+    tagged = _read(harness, usage_entries,
+                   ("account_id", "ts_ms", "sku", "units", "amount", "currency", "tags"), accounts)
+    return _sums(
+        ((a, ts - ts % QUARTER, key, value, c, sku), (amount, units))
+        for a, ts, sku, units, amount, c, tags in tagged if tags
+        for key, value in json.loads(tags).items()
+    )
 
 
 def _grain_rollups(entries: list[Any]) -> dict[str, Rows]:
@@ -256,6 +274,11 @@ def _wire_event(
     )
     if ts is not None:
         made["timestamp"] = _iso(ts)
+    if int(request_id.rsplit("-", 1)[-1]) % 3:  # two thirds tagged, from a few values
+        n = int(request_id.rsplit("-", 1)[-1])
+        made["tags"] = {"project": ("search", "chat")[n % 2], "user": f"u_{n % 5}"}
+        if n % 7 == 0:
+            made["tags"] = {"project": "ads"}
     return made
 
 

@@ -90,6 +90,16 @@ def _past_limit(longest: int) -> st.SearchStrategy[Any]:
 
 _good_counts = st.sampled_from([0, MAX_INT32, None]) | st.integers(0, MAX_INT32)
 _bad_counts = st.sampled_from([-1, MAX_INT32 + 1, True, 1.0]) | st.integers() | any_value
+_good_tags = st.dictionaries(
+    st.from_regex(r"[a-z][a-z0-9_]{0,31}", fullmatch=True),
+    st.from_regex(r"[A-Za-z0-9._:@/+-]{1,64}", fullmatch=True), max_size=8,
+) | st.sampled_from([None, {}, {"project": "search", "user": "u_123"}])
+_bad_tags = st.sampled_from([
+    {"A": "x"}, {"a\n": "x"}, {"a": "x\n"}, {"a": "x" * 65}, {"a" * 33: "x"}, {"a": ""},
+    {"a": 1}, {"a": None}, {"": "x"}, {"_a": "x"}, {"1a": "x"}, {"a": "é"}, {"a": "x y"},
+    {f"k{n}": "v" for n in range(9)}, ["a"], "a=b",
+]) | st.dictionaries(st.text(max_size=34), st.text(max_size=66) | any_value, max_size=10) \
+    | any_value
 _GOOD: dict[str, st.SearchStrategy[Any]] = {
     "requestId": _good_texts, "sku": _good_texts,
     "units": st.sampled_from(_good_units) | st.integers(1, 999_999_999) | st.decimals(
@@ -101,6 +111,7 @@ _GOOD: dict[str, st.SearchStrategy[Any]] = {
     "inferenceExecutionTime": _good_counts, "promptTokens": _good_counts,
     "completionTokens": _good_counts,
     "currency": st.sampled_from(["USD", "DIEM", "BUNDLED_CREDITS", "VCU", None]),
+    "tags": _good_tags,
 }
 _BAD: dict[str, st.SearchStrategy[Any]] = {
     **{key: _past_limit(200) for key in ("requestId", "sku")},
@@ -110,6 +121,7 @@ _BAD: dict[str, st.SearchStrategy[Any]] = {
     "units": st.sampled_from(_bad_units) | st.decimals().map(str) | any_value,
     "timestamp": st.sampled_from(_bad_timestamps) | st.datetimes().map(str) | any_value,
     "currency": any_value,
+    "tags": _bad_tags,
 }
 _REQUIRED = ["requestId", "sku", "units"]
 _OPTIONAL = [key for key in _GOOD if key not in _REQUIRED]
@@ -179,7 +191,8 @@ def test_fast_path_gives_what_the_model_gives(raw: dict[Any, Any]) -> None:
 
 def test_a_typical_event_takes_the_fast_path() -> None:
     # Else the property above holds trivially and recording silently pays for pydantic.
-    for raw in (TYPICAL, {"requestId": "r", "sku": "s", "units": 1}):
+    tagged = {**TYPICAL, "tags": {"project": "search", "user": "u_123"}}
+    for raw in (TYPICAL, {"requestId": "r", "sku": "s", "units": 1}, tagged):
         fast = _fast_event(dict(raw))
         assert fast is not None
         assert _same_event(fast, _from_model(UsageEvent.model_validate(raw)))

@@ -5,17 +5,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.responses import Response
 
 from usagebook import csvformat
 from usagebook.api.deps import AdminCaller, DatabaseDep, SettingsDep
+from usagebook.api.ignored_params import QUERY_PREFIXES
 from usagebook.api.negotiation import CSV, choose_media_type
 from usagebook.api.schemas import StoredCurrency, UsageEntry, error_responses
 from usagebook.api.usage_params import iso_date_time_text
 from usagebook.api.wire import ExactJSONResponse, entry_to_wire
+from usagebook.errors import ProblemCollector
+from usagebook.ledger.cursors import MAX_TAG_FILTERS
+from usagebook.ledger.events import TAG_VALUE
 from usagebook.ledger.history import MAX_PAGE_SIZE, MIN_PAGE_SIZE, HistoryQuery, walk_history
+from usagebook.ledger.tag_filters import PREFIX, parse_tag_filters
 from usagebook.timeutil import now_ms
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
@@ -23,6 +28,17 @@ router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
 IsoText = BeforeValidator(iso_date_time_text)  # date-time text only, never epoch numbers
 CURSOR_MAX_LENGTH = 512
+# The `tag.<key>=<value>` family, read from the request itself; documented by one example.
+TAG_FILTER_DOC = {
+    QUERY_PREFIXES: [PREFIX],
+    "parameters": [{
+        "name": "tag.project", "in": "query", "required": False,
+        "schema": {"type": "string", "pattern": TAG_VALUE},
+        "description": f"`tag.<key>=<value>` (any tag key; at most {MAX_TAG_FILTERS}, all must "
+                       "hold): only entries recorded with that tag. First page only; the "
+                       "cursor carries it. The answer's shape is unchanged (tags never appear).",
+    }],
+}
 
 
 class UsageHistoryPage(BaseModel):
@@ -40,6 +56,7 @@ class UsageHistoryPage(BaseModel):
     "/usage-history",
     response_class=ExactJSONResponse,
     summary="Usage ledger as a cursor walk",
+    openapi_extra=TAG_FILTER_DOC,
     responses={
         200: {"model": UsageHistoryPage,
               "content": {"text/csv": {"schema": {"type": "string"}}},
@@ -50,6 +67,7 @@ class UsageHistoryPage(BaseModel):
     },
 )
 async def get_usage_history(
+    request: Request,
     caller: AdminCaller,
     database: DatabaseDep,
     settings: SettingsDep,
@@ -64,11 +82,12 @@ async def get_usage_history(
 ) -> Response:
     media_type = choose_media_type(accept)
     assert settings.secret_key is not None  # Settings.validated() guarantees one
-    page = await walk_history(
-        database,
-        HistoryQuery(caller.account_id, cursor, currency, startTimestamp, endTimestamp, pageSize),
-        settings.secret_key,
-    )
+    problems = ProblemCollector()
+    tags = parse_tag_filters(request.query_params.multi_items(), problems, MAX_TAG_FILTERS)
+    problems.raise_if_any()
+    query = HistoryQuery(caller.account_id, cursor, currency, startTimestamp, endTimestamp,
+                         pageSize, tags)
+    page = await walk_history(database, query, settings.secret_key)
     if media_type == CSV:
         headers = {"Content-Disposition": f"attachment; filename={_csv_file_name()}"}
         if page.next_cursor is not None:

@@ -10,9 +10,12 @@ one, and reveals nothing about the account that started the walk.
 Token layout (then base64url without padding, 112 characters):
 
     version:u8 flags:u8 page_size:u16 start_ms:i64 end_ms:i64
-    after_ts:i64 after_id:i64 snapshot_id:i64 expires_ms:i64 | hmac_sha256:32 bytes
+    after_ts:i64 after_id:i64 snapshot_id:i64 expires_ms:i64 [tags] | hmac_sha256:32 bytes
 
 `flags` holds whether start and end are set (bits 0, 1) and the currency's code (bits 2-3).
+A walk filtered by tags is version 2: its tag filters follow as ASCII `key=value` pairs joined
+by `&` (neither may hold either character), up to 2 of them so a token stays within 512
+characters.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from dataclasses import dataclass
 from usagebook.errors import InvalidInput
 
 CURSOR_LIFETIME_MS = 24 * 3_600_000
-_VERSION = 1
+MAX_TAG_FILTERS = 2
+_VERSION, _TAGGED_VERSION = 1, 2
 _LAYOUT = struct.Struct(">BBHqqqqqq")
 _MAC_BYTES = 32
 _CURRENCIES = (None, "USD", "DIEM", "BUNDLED_CREDITS")
@@ -50,6 +54,7 @@ class WalkCursor:
     after_id: int
     snapshot_id: int
     expires_ms: int
+    tags: tuple[tuple[str, str], ...] = ()
 
 
 def encode_cursor(cursor: WalkCursor, account_id: str, secret: str) -> str:
@@ -57,9 +62,10 @@ def encode_cursor(cursor: WalkCursor, account_id: str, secret: str) -> str:
     flags |= _HAS_START if cursor.start_ms is not None else 0
     flags |= _HAS_END if cursor.end_ms is not None else 0
     payload = _LAYOUT.pack(
-        _VERSION, flags, cursor.page_size, cursor.start_ms or 0, cursor.end_ms or 0,
+        _TAGGED_VERSION if cursor.tags else _VERSION, flags, cursor.page_size,
+        cursor.start_ms or 0, cursor.end_ms or 0,
         cursor.after_ts, cursor.after_id, cursor.snapshot_id, cursor.expires_ms,
-    )
+    ) + "&".join(f"{key}={value}" for key, value in cursor.tags).encode("ascii")
     token = payload + _mac(payload, account_id, secret)
     return base64.urlsafe_b64encode(token).rstrip(b"=").decode("ascii")
 
@@ -68,15 +74,17 @@ def decode_cursor(token: str, account_id: str, secret: str, now_ms: int) -> Walk
     """The cursor behind `token`. Raises InvalidInput (on `cursor`) when it is malformed,
     tampered with, signed for another account or under another secret, or expired."""
     raw = _unbase64(token)
-    payload, mac = raw[: _LAYOUT.size], raw[_LAYOUT.size :]
-    if len(raw) != _LAYOUT.size + _MAC_BYTES or not hmac.compare_digest(
+    payload, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
+    if len(raw) < _LAYOUT.size + _MAC_BYTES or not hmac.compare_digest(
         mac, _mac(payload, account_id, secret)
     ):
         raise InvalidInput.single("cursor", INVALID_MESSAGE)
     version, flags, size, start, end, after_ts, after_id, snapshot, expires = _LAYOUT.unpack(
-        payload
+        payload[: _LAYOUT.size]
     )
-    if version != _VERSION or flags >> 2 >= len(_CURRENCIES):
+    tags = _tags(payload[_LAYOUT.size :])
+    if (version, bool(tags)) not in ((_VERSION, False), (_TAGGED_VERSION, True)) \
+            or flags >> 2 >= len(_CURRENCIES):
         raise InvalidInput.single("cursor", INVALID_MESSAGE)
     if expires <= now_ms:
         raise InvalidInput.single("cursor", EXPIRED_MESSAGE)
@@ -85,8 +93,19 @@ def decode_cursor(token: str, account_id: str, secret: str, now_ms: int) -> Walk
         start_ms=start if flags & _HAS_START else None,
         end_ms=end if flags & _HAS_END else None,
         page_size=size, after_ts=after_ts, after_id=after_id, snapshot_id=snapshot,
-        expires_ms=expires,
+        expires_ms=expires, tags=tags,
     )
+
+
+def _tags(raw: bytes) -> tuple[tuple[str, str], ...]:
+    # Signed by this server, so well formed; read defensively all the same.
+    if not raw:
+        return ()
+    try:
+        pairs = [pair.split("=", 1) for pair in raw.decode("ascii").split("&")]
+        return tuple((key, value) for key, value in pairs)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidInput.single("cursor", INVALID_MESSAGE) from None
 
 
 def _mac(payload: bytes, account_id: str, secret: str) -> bytes:

@@ -15,6 +15,7 @@ it to that with hypothesis.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,6 +69,45 @@ def _timestamp(value: Any) -> int:
     return to_ms(moment)
 
 
+MAX_TAGS = 8
+TAG_KEY = r"^[a-z][a-z0-9_]{0,31}$"
+TAG_VALUE = r"^[A-Za-z0-9._:@/+-]{1,64}$"
+# fullmatch, not the patterns' `$`, which would let a final newline through.
+_TAG_KEY = re.compile(TAG_KEY[1:-1])
+_TAG_VALUE = re.compile(TAG_VALUE[1:-1])
+TAGS_SCHEMA = {
+    "type": "object", "maxProperties": MAX_TAGS, "propertyNames": {"pattern": TAG_KEY},
+    "additionalProperties": {"type": "string", "pattern": TAG_VALUE},
+    "description": f"Up to {MAX_TAGS} tags, e.g. {{\"project\": \"search\", \"user\": \"u_123\"}}",
+}
+
+
+def tag_key_ok(key: str) -> bool:
+    return _TAG_KEY.fullmatch(key) is not None
+
+
+def tag_value_ok(value: str) -> bool:
+    return _TAG_VALUE.fullmatch(value) is not None
+
+
+def tags_text(value: Any) -> str | None:
+    """Tags as stored: canonical JSON text (keys sorted, compact), None for no tags. The
+    characters allowed need no JSON escape, so equal tags always give equal text."""
+    if value is None:
+        return None
+    if type(value) is not dict or len(value) > MAX_TAGS:
+        raise PydanticCustomError("tags", f"must be an object of at most {MAX_TAGS} tags")
+    for key, text in value.items():
+        if not _TAG_KEY.fullmatch(key):
+            raise PydanticCustomError(
+                "tags", f"tag key {key[:40]!r} must be 1-32 of a-z, 0-9 and _, starting with a "
+                        "letter")
+        if type(text) is not str or not _TAG_VALUE.fullmatch(text):
+            raise PydanticCustomError(
+                "tags", f"tag {key!r} must have a value of 1-64 of A-Z, a-z, 0-9 and ._:@/+-")
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode() if value else None
+
+
 def _stored_currency(value: str) -> str:
     # Venice's legacy VCU is stored as DIEM: usagebook never writes VCU.
     return Currency.DIEM.value if value == LEGACY_VCU else value
@@ -114,6 +154,8 @@ class UsageEvent(BaseModel):
     # The hold granted for this usage by POST /usage/authorize: the event is charged in the
     # hold's currency and the hold is released (ledger.recording).
     hold_id: Id40 | None = Field(None, alias="holdId")
+    # Stored as canonical JSON text (`tags_text`); `{}` is no tags.
+    tags: Annotated[str | None, BeforeValidator(tags_text), WithJsonSchema(TAGS_SCHEMA)] = None
     # Only `usagebook import` may carry a currency (history from another ledger); live events
     # get theirs from the consumption order.
     currency: (
@@ -148,6 +190,7 @@ class Event:
     completion_tokens: int | None = None
     hold_id: str | None = None
     currency: str | None = None
+    tags: str | None = None  # canonical JSON text
     sent: frozenset[str] = frozenset(WIRE_NAMES)
 
 
@@ -270,7 +313,7 @@ def _fast_event(raw: Any) -> Event | None:
     api_key_id, account_id, notes = get("apiKeyId"), get("accountId"), get("notes")
     execution_ms, prompt_tokens = get("inferenceExecutionTime"), get("promptTokens")
     completion_tokens, timestamp = get("completionTokens"), get("timestamp")
-    currency, hold_id = get("currency"), get("holdId")
+    currency, hold_id, tags = get("currency"), get("holdId"), get("tags")
     if not (
         _text(request_id, 200)
         and _text(sku, 200)
@@ -288,10 +331,11 @@ def _fast_event(raw: Any) -> Event | None:
     try:
         units = _units(units_in)
         ts_ms = None if timestamp is None else _timestamp(timestamp)
+        tags_sent = None if tags is None else tags_text(tags)
     except PydanticCustomError:
         return None
     return Event(
         request_id, sku, units, api_key_id, account_id, ts_ms, notes, execution_ms,
         prompt_tokens, completion_tokens, hold_id,
-        None if currency is None else _STORED_CURRENCY[currency], sent,
+        None if currency is None else _STORED_CURRENCY[currency], tags_sent, sent,
     )

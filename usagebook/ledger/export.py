@@ -4,7 +4,8 @@ filters, ascending in ledger order (ts_ms, id), as the contract's CSV or as JSON
 Guarantees:
 - the same filters select the same entries as `/billing/usage` (`UsageQuery.entry_filter`);
 - CSV rows are byte-for-byte the API's (`usagebook.csvformat`, or the same cells formatted by
-  PostgreSQL); a JSON line is `jsonformat.entry_to_wire` of the entry;
+  PostgreSQL); a JSON line is `jsonformat.entry_to_wire` of the entry plus its `"tags"` (an
+  object, empty for none), which the Venice-shaped API answers never show;
 - memory is bounded by one batch, and output is only ever written a whole batch at a time, so
   after an interruption the last reported cursor names the last entry written;
 - `after` (a cursor `<ts_ms>-<id>`) resumes right after that entry; a resumed CSV has no header.
@@ -17,6 +18,8 @@ from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Protocol
+
+import orjson
 
 from usagebook.csvformat import HEADER, entry_row
 from usagebook.errors import NotFound, ProblemCollector
@@ -136,7 +139,11 @@ async def export_entries(
 def _render(rows: list[EntryRow], fmt: str) -> bytes:
     if fmt == "csv":
         return "".join(entry_row(row) for row in rows).encode()
-    return b"".join(dumps(entry_to_wire(row)) + b"\n" for row in rows)
+    return b"".join(dumps(_with_tags(row)) + b"\n" for row in rows)
+
+
+def _with_tags(row: EntryRow) -> dict[str, object]:
+    return {**entry_to_wire(row), "tags": orjson.loads(row.tags) if row.tags else {}}
 
 
 def _advance(

@@ -52,13 +52,15 @@ class HistoryQuery:
     start: datetime | None = None
     end: datetime | None = None
     page_size: int | None = None
+    tags: tuple[tuple[str, str], ...] = ()  # checked by `ledger.tag_filters`
 
     def validate(self) -> None:
         """Raise InvalidInput naming every bad parameter at once."""
         problems = ProblemCollector()
         if self.cursor is not None:
             sent = {"currency": self.currency, "startTimestamp": self.start,
-                    "endTimestamp": self.end, "pageSize": self.page_size}
+                    "endTimestamp": self.end, "pageSize": self.page_size,
+                    "tag.<key>": self.tags or None}
             for name, value in sent.items():
                 if value is not None:
                     problems.add(name, "must not be sent with a cursor (the cursor carries it)")
@@ -96,7 +98,7 @@ async def walk_history(db: Database, query: HistoryQuery, secret: str) -> Histor
     following = WalkCursor(
         currency=cursor.currency, start_ms=cursor.start_ms, end_ms=cursor.end_ms,
         page_size=cursor.page_size, after_ts=rows[-1].ts_ms, after_id=rows[-1].id,
-        snapshot_id=cursor.snapshot_id, expires_ms=now + CURSOR_LIFETIME_MS,
+        snapshot_id=cursor.snapshot_id, expires_ms=now + CURSOR_LIFETIME_MS, tags=cursor.tags,
     )
     return HistoryPage(rows, encode_cursor(following, query.account_id, secret))
 
@@ -110,7 +112,7 @@ def _first_cursor(query: HistoryQuery, snapshot_id: int) -> WalkCursor:
         start_ms=to_ms(query.start, round_up=True) if query.start else None,
         end_ms=to_ms(query.end, round_up=True) if query.end else None,
         page_size=query.page_size or DEFAULT_PAGE_SIZE,
-        after_ts=0, after_id=0, snapshot_id=snapshot_id, expires_ms=0,
+        after_ts=0, after_id=0, snapshot_id=snapshot_id, expires_ms=0, tags=query.tags,
     )
 
 
@@ -130,4 +132,5 @@ def _entry_filter(account_id: str, cursor: WalkCursor) -> EntryFilter:
         start_ms=cursor.start_ms,
         # The walk's end is exclusive; EntryFilter's bounds are inclusive whole milliseconds.
         end_ms=cursor.end_ms - 1 if cursor.end_ms is not None else None,
+        tags=cursor.tags,
     )

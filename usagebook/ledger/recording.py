@@ -277,7 +277,7 @@ def _new_entry(item: _Resolved, received: int, state: Consumption) -> NewEntry:
     return NewEntry(  # positional, in NewEntry's field order: kwargs cost a third more
         item.account_id, event.api_key_id, ts_ms, event.sku, price_per_unit, event.units,
         amount, currency, event.request_id, event.notes, event.execution_ms,
-        event.prompt_tokens, event.completion_tokens,
+        event.prompt_tokens, event.completion_tokens, event.tags,
     )
 
 
@@ -291,6 +291,7 @@ _COMPARED = {
     "prompt_tokens": "prompt_tokens",
     "completion_tokens": "completion_tokens",
     "currency": "currency",
+    "tags": "tags",  # canonical text on both sides: equal tags, equal text
 }
 
 

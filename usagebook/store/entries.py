@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Boolean, ColumnElement, Select, func, select, tuple_
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from usagebook.store.pg_write import UNIQUE_ENTRY, write_batch
 from usagebook.store.projections import apply_projections
@@ -41,6 +44,7 @@ class NewEntry:
     execution_ms: int | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    tags: str | None = None  # canonical JSON text (`ledger.events.tags_text`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,7 @@ class EntryRow:
     prompt_tokens: int | None
     completion_tokens: int | None
     api_key_id: str | None = None
+    tags: str | None = None
 
 
 # What an answer shows and a repeat is compared with: an entry read back, or one this
@@ -83,6 +88,33 @@ class EntryFilter:
     currencies: tuple[str, ...] | None = None
     start_ms: int | None = None
     end_ms: int | None = None
+    # (key, value) pairs every entry's tags must hold (usage-history's `tag.<key>=<value>`).
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+class _Contains(FunctionElement[bool]):
+    """`needle` occurs in `text` (case-sensitive on both backends, unlike SQLite's LIKE)."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "contains_text"
+
+
+@compiles(_Contains)
+def _contains_postgresql(element: _Contains, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"strpos({compiler.process(element.clauses, **kw)}) > 0"
+
+
+@compiles(_Contains, "sqlite")
+def _contains_sqlite(element: _Contains, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"instr({compiler.process(element.clauses, **kw)}) > 0"
+
+
+def has_tag(key: str, value: str) -> ColumnElement[bool]:
+    """The entry's tags hold `key` with exactly `value`. Tags are canonical JSON whose allowed
+    characters are never escaped, so the pair is the text `"key":"value"`; a value cannot hold
+    a quote, so `"key":` can only be a key and `"value"` only that whole value."""
+    return _Contains(ue.c.tags, f'"{key}":"{value}"')
 
 
 ENTRY_COLUMNS = (
@@ -99,6 +131,7 @@ ENTRY_COLUMNS = (
     ue.c.prompt_tokens,
     ue.c.completion_tokens,
     ue.c.api_key_id,
+    ue.c.tags,
 )
 
 _FIELDS = NewEntry.__slots__
@@ -157,6 +190,8 @@ def _filtered(query: Select[Any], where: EntryFilter) -> Select[Any]:
         query = query.where(ue.c.ts_ms >= where.start_ms)
     if where.end_ms is not None:
         query = query.where(ue.c.ts_ms <= where.end_ms)
+    for key, value in where.tags:
+        query = query.where(has_tag(key, value))
     return query
 
 

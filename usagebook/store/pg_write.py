@@ -31,11 +31,12 @@ _DAY = "(ts_ms - (((ts_ms % 86400000) + 86400000) % 86400000))"
 _COLUMNS = (
     "account_id varchar, api_key_id varchar, ts_ms bigint, sku varchar, "
     "price_per_unit_usd numeric, units numeric, amount numeric, currency varchar, "
-    "request_id varchar, notes text, execution_ms int, prompt_tokens int, completion_tokens int"
+    "request_id varchar, notes text, execution_ms int, prompt_tokens int, completion_tokens int, "
+    "tags text"
 )
 _NAMES = (
     "account_id, api_key_id, ts_ms, sku, price_per_unit_usd, units, amount, currency, "
-    "request_id, notes, execution_ms, prompt_tokens, completion_tokens"
+    "request_id, notes, execution_ms, prompt_tokens, completion_tokens, tags"
 )
 
 
@@ -82,6 +83,15 @@ _ROLLUP_CTES = "".join(f", {name} AS (\n    {_rollup(grain, dimension)}\n)"
                        for name, grain, dimension in _ROLLUPS)
 
 
+# One row per tag of each tagged entry; untagged entries (the usual kind) cost a NULL test.
+_TAG_ROLLUP = (
+    "INSERT INTO rollup_quarter_tag AS t (account_id, quarter_ms, tag_key, tag_value, currency, "
+    f"sku, amount, units) SELECT account_id, {_QUARTER}, tag.key, tag.value, currency, sku, "
+    "sum(amount), sum(units) FROM stored CROSS JOIN LATERAL json_each_text(stored.tags::json) "
+    "AS tag WHERE stored.tags IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6 "
+    "ON CONFLICT (account_id, quarter_ms, tag_key, tag_value, currency, sku) DO UPDATE SET "
+    "amount = t.amount + excluded.amount, units = t.units + excluded.units"
+)
 UNIQUE_ENTRY = "uq_usage_entries_account_id_request_id_sku"
 
 _WRITE_BATCH = f"""
@@ -90,7 +100,7 @@ WITH batch AS (
 ), stored AS (
     INSERT INTO usage_entries ({_NAMES}) SELECT {_NAMES} FROM batch
     {{on_conflict}}
-    RETURNING id, account_id, api_key_id, ts_ms, sku, units, amount, currency, request_id
+    RETURNING id, account_id, api_key_id, ts_ms, sku, units, amount, currency, request_id, tags
 ), balances AS (
     INSERT INTO account_balances AS t (account_id, currency, granted, consumed)
     SELECT account_id, currency, 0, -sum(amount) FROM stored WHERE currency <> 'DIEM'
@@ -111,7 +121,9 @@ WITH batch AS (
     ON CONFLICT (account_id, day_ms, currency) DO UPDATE SET entries = t.entries + excluded.entries
 ), fine AS (
     {_FINE}
-){_ROLLUP_CTES}
+){_ROLLUP_CTES}, by_tag AS (
+    {_TAG_ROLLUP}
+)
 SELECT array_agg(id), array_agg(account_id), array_agg(request_id), array_agg(sku) FROM stored
 """
 # ON CONFLICT costs the database a fifth more per entry than a plain INSERT (a speculative

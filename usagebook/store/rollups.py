@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,6 +28,7 @@ from usagebook.store.tables import (
     rollup_quarter_currency,
     rollup_quarter_key,
     rollup_quarter_sku,
+    rollup_quarter_tag,
 )
 from usagebook.timeutil import MS_PER_DAY
 
@@ -85,6 +87,26 @@ async def update_rollups(conn: AsyncConnection, stored: Sequence[StoredEntry]) -
             total[0] += entry.amount
             total[1] += entry.units
         await _upsert(conn, table, (column, "currency", *extra_columns), sums)
+    await _upsert(conn, rollup_quarter_tag, _TAG_COLUMNS, _tag_sums(stored))
+
+
+_TAG_COLUMNS = ("quarter_ms", "tag_key", "tag_value", "currency", "sku")
+
+
+def _tag_sums(stored: Sequence[StoredEntry]) -> Sums:
+    """Per quarter hour, tag key and value, currency and SKU: an entry adds to one row per tag."""
+    sums: Sums = {}
+    for item in stored:
+        entry = item.entry
+        if entry.tags is None:
+            continue
+        quarter = entry.ts_ms - entry.ts_ms % MS_PER_QUARTER
+        for tag_key, tag_value in orjson.loads(entry.tags).items():
+            key = (entry.account_id, quarter, tag_key, tag_value, entry.currency, entry.sku)
+            total = sums.setdefault(key, [Decimal(0), Decimal(0)])
+            total[0] += entry.amount
+            total[1] += entry.units
+    return sums
 
 
 async def _upsert(

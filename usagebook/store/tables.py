@@ -101,6 +101,8 @@ usage_entries = Table(
     Column("execution_ms", Integer, nullable=True),
     Column("prompt_tokens", Integer, nullable=True),
     Column("completion_tokens", Integer, nullable=True),
+    # Up to 8 tags as canonical JSON text (keys sorted, compact), NULL for none (revision 0009).
+    Column("tags", Text, nullable=True),
     UniqueConstraint("account_id", "request_id", "sku"),
     Index("ix_usage_entries_account_ts", "account_id", "ts_ms", "id"),
     Index("ix_usage_entries_account_currency_ts", "account_id", "currency", "ts_ms", "id"),
@@ -291,3 +293,18 @@ rollup_quarter_currency = _grain_rollup("rollup_quarter_currency", "quarter_ms")
 rollup_quarter_sku = _grain_rollup("rollup_quarter_sku", "quarter_ms",
                                    Column("sku", String(200), primary_key=True))
 rollup_quarter_key = _grain_rollup("rollup_quarter_key", "quarter_ms", *_key_columns())
+
+# Per quarter hour, tag key and value, currency and SKU (revision 0009): an entry with n tags
+# adds to n rows. Entries without a key's tag have no row for it (the `null` group is the rest).
+rollup_quarter_tag = Table(
+    "rollup_quarter_tag",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("quarter_ms", BigInteger, primary_key=True, autoincrement=False),
+    Column("tag_key", String(32), primary_key=True),
+    Column("tag_value", String(64), primary_key=True),
+    Column("currency", String(16), primary_key=True),
+    Column("sku", String(200), primary_key=True),
+    Column("amount", Money, nullable=False),
+    Column("units", Money, nullable=False),
+)
