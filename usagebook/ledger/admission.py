@@ -5,7 +5,7 @@ Guarantees, for any number of concurrent calls on any number of processes:
   holds stay within the key's limit for the hold's class (`usd`: USD and BUNDLED_CREDITS,
   `diem`: DIEM), the account's month spend plus its live holds within its monthly limit, and
   the currency's balance minus the account's live holds covers it. The decision is made under
-  the account's lock (`store.limits.lock_for_admission`), the lock recording also takes, with
+  the account's lock (`store.admission.lock_key`), the lock recording also takes, with
   every figure read after the lock is granted, and the hold is inserted before it is released:
   no two grants can both count on the same room;
 - spend and balances come from the ledger's projections (kept in the transaction that stores
@@ -19,29 +19,32 @@ above what holds authorized, which is counted as overspend.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from usagebook.errors import Conflict, NotAuthenticated, PaymentRequired, ProblemCollector
+from usagebook.errors import (
+    Conflict,
+    InvalidInput,
+    NotAuthenticated,
+    PaymentRequired,
+    ProblemCollector,
+)
 from usagebook.ledger.balances import BUNDLED, DIEM, USD
 from usagebook.ledger.estimates import INVALID_BODY, AuthorizeBody, parse_body, price_estimate
 from usagebook.ledger.ids import new_id
-from usagebook.ledger.key_usage import current_period_usage_in, window_end_ms
-from usagebook.ledger.keys import hash_secret, is_active
+from usagebook.ledger.key_usage import period_window, window_end_ms
+from usagebook.ledger.keys import hash_secret
 from usagebook.ledger.months import month_span
 from usagebook.ledger.ratelimit import RateLimiter
-from usagebook.store import balances as balance_store
+from usagebook.store import admission as store
 from usagebook.store import holds as hold_store
-from usagebook.store import keys as key_store
-from usagebook.store import limits as limit_store
 from usagebook.store import skus as sku_store
+from usagebook.store.admission import AdmissionState, LockedKey, StateQuery
 from usagebook.store.engine import Database
-from usagebook.store.holds import HoldRow, LiveHolds
-from usagebook.store.keys import KeyRow
-from usagebook.store.limits import LockedState
+from usagebook.store.holds import HoldRow
 from usagebook.timeutil import MS_PER_DAY, now_ms
 
 ZERO = Decimal(0)
@@ -107,105 +110,90 @@ async def authorize(
     requestId repeated with another estimate), PaymentRequired (a limit or the balance)."""
     request = parse_body(body)
     now = at_ms if at_ms is not None else now_ms()
+    skus = tuple(sorted({line.sku for line in request.estimate.lines()}))
     async with db.write() as conn:
-        key, estimate = await _resolve(conn, request)
-        if key is None or not is_active(key, now):
+        key = await _lock_key(conn, request, skus)
+        if key.revoked_ms is not None or (key.expires_ms is not None and key.expires_ms <= now):
             raise NotAuthenticated(INVALID_API_KEY)
-        await limiter.check(key.id)
-        state = await limit_store.lock_for_admission(conn, key.account_id, key.id)
-        if state is None or state.key_revoked_ms is not None or (
-            state.key_expires_ms is not None and state.key_expires_ms <= now
-        ):
-            raise NotAuthenticated(INVALID_API_KEY)  # revoked meanwhile
+        await limiter.check(key.key_id)
+        state = await store.read_state(conn, _state_query(key, request, skus, now))
+        problems = ProblemCollector()
+        estimate = price_estimate(request.estimate, state.prices, problems)
+        problems.raise_if_any(INVALID_BODY)
         fingerprint = request.estimate.fingerprint()
         by_secret = request.api_key is not None
-        if request.request_id is not None:
-            earlier = await hold_store.find_by_request(conn, key.id, request.request_id)
-            if earlier is not None:
-                if earlier.fingerprint != fingerprint:
-                    raise Conflict(f"requestId {request.request_id} was authorized with "
-                                   "another estimate")
-                return Grant(earlier, by_secret)
-        room = await _room(conn, replace(key, limit_period=state.key_limit_period), state, now)
-        choice = choose_currency(estimate, room)
+        if state.earlier is not None:
+            if state.earlier.fingerprint != fingerprint:
+                raise Conflict(f"requestId {request.request_id} was authorized with another "
+                               "estimate")
+            return Grant(state.earlier, by_secret)
+        choice = choose_currency(estimate, room_of(key, state))
         if isinstance(choice, Refusal):
-            raise _refused(choice, state.key_limit_period, now)
-        hold = HoldRow(new_id("hold"), key.account_id, key.id, choice, estimate, now,
+            raise _refused(choice, key.limit_period, now)
+        hold = HoldRow(new_id("hold"), key.account_id, key.key_id, choice, estimate, now,
                        now + request.hold_seconds * 1000, None, request.request_id, fingerprint)
         await hold_store.insert_hold(conn, hold)
     return Grant(hold, by_secret)
 
 
-async def _resolve(conn: AsyncConnection, request: AuthorizeBody) -> tuple[KeyRow | None, Decimal]:
-    """The key named (fresh from its row) and the estimate's cost; InvalidInput names an
-    unknown key id and unknown SKUs together."""
-    problems = ProblemCollector()
+async def _lock_key(conn: AsyncConnection, request: AuthorizeBody, skus: tuple[str, ...]
+                    ) -> LockedKey:
+    """The key named, with its account locked. An unknown key id is InvalidInput (with any
+    unknown SKU named too); an unknown secret is NotAuthenticated."""
     if request.api_key_id is not None:
-        key = await key_store.find_by_id(conn, request.api_key_id)
-        if key is None:
-            problems.add("apiKeyId", "is not a known API key")
+        key = await store.lock_key(conn, key_id=request.api_key_id)
     else:
-        key = await key_store.find_by_hash(conn, hash_secret(request.api_key or ""))
-    names = {line.sku for line in request.estimate.lines()}
-    skus = await sku_store.find_skus(conn, names)
-    estimate = price_estimate(request.estimate, skus, problems)
-    problems.raise_if_any(INVALID_BODY)
-    return key, estimate
+        key = await store.lock_key(conn, secret_hash=hash_secret(request.api_key or ""))
+    if key is not None:
+        return key
+    if request.api_key is not None:
+        raise NotAuthenticated(INVALID_API_KEY)
+    problems = ProblemCollector()
+    problems.add("apiKeyId", "is not a known API key")
+    prices = {name: row.price_per_unit_usd
+              for name, row in (await sku_store.find_skus(conn, skus)).items()}
+    price_estimate(request.estimate, prices, problems)
+    raise InvalidInput(problems.problems, INVALID_BODY)
 
 
-async def _room(conn: AsyncConnection, key: KeyRow, state: LockedState, now: int) -> Room:
-    account_id = key.account_id
-    credits = await balance_store.read_credits(conn, [account_id])
-    held = await hold_store.live_holds(conn, account_id, key.id, now)
-    available: dict[str, Decimal | None] = {}
-    for currency in (BUNDLED, USD):
-        row = credits.get((account_id, currency))
-        balance = row.balance if row else ZERO
-        available[currency] = balance - held.account.get(currency, ZERO)
-    available[DIEM] = None
-    if state.diem_allocation is not None:
-        today = now // MS_PER_DAY
-        used = await balance_store.read_diem_consumed(conn, [(account_id, today)])
-        available[DIEM] = (state.diem_allocation - used.get((account_id, today), ZERO)
-                           - held.account.get(DIEM, ZERO))
-    return Room(available, await _key_room(conn, key, state, held, now),
-                await _account_room(conn, account_id, state, held, now))
+def _state_query(key: LockedKey, request: AuthorizeBody, skus: tuple[str, ...],
+                 now: int) -> StateQuery:
+    key_window = None
+    if key.limit_usd is not None or key.limit_diem is not None:
+        window = period_window(key.limit_period, now)
+        key_window = (window.start_ms, window.end_ms)
+    monthly = key.monthly.usd is not None or key.monthly.diem is not None
+    return StateQuery(key.account_id, key.key_id, now, now // MS_PER_DAY, key_window,
+                      month_span(now) if monthly else None, request.request_id, skus)
 
 
-def _by_class(amounts: dict[str, Decimal]) -> dict[str, Decimal]:
+def room_of(key: LockedKey, state: AdmissionState) -> Room:
+    """What is left for a new hold: balances minus live holds; the key's limits minus its
+    spend in its window and its live holds; the account's monthly limits minus its month's
+    spend and all its live holds."""
+    held, key_held = state.holds.account, state.holds.key
+    available: dict[str, Decimal | None] = {
+        currency: state.credits.get(currency, ZERO) - held.get(currency, ZERO)
+        for currency in (BUNDLED, USD)
+    }
+    available[DIEM] = (None if key.diem_allocation is None else
+                       key.diem_allocation - state.diem_used - held.get(DIEM, ZERO))
+    key_used = _by_class(state.key_spend, key_held)
+    account_used = _by_class(state.month_spend, held)
+    limits = {"usd": (key.limit_usd, key.monthly.usd), "diem": (key.limit_diem, key.monthly.diem)}
+    return Room(
+        available,
+        {name: None if k is None else k - key_used[name] for name, (k, _) in limits.items()},
+        {name: None if a is None else a - account_used[name] for name, (_, a) in limits.items()},
+    )
+
+
+def _by_class(*per_currency: dict[str, Decimal]) -> dict[str, Decimal]:
     totals = {"usd": ZERO, "diem": ZERO}
-    for currency, amount in amounts.items():
-        totals[CLASS_OF[currency]] += amount
+    for amounts in per_currency:
+        for currency, amount in amounts.items():
+            totals[CLASS_OF[currency]] += amount
     return totals
-
-
-async def _key_room(
-    conn: AsyncConnection, key: KeyRow, state: LockedState, held: LiveHolds, now: int
-) -> dict[str, Decimal | None]:
-    limits = {"usd": state.key_limit_usd, "diem": state.key_limit_diem}
-    if all(limit is None for limit in limits.values()):
-        return dict(limits)
-    spend = await current_period_usage_in(conn, key, now)
-    holds = _by_class(held.key)
-    return {
-        name: None if limit is None else limit - spend.of_class(name) - holds[name]
-        for name, limit in limits.items()
-    }
-
-
-async def _account_room(
-    conn: AsyncConnection, account_id: str, state: LockedState, held: LiveHolds, now: int
-) -> dict[str, Decimal | None]:
-    limits = {"usd": state.monthly.usd, "diem": state.monthly.diem}
-    if all(limit is None for limit in limits.values()):
-        return dict(limits)
-    start, end = month_span(now)
-    spend = _by_class(await limit_store.spend_by_currency(conn, account_id, start, end))
-    holds = _by_class(held.account)
-    return {
-        name: None if limit is None else limit - spend[name] - holds[name]
-        for name, limit in limits.items()
-    }
 
 
 def _refused(refusal: Refusal, limit_period: str, now: int) -> PaymentRequired:

@@ -28,7 +28,6 @@ from usagebook.errors import InvalidInput, ProblemCollector
 from usagebook.ledger.events import MAX_UNITS, NO_NUL, Id40, Text200
 from usagebook.ledger.pricing import MAX_CHARGE
 from usagebook.money import NotExact, charge_amount, format_decimal, parse_decimal
-from usagebook.store.skus import SkuRow
 
 INVALID_BODY = "Invalid authorize request"
 DEFAULT_HOLD_SECONDS = 300
@@ -138,7 +137,7 @@ def parse_body(body: Any) -> AuthorizeBody:
 
 
 def price_estimate(
-    estimate: Estimate, skus: dict[str, SkuRow], problems: ProblemCollector
+    estimate: Estimate, prices: dict[str, Decimal], problems: ProblemCollector
 ) -> Decimal:
     """The estimate's cost (positive): its amount, or its lines priced as recording prices them
     (each rounded half-even to nine places, then summed). Unknown SKUs, and a cost above
@@ -147,12 +146,12 @@ def price_estimate(
         return estimate.amount
     total = Decimal(0)
     for index, line in enumerate(estimate.lines()):
-        sku = skus.get(line.sku)
-        if sku is None:
+        price = prices.get(line.sku)
+        if price is None:
             where = "estimate.sku" if estimate.items is None else f"estimate.items.{index}.sku"
             problems.add(where, "is not in the SKU catalog")
             continue
-        total -= charge_amount(sku.price_per_unit_usd, line.units)
+        total -= charge_amount(price, line.units)
     if total > MAX_CHARGE:
         problems.add("estimate", f"the estimated cost exceeds {MAX_CHARGE} USD")
     return total

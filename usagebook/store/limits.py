@@ -1,12 +1,4 @@
-"""Account-level monthly limits, the lock admission takes, month spend and overspend.
-
-`lock_for_admission` is the first statement of every authorize transaction: it locks the
-account's row (PostgreSQL `FOR UPDATE`; a SQLite write transaction is already exclusive), the
-same lock recording takes before it charges, and reads the account's and the key's state after
-the lock is granted. Whatever authorize reads next (balances, live holds, spend) therefore
-includes every hold and entry committed by the lock's previous holders (READ COMMITTED takes a
-new snapshot per statement), and nothing can change it until this transaction ends.
-"""
+"""Account-level monthly limits, an account's spend per month, and its overspend."""
 
 from __future__ import annotations
 
@@ -17,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.store.balances import add_totals
-from usagebook.store.tables import accounts, api_keys, overspend_months, rollup_day_currency
+from usagebook.store.tables import accounts, overspend_months, rollup_day_currency
 
 ZERO = Decimal(0)
 
@@ -28,39 +20,6 @@ class AccountLimits:
 
     usd: Decimal | None = None
     diem: Decimal | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class LockedState:
-    """The account and key as they are once the account's lock is held."""
-
-    diem_allocation: Decimal | None
-    monthly: AccountLimits
-    key_revoked_ms: int | None
-    key_expires_ms: int | None
-    key_limit_usd: Decimal | None
-    key_limit_diem: Decimal | None
-    key_limit_period: str
-
-
-async def lock_for_admission(
-    conn: AsyncConnection, account_id: str, key_id: str
-) -> LockedState | None:
-    """Lock the account (see the module's docstring) and read its state and its key's; None
-    when the key is not the account's."""
-    a, k = accounts.c, api_keys.c
-    query = (
-        select(a.diem_allocation, a.monthly_limit_usd, a.monthly_limit_diem, k.revoked_ms,
-               k.expires_ms, k.consumption_limit_usd, k.consumption_limit_diem, k.limit_period)
-        .select_from(accounts.join(api_keys, k.account_id == a.id))
-        .where(a.id == account_id, k.id == key_id)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(of=accounts)
-    row = (await conn.execute(query)).first()
-    if row is None:
-        return None
-    return LockedState(row[0], AccountLimits(row[1], row[2]), *row[3:])
 
 
 async def read_limits(conn: AsyncConnection, account_id: str) -> AccountLimits | None:
