@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
+
+from fastapi.testclient import TestClient
 
 from tests.admission.helpers import AUTHORIZE_PATH, Customer, key_limit_text
 from tests.conftest import Harness
 from tests.recording.helpers import IMAGE, LLAMA_IN, OPERATOR, grant, set_diem
+from usagebook.app import create_app
+from usagebook.ledger.keys import revoke_key
 
 
 def test_grants_a_hold_in_the_first_currency_that_covers_it(harness: Harness) -> None:
@@ -126,3 +131,25 @@ def test_bad_bodies_are_400(harness: Harness) -> None:
     assert customer.authorize({"amount": "1"}, holdSeconds=0).status_code == 400
     assert customer.authorize({"amount": "1"}, holdSeconds=3601).status_code == 400
     assert customer.authorize({"amount": "1"}, surprise=1).status_code == 400
+
+
+def test_the_keys_rate_limit_applies_and_is_logged(harness: Harness) -> None:
+    customer = Customer(harness)
+    settings = replace(harness.settings, rate_limit_per_minute=2)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        body = {"apiKeyId": customer.key_id, "estimate": {"amount": "0.01"}}
+        answers = [client.post(AUTHORIZE_PATH, json=body, headers=OPERATOR) for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 429]
+        assert int(answers[2].headers["retry-after"]) >= 1
+        log = client.get("/api/v1/api_keys/rate_limits/log", headers=customer.admin)
+        assert [entry["apiKeyId"] for entry in log.json()["data"]] == [customer.key_id]
+
+
+def test_a_revoked_key_is_401_by_id_and_by_secret(harness: Harness) -> None:
+    customer = Customer(harness)
+    harness.call(lambda db: revoke_key(db, customer.key_id))
+    by_id = customer.authorize({"amount": "0.01"})
+    assert (by_id.status_code, by_id.json()) == (401, {"error": "Invalid API key"})
+    body = {"apiKey": customer.secret, "estimate": {"amount": "0.01"}}
+    by_secret = harness.client.post(AUTHORIZE_PATH, json=body, headers=OPERATOR)
+    assert (by_secret.status_code, by_secret.json()) == (401, {"error": "Invalid API key"})

@@ -7,18 +7,15 @@ it was granted to when the caller named the key by its secret.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
-from usagebook.api.deps import DatabaseDep, get_rate_limiter
+from usagebook.api.deps import DatabaseDep, Limiter, Refusals
 from usagebook.api.recording import Operator, json_body
 from usagebook.api.schemas import ExactNumber, StoredCurrency, Timestamp, error_responses
 from usagebook.api.wire import ExactJSONResponse
 from usagebook.ledger.admission import Grant, authorize
 from usagebook.ledger.estimates import AuthorizeBody
-from usagebook.ledger.ratelimit import RateLimiter
 from usagebook.timeutil import format_ms
 
 router = APIRouter(prefix="/api/v1/usage", tags=["recording"])
@@ -54,9 +51,10 @@ async def authorize_call(
     _: Operator,
     request: Request,
     database: DatabaseDep,
-    limiter: Annotated[RateLimiter, Depends(get_rate_limiter)],
+    limiter: Limiter,
+    refusals: Refusals,
 ) -> ExactJSONResponse:
-    grant = await authorize(database, limiter, await json_body(request))
+    grant = await authorize(database, limiter, await json_body(request), refusals=refusals)
     return ExactJSONResponse(grant_to_wire(grant))
 
 

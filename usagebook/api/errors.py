@@ -79,6 +79,8 @@ async def _usagebook_error(_request: Request, exc: Exception) -> ExactJSONRespon
     if isinstance(exc, InvalidInput):
         return ExactJSONResponse(detailed_error(exc.problems, exc.message), status_code=400)
     retry_after = exc.retry_after if isinstance(exc, RateLimited | PaymentRequired) else None
+    if isinstance(exc, StoreUnavailable):
+        retry_after = 1
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return standard_error(status, exc.message, headers)
 

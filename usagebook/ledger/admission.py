@@ -23,26 +23,29 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from usagebook.errors import (
     Conflict,
     InvalidInput,
     NotAuthenticated,
     PaymentRequired,
     ProblemCollector,
+    RateLimited,
 )
 from usagebook.ledger.balances import BUNDLED, DIEM, USD
 from usagebook.ledger.estimates import INVALID_BODY, AuthorizeBody, parse_body, price_estimate
 from usagebook.ledger.ids import new_id
+from usagebook.ledger.key_status import RefusalLog
 from usagebook.ledger.key_usage import period_window, window_end_ms
-from usagebook.ledger.keys import hash_secret
+from usagebook.ledger.keys import Caller, KeyType, hash_secret
 from usagebook.ledger.months import month_span
 from usagebook.ledger.ratelimit import RateLimiter
 from usagebook.store import admission as store
-from usagebook.store import holds as hold_store
-from usagebook.store import skus as sku_store
-from usagebook.store.admission import AdmissionState, LockedKey, StateQuery
+from usagebook.store.admission import (
+    AdmissionState,
+    AdmissionTransaction,
+    LockedKey,
+    StateQuery,
+)
 from usagebook.store.engine import Database
 from usagebook.store.holds import HoldRow
 from usagebook.timeutil import MS_PER_DAY, now_ms
@@ -103,56 +106,71 @@ def choose_currency(estimate: Decimal, room: Room) -> str | Refusal:
 
 
 async def authorize(
-    db: Database, limiter: RateLimiter, body: Any, at_ms: int | None = None
+    db: Database, limiter: RateLimiter, body: Any, *, refusals: RefusalLog | None = None,
+    at_ms: int | None = None,
 ) -> Grant:
     """Grant a hold for the body's estimate or raise: InvalidInput (bad body, unknown key id or
-    SKU), NotAuthenticated (a revoked, expired or unknown key), RateLimited, Conflict (a
-    requestId repeated with another estimate), PaymentRequired (a limit or the balance)."""
+    SKU), NotAuthenticated (a revoked, expired or unknown key), RateLimited (noted in
+    `refusals`), Conflict (a requestId repeated with another estimate), PaymentRequired (a
+    limit or the balance)."""
     request = parse_body(body)
     now = at_ms if at_ms is not None else now_ms()
     skus = tuple(sorted({line.sku for line in request.estimate.lines()}))
-    async with db.write() as conn:
-        key = await _lock_key(conn, request, skus)
+    limited: RateLimited | None = None
+    async with store.transaction(db) as tx:
+        key = await _lock_key(tx, request, skus)
         if key.revoked_ms is not None or (key.expires_ms is not None and key.expires_ms <= now):
             raise NotAuthenticated(INVALID_API_KEY)
-        await limiter.check(key.key_id)
-        state = await store.read_state(conn, _state_query(key, request, skus, now))
-        problems = ProblemCollector()
-        estimate = price_estimate(request.estimate, state.prices, problems)
-        problems.raise_if_any(INVALID_BODY)
-        fingerprint = request.estimate.fingerprint()
-        by_secret = request.api_key is not None
-        if state.earlier is not None:
-            if state.earlier.fingerprint != fingerprint:
-                raise Conflict(f"requestId {request.request_id} was authorized with another "
-                               "estimate")
-            return Grant(state.earlier, by_secret)
-        choice = choose_currency(estimate, room_of(key, state))
-        if isinstance(choice, Refusal):
-            raise _refused(choice, key.limit_period, now)
-        hold = HoldRow(new_id("hold"), key.account_id, key.key_id, choice, estimate, now,
-                       now + request.hold_seconds * 1000, None, request.request_id, fingerprint)
-        await hold_store.insert_hold(conn, hold)
+        try:
+            await limiter.check(key.key_id)
+        except RateLimited as exc:
+            limited = exc  # noted once this transaction (which wrote nothing) has ended
+        else:
+            grant = await _grant(tx, key, request, skus, now)
+    if limited is not None:
+        if refusals is not None:
+            await refusals.note(Caller(key.key_id, key.account_id, KeyType(key.key_type)), now)
+        raise limited
+    return grant
+
+
+async def _grant(tx: AdmissionTransaction, key: LockedKey, request: AuthorizeBody,
+                 skus: tuple[str, ...], now: int) -> Grant:
+    """Decide under the lock and insert the hold (or answer the requestId's earlier one)."""
+    state = await tx.read_state(_state_query(key, request, skus, now))
+    problems = ProblemCollector()
+    estimate = price_estimate(request.estimate, state.prices, problems)
+    problems.raise_if_any(INVALID_BODY)
+    fingerprint = request.estimate.fingerprint()
+    by_secret = request.api_key is not None
+    if state.earlier is not None:
+        if state.earlier.fingerprint != fingerprint:
+            raise Conflict(f"requestId {request.request_id} was authorized with another estimate")
+        return Grant(state.earlier, by_secret)
+    choice = choose_currency(estimate, room_of(key, state))
+    if isinstance(choice, Refusal):
+        raise _refused(choice, key.limit_period, now)
+    hold = HoldRow(new_id("hold"), key.account_id, key.key_id, choice, estimate, now,
+                   now + request.hold_seconds * 1000, None, request.request_id, fingerprint)
+    await tx.insert_hold(hold)
     return Grant(hold, by_secret)
 
 
-async def _lock_key(conn: AsyncConnection, request: AuthorizeBody, skus: tuple[str, ...]
+async def _lock_key(tx: AdmissionTransaction, request: AuthorizeBody, skus: tuple[str, ...]
                     ) -> LockedKey:
     """The key named, with its account locked. An unknown key id is InvalidInput (with any
     unknown SKU named too); an unknown secret is NotAuthenticated."""
     if request.api_key_id is not None:
-        key = await store.lock_key(conn, key_id=request.api_key_id)
+        key = await tx.lock_key(key_id=request.api_key_id)
     else:
-        key = await store.lock_key(conn, secret_hash=hash_secret(request.api_key or ""))
+        key = await tx.lock_key(secret_hash=hash_secret(request.api_key or ""))
     if key is not None:
         return key
     if request.api_key is not None:
         raise NotAuthenticated(INVALID_API_KEY)
     problems = ProblemCollector()
     problems.add("apiKeyId", "is not a known API key")
-    prices = {name: row.price_per_unit_usd
-              for name, row in (await sku_store.find_skus(conn, skus)).items()}
-    price_estimate(request.estimate, prices, problems)
+    price_estimate(request.estimate, await tx.prices(skus), problems)
     raise InvalidInput(problems.problems, INVALID_BODY)
 
 

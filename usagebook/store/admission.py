@@ -8,13 +8,17 @@ write transaction is already exclusive), the lock recording also takes before it
 snapshot, so it sees every hold and entry committed by the lock's previous holders, and nothing
 it read can change until this transaction ends. (One statement cannot do both: its snapshot
 would predate the wait for the lock.) On PostgreSQL `read_state` is one statement (a UNION ALL
-of every figure: one round trip while the lock is held); SQLite runs the same reads one by one.
+of every figure: one round trip while the lock is held, `store.admission_pg`); SQLite runs the
+same reads one by one, here.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from usagebook.store import balances as balance_store
 from usagebook.store import holds as hold_store
 from usagebook.store import skus as sku_store
+from usagebook.store.engine import Database
 from usagebook.store.holds import HoldRow, LiveHolds
 from usagebook.store.limits import AccountLimits, spend_by_currency
 from usagebook.store.tables import accounts, api_keys, rollup_day_key
@@ -36,6 +41,7 @@ class LockedKey:
 
     key_id: str
     account_id: str
+    key_type: str
     revoked_ms: int | None
     expires_ms: int | None
     limit_usd: Decimal | None
@@ -72,13 +78,65 @@ class AdmissionState:
     earlier: HoldRow | None = None
 
 
+class AdmissionTransaction(Protocol):
+    """One authorize transaction: `lock_key` first, then reads, then at most one insert."""
+
+    async def lock_key(
+        self, *, key_id: str | None = None, secret_hash: str | None = None
+    ) -> LockedKey | None: ...
+
+    async def read_state(self, q: StateQuery) -> AdmissionState: ...
+
+    async def prices(self, skus: Iterable[str]) -> dict[str, Decimal]: ...
+
+    async def insert_hold(self, hold: HoldRow) -> None: ...
+
+
+@asynccontextmanager
+async def transaction(db: Database) -> AsyncIterator[AdmissionTransaction]:
+    """An authorize transaction: on PostgreSQL straight on the pooled connection's asyncpg
+    driver (`store.admission_pg`: authorize runs once per inference call, and SQLAlchemy's
+    layers cost four times the driver's CPU for these three statements); on SQLite through
+    SQLAlchemy, in an exclusive write transaction."""
+    if db.is_sqlite:
+        async with db.write() as conn:
+            yield CoreAdmission(conn)
+        return
+    from usagebook.store.admission_pg import asyncpg_transaction  # it builds on this module
+
+    async with asyncpg_transaction(db) as admission:
+        yield admission
+
+
+class CoreAdmission:
+    """The transaction's statements through SQLAlchemy Core (SQLite)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def lock_key(
+        self, *, key_id: str | None = None, secret_hash: str | None = None
+    ) -> LockedKey | None:
+        return await lock_key(self.conn, key_id=key_id, secret_hash=secret_hash)
+
+    async def read_state(self, q: StateQuery) -> AdmissionState:
+        return await read_state(self.conn, q)
+
+    async def prices(self, skus: Iterable[str]) -> dict[str, Decimal]:
+        found = await sku_store.find_skus(self.conn, skus)
+        return {name: row.price_per_unit_usd for name, row in found.items()}
+
+    async def insert_hold(self, hold: HoldRow) -> None:
+        await hold_store.insert_hold(self.conn, hold)
+
+
 async def lock_key(
     conn: AsyncConnection, *, key_id: str | None = None, secret_hash: str | None = None
 ) -> LockedKey | None:
     """Find the key (by id, or by its secret's hash) and lock its account; None when unknown."""
     a, k = accounts.c, api_keys.c
     query = (
-        select(k.id, k.account_id, k.revoked_ms, k.expires_ms, k.consumption_limit_usd,
+        select(k.id, k.account_id, k.key_type, k.revoked_ms, k.expires_ms, k.consumption_limit_usd,
                k.consumption_limit_diem, k.limit_period, a.diem_allocation,
                a.monthly_limit_usd, a.monthly_limit_diem)
         .select_from(api_keys.join(accounts, a.id == k.account_id))
@@ -89,12 +147,10 @@ async def lock_key(
     row = (await conn.execute(query)).first()
     if row is None:
         return None
-    return LockedKey(*row[:8], AccountLimits(row[8], row[9]))
+    return LockedKey(*row[:9], AccountLimits(row[9], row[10]))
 
 
 async def read_state(conn: AsyncConnection, q: StateQuery) -> AdmissionState:
-    if conn.dialect.name == "postgresql":
-        return await _read_state_postgresql(conn, q)
     state = AdmissionState()
     credits = await balance_store.read_credits(conn, [q.account_id])
     state.credits = {currency: row.balance for (_, currency), row in credits.items()}
@@ -128,71 +184,3 @@ async def _key_spend(
     for currency, amount in await conn.execute(query):  # summed here: exact on SQLite too
         spend[currency] = spend.get(currency, ZERO) - amount
     return spend
-
-
-# Every figure in one statement: (kind, name, amount, key_amount, then a hold's other fields).
-# The holds range is the partial index ix_holds_account_live (unsettled, by expiry); the key's
-# spend a range of ix_rollup_day_key_account_key_day; the month's a range of the day x currency
-# rollup. A kind that is not wanted costs nothing: its WHERE starts with a false parameter.
-_STATE = """
-SELECT 'credit', currency, granted - consumed, NULL::numeric, NULL, NULL, NULL::bigint,
-       NULL::bigint, NULL::bigint
-  FROM account_balances WHERE account_id = $1
-UNION ALL
-SELECT 'diem', NULL, consumed, NULL, NULL, NULL, NULL, NULL, NULL
-  FROM diem_days WHERE account_id = $1 AND day = $2
-UNION ALL
-SELECT 'hold', currency, sum(amount), sum(amount) FILTER (WHERE api_key_id = $3), NULL, NULL,
-       NULL, NULL, NULL
-  FROM holds WHERE account_id = $1 AND settled_ms IS NULL AND expires_ms > $4 GROUP BY currency
-UNION ALL
-SELECT 'key', currency, -sum(amount), NULL, NULL, NULL, NULL, NULL, NULL
-  FROM rollup_day_key WHERE $5 AND account_id = $1 AND api_key_id = $3 AND day_ms >= $6
-   AND day_ms < $7 GROUP BY currency
-UNION ALL
-SELECT 'month', currency, -sum(amount), NULL, NULL, NULL, NULL, NULL, NULL
-  FROM rollup_day_currency WHERE $8 AND account_id = $1 AND day_ms >= $9 AND day_ms < $10
- GROUP BY currency
-UNION ALL
-SELECT 'sku', sku, price_per_unit_usd, NULL, NULL, NULL, NULL, NULL, NULL
-  FROM skus WHERE sku = ANY($11::varchar[])
-UNION ALL
-SELECT 'earlier', currency, amount, NULL, id, fingerprint, created_ms, expires_ms, settled_ms
-  FROM holds WHERE api_key_id = $3 AND request_id = $12
-"""
-_LOWEST, _HIGHEST = -(2**63), 2**63 - 1
-
-
-async def _read_state_postgresql(conn: AsyncConnection, q: StateQuery) -> AdmissionState:
-    key_start, key_end = q.key_window or (None, None)
-    month_start, month_end = q.month or (None, None)
-    params = (
-        q.account_id, q.day, q.key_id, q.now_ms,
-        q.key_window is not None, _LOWEST if key_start is None else key_start,
-        _HIGHEST if key_end is None else key_end,
-        q.month is not None, month_start or 0, month_end or 0,
-        list(q.skus), q.request_id,
-    )
-    state = AdmissionState(holds=LiveHolds({}, {}))
-    rows = await conn.exec_driver_sql(_STATE, params)
-    for row in rows:
-        kind, name, amount, key_amount, ref, text, created, expires, settled = tuple(row)
-        if kind == "credit":
-            state.credits[name] = amount
-        elif kind == "diem":
-            state.diem_used = amount
-        elif kind == "hold":
-            state.holds.account[name] = amount
-            if key_amount is not None:
-                state.holds.key[name] = key_amount
-        elif kind == "key":
-            state.key_spend[name] = amount
-        elif kind == "month":
-            state.month_spend[name] = amount
-        elif kind == "sku":
-            state.prices[name] = amount
-        else:
-            state.earlier = HoldRow(ref, q.account_id, q.key_id, name, amount, created, expires,
-                                    settled, q.request_id, text)
-    return state
-
