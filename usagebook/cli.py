@@ -478,6 +478,9 @@ def _export_sink(output: Path | None, *, append: bool) -> Iterator[BinaryIO]:
 from usagebook.cli_keys import keys_app  # noqa: E402
 
 app.add_typer(keys_app, name="keys")
+from usagebook.cli_limits import limits_app  # noqa: E402
+
+app.add_typer(limits_app, name="limits")
 
 
 def main() -> None:
