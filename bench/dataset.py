@@ -1,18 +1,23 @@
-"""The shared benchmark dataset: a 5,000,000-entry account on PostgreSQL, built once, reused.
+"""The shared benchmark dataset: a big account (5,000,000 entries unless told otherwise) on
+PostgreSQL, built once, reused.
 
     from bench.dataset import ensure_bench_account
     dataset = ensure_bench_account()          # builds on first use (a few minutes), then instant
+    dataset = ensure_bench_account(entries=1_000_000)   # another size: its own database
     dataset.database_url, dataset.account_id, dataset.admin_key, dataset.secret_key
 
-or from a shell: `python bench/dataset.py` (prints the JSON below; `--rebuild` starts over).
+or from a shell: `python bench/dataset.py [--entries N]` (prints the JSON below; `--rebuild`
+starts over). Every benchmark takes `--entries N` and passes it here.
 
-What it holds: a dedicated database `usagebook_bench` on 127.0.0.1:5432 (never the shared `test`
-database) with the demo SKU catalog, one big account of 5,000,000 entries spread over the last
+What it holds: a dedicated database `usagebook_bench` (`usagebook_bench_<N>` for another size)
+on 127.0.0.1:5432 (never the shared `test` database) with the demo SKU catalog, one big account
+of N entries spread over the last
 90 days (busier towards today, LLM requests as Input/Output/Cache entries sharing a request id,
 about 2% recorded late: up to 24 h before the entries recorded around them, so ids are not in
 timestamp order), six API keys on it, and two small accounts of 20,000 entries each. The
 account id, an ADMIN key's secret and the signing secret a server needs are kept in
-`bench/results/dataset.json` (gitignored).
+`bench/results/dataset.json` (`dataset-<N>.json`; gitignored). Autovacuum is off on these
+machines, so every build ends with VACUUM ANALYZE: the planner sees the loaded tables.
 
 How it is loaded: COPY, then the migrations' own backfill. The database is migrated to revision
 0001 (the bare ledger), entries are COPYed straight into `usage_entries` with its secondary
@@ -61,13 +66,11 @@ from usagebook.store.migrate import MIGRATIONS, alembic_config, upgrade  # noqa:
 from usagebook.timeutil import MS_PER_DAY, now_ms  # noqa: E402
 
 SERVER_URL = "postgresql://127.0.0.1:5432"
-# Another name (and size) for a dataset of one's own, so that parallel work never drops it.
-DATABASE = os.environ.get("USAGEBOOK_BENCH_DATABASE", "usagebook_bench")
-DATABASE_URL = f"{SERVER_URL}/{DATABASE}"
 RESULTS = ROOT / "bench" / "results"
-DATASET_FILE = RESULTS / ("dataset.json" if DATABASE == "usagebook_bench"
-                          else f"dataset-{DATABASE}.json")
-BIG_ENTRIES = int(os.environ.get("USAGEBOOK_BENCH_ENTRIES", "5000000"))
+BIG_ENTRIES = 5_000_000
+# Another name (and size) for a dataset of one's own, so that parallel work never drops it.
+NAMED = os.environ.get("USAGEBOOK_BENCH_DATABASE")
+DEFAULT_ENTRIES = int(os.environ.get("USAGEBOOK_BENCH_ENTRIES", str(BIG_ENTRIES)))
 SMALL_ENTRIES = 20_000
 DAYS = 90
 CHUNK = 100_000
@@ -105,30 +108,60 @@ class BenchDataset:
     migrations: str
 
 
-def ensure_bench_account(*, rebuild: bool = False) -> BenchDataset:
-    """The dataset, built on first use (or with `rebuild`) and reused afterwards. Synchronous:
-    call it before starting an event loop. Progress goes to stderr."""
+def database_name(entries: int = DEFAULT_ENTRIES) -> str:
+    """USAGEBOOK_BENCH_DATABASE (default usagebook_bench) for the default size; other sizes
+    get their own database beside it."""
+    base = NAMED or "usagebook_bench"
+    if entries == DEFAULT_ENTRIES and (NAMED or entries == BIG_ENTRIES):
+        return base
+    return f"{base}_{entries}"
+
+
+def database_url(entries: int = DEFAULT_ENTRIES) -> str:
+    return f"{SERVER_URL}/{database_name(entries)}"
+
+
+def _dataset_file(entries: int) -> Path:
+    name = database_name(entries)
+    return RESULTS / ("dataset.json" if name == "usagebook_bench" else f"dataset-{name}.json")
+
+
+def entries_option(argv: list[str], default: int = DEFAULT_ENTRIES) -> int:
+    """`--entries N` from a benchmark's command line (underscores allowed: 1_000_000)."""
+    if "--entries" not in argv:
+        return default
+    entries = int(argv[argv.index("--entries") + 1].replace("_", ""))
+    if entries < 1000:
+        raise SystemExit("--entries must be at least 1000")
+    return entries
+
+
+def ensure_bench_account(*, rebuild: bool = False,
+                         entries: int = DEFAULT_ENTRIES) -> BenchDataset:
+    """The dataset of `entries` entries, built on first use (or with `rebuild`) and reused
+    afterwards. Synchronous: call it before starting an event loop. Progress goes to stderr."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with (RESULTS / f"{DATABASE}.lock").open("w") as lock:
+    with (RESULTS / f"{database_name(entries)}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        found = None if rebuild else _load()
+        found = None if rebuild else _load(entries)
         if found is not None and asyncio.run(_is_intact(found)) and (
             found.migrations == _fingerprint() or _remigrate(found)
         ):
             return found
-        return _build()
+        return _build(entries)
 
 
-def _load() -> BenchDataset | None:
+def _load(entries: int) -> BenchDataset | None:
     try:
-        return BenchDataset(**json.loads(DATASET_FILE.read_text()))
+        return BenchDataset(**json.loads(_dataset_file(entries).read_text()))
     except (OSError, ValueError, TypeError):
         return None
 
 
 def _save(dataset: BenchDataset) -> None:
-    DATASET_FILE.write_text(json.dumps(asdict(dataset), indent=2) + "\n")
-    DATASET_FILE.chmod(0o600)
+    path = _dataset_file(dataset.entries)
+    path.write_text(json.dumps(asdict(dataset), indent=2) + "\n")
+    path.chmod(0o600)
 
 
 def _fingerprint() -> str:
@@ -151,13 +184,13 @@ def _first_changed(recorded: str) -> str:
     return previous
 
 
-def _settings(dataset_secret: str) -> Settings:
-    return Settings.from_env({}, database_url=DATABASE_URL, secret_key=dataset_secret)
+def _settings(dataset_secret: str, url: str) -> Settings:
+    return Settings.from_env({}, database_url=url, secret_key=dataset_secret)
 
 
 async def _is_intact(dataset: BenchDataset) -> bool:
     try:
-        conn = await asyncpg.connect(DATABASE_URL, timeout=10)
+        conn = await asyncpg.connect(dataset.database_url, timeout=10)
     except (OSError, asyncpg.PostgresError):
         return False
     try:
@@ -176,57 +209,58 @@ def _remigrate(dataset: BenchDataset) -> bool:
 
     target = _first_changed(dataset.migrations)
     _say(f"migrations changed: downgrading to {target} and upgrading to head again")
-    url = _settings(dataset.secret_key).database_url
+    url = _settings(dataset.secret_key, dataset.database_url).database_url
     try:
         command.downgrade(alembic_config(url), target)
         upgrade(url)
     except Exception as exc:  # a broken downgrade of any revision: rebuild from scratch
         _say(f"re-migration failed ({type(exc).__name__}: {exc}); rebuilding")
         return False
-    asyncio.run(_analyze())
+    asyncio.run(_analyze(dataset.database_url))
     _save(BenchDataset(**{**asdict(dataset), "migrations": _fingerprint()}))
     return True
 
 
-def _build() -> BenchDataset:
+def _build(entries: int) -> BenchDataset:
     started = time.monotonic()
     secret = secrets.token_urlsafe(32)
-    asyncio.run(_recreate_database())
-    url = _settings(secret).database_url
+    raw_url = database_url(entries)
+    asyncio.run(_recreate_database(database_name(entries)))
+    url = _settings(secret, raw_url).database_url
     upgrade(url, "0001")
-    made = asyncio.run(_load_entries(secret))
+    made = asyncio.run(_load_entries(secret, raw_url, entries))
     _say(f"entries loaded in {time.monotonic() - started:.0f} s; rebuilding indexes")
-    asyncio.run(_rebuild_indexes())
+    asyncio.run(_rebuild_indexes(raw_url))
     # Saved before the projections exist: if a migration fails, the next call resumes here
     # (as after a migration change) instead of loading the entries again.
-    loaded = BenchDataset(DATABASE_URL, made["account_id"], made["admin_key"], secret,
-                          BIG_ENTRIES, made["small"], now_ms(), "at-0001")
+    loaded = BenchDataset(raw_url, made["account_id"], made["admin_key"], secret,
+                          entries, made["small"], now_ms(), "at-0001")
     _save(loaded)
     _say(f"upgrading to head (projection backfills) at {time.monotonic() - started:.0f} s")
     upgrade(url)
-    asyncio.run(_analyze())
+    asyncio.run(_analyze(raw_url))
     dataset = BenchDataset(**{**asdict(loaded), "migrations": _fingerprint()})
     _save(dataset)
     _say(f"dataset ready in {time.monotonic() - started:.0f} s")
     return dataset
 
 
-async def _recreate_database() -> None:
+async def _recreate_database(name: str) -> None:
     conn = await asyncpg.connect(f"{SERVER_URL}/postgres", timeout=10)
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
 
 
-async def _load_entries(secret: str) -> dict[str, Any]:
+async def _load_entries(secret: str, url: str, entries: int) -> dict[str, Any]:
     """Accounts, keys and the catalog through the ledger; entries by COPY (no projections yet:
     the migrations to head build them)."""
-    db = create_database(_settings(secret))
+    db = create_database(_settings(secret, url))
     try:
         await upsert_catalog(db, DEMO_CATALOG)
-        big = await create_account(db, "Bench: 5M entries")
+        big = await create_account(db, f"Bench: {entries:,} entries")
         admin = await create_key(db, big.id, KeyType.ADMIN, "Bench admin")
         key_ids: list[str | None] = [None]
         for description in KEY_DESCRIPTIONS:
@@ -234,7 +268,7 @@ async def _load_entries(secret: str) -> dict[str, Any]:
         small = [(await create_account(db, f"Bench: small {n}")).id for n in (1, 2)]
     finally:
         await db.dispose()
-    conn = await asyncpg.connect(DATABASE_URL, timeout=10)
+    conn = await asyncpg.connect(url, timeout=10)
     try:
         for name in INDEXES:
             drop = "ALTER TABLE usage_entries DROP CONSTRAINT" if name.startswith("uq_") \
@@ -242,7 +276,7 @@ async def _load_entries(secret: str) -> dict[str, Any]:
             await conn.execute(f"{drop} {name}")
         end = now_ms() - 60_000
         no_key: list[str | None] = [None]
-        for account_id, count, seed, keys in ((big.id, BIG_ENTRIES, 1, key_ids),
+        for account_id, count, seed, keys in ((big.id, entries, 1, key_ids),
                                               (small[0], SMALL_ENTRIES, 2, no_key),
                                               (small[1], SMALL_ENTRIES, 3, no_key)):
             await _copy(conn, _entries(account_id, count, keys, end, random.Random(seed)), count)
@@ -317,8 +351,8 @@ def _units(model_type: str, rng: random.Random) -> Decimal:
     return Decimal(rng.choice((1, 1, 1, 2, 4)))  # images
 
 
-async def _rebuild_indexes() -> None:
-    conn = await asyncpg.connect(DATABASE_URL, timeout=10)
+async def _rebuild_indexes(url: str) -> None:
+    conn = await asyncpg.connect(url, timeout=10)
     try:
         await conn.execute("SET maintenance_work_mem = '512MB'")
         for statement in INDEXES.values():
@@ -327,8 +361,8 @@ async def _rebuild_indexes() -> None:
         await conn.close()
 
 
-async def _analyze() -> None:
-    conn = await asyncpg.connect(DATABASE_URL, timeout=10)
+async def _analyze(url: str) -> None:
+    conn = await asyncpg.connect(url, timeout=10)
     try:
         await conn.execute("VACUUM ANALYZE")
     finally:
@@ -340,10 +374,11 @@ def _say(message: str) -> None:
 
 
 def main() -> None:
-    dataset = ensure_bench_account(rebuild="--rebuild" in sys.argv[1:])
+    entries = entries_option(sys.argv)
+    dataset = ensure_bench_account(rebuild="--rebuild" in sys.argv[1:], entries=entries)
     print(json.dumps({"databaseUrl": dataset.database_url, "accountId": dataset.account_id,
                       "adminKey": dataset.admin_key, "entries": dataset.entries,
-                      "file": str(DATASET_FILE.relative_to(ROOT))}))
+                      "file": str(_dataset_file(entries).relative_to(ROOT))}))
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = create_database(settings)
+        app.state.database.keys.start()  # revocations published by other processes
         app.state.analytics_cache = build_cache(settings.redis_url)
         app.state.rate_limiter = RateLimiter.from_settings(settings.rate_limit_per_minute,
                                                            settings.redis_url)

@@ -128,6 +128,6 @@ def keys_update(
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: str, database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
-    """Revoke a key: it stops authenticating at once."""
+    """Revoke a key: every server refuses it within 5 s (at once with Redis configured)."""
     run(settings_for(database_url), lambda db: keys.revoke_key(db, key_id))
     emit(as_json, {"id": key_id, "revoked": True}, f"Revoked {key_id}")

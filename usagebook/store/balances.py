@@ -8,6 +8,7 @@ Rows are always updated in sorted key order, so concurrent batches cannot deadlo
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,11 +19,13 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from usagebook.money import from_nanos
 from usagebook.store.tables import account_balances, accounts, credit_grants, diem_days
 from usagebook.store.tables import usage_entries as ue
 from usagebook.timeutil import MS_PER_DAY
 
 if TYPE_CHECKING:
+    from usagebook.store.engine import Database
     from usagebook.store.entries import StoredEntry
 
 DIEM = "DIEM"
@@ -148,6 +151,61 @@ async def read_credits(
         select(ab.account_id, ab.currency, ab.granted, ab.consumed).where(ab.account_id.in_(wanted))
     )
     return {(r.account_id, r.currency): CreditRow(r.granted, r.consumed) for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class AccountBalance:
+    """What a balance answer needs of one account, read in one statement."""
+
+    diem_allocation: Decimal | None
+    diem_consumed: Decimal  # on the day asked for
+    credits: dict[str, CreditRow]
+
+
+# The account, its DIEM row for the day and its balance rows, joined: one statement, one
+# snapshot, every lookup by primary key.
+_BALANCE = """SELECT a.diem_allocation, d.consumed, b.currency, b.granted, b.consumed
+FROM accounts a
+LEFT JOIN diem_days d ON d.account_id = a.id AND d.day = {day}
+LEFT JOIN account_balances b ON b.account_id = a.id
+WHERE a.id = {account}"""
+_BALANCE_PG = _BALANCE.format(account="$1", day="$2")
+_BALANCE_SQLITE = _BALANCE.format(account=":account", day=":day")
+
+
+async def read_balance(db: Database, account_id: str, day: int) -> AccountBalance | None:
+    """An account's allocation, DIEM consumed on UTC day `day` and credit rows; None for an
+    unknown account. The hot path of GET /billing/balance: one prepared statement on
+    PostgreSQL, one hand-off to a reader thread on SQLite."""
+    if db.has_reader:
+        rows = await db.call_reader(_sqlite_balance, account_id, day)
+    elif db.is_sqlite:
+        async with db.read() as conn:
+            result = await conn.exec_driver_sql(_BALANCE_SQLITE, {"account": account_id,
+                                                                  "day": day})
+            rows = _from_sqlite([tuple(row) for row in result])
+    else:
+        rows = [tuple(row) for row in await db.fetch(_BALANCE_PG, account_id, day)]
+    if not rows:
+        return None
+    credits = {row[2]: CreditRow(row[3], row[4]) for row in rows if row[2] is not None}
+    return AccountBalance(rows[0][0], rows[0][1] if rows[0][1] is not None else ZERO, credits)
+
+
+def _sqlite_balance(connection: sqlite3.Connection, account_id: str, day: int) -> list[Any]:
+    found = connection.execute(_BALANCE_SQLITE, {"account": account_id, "day": day})
+    return _from_sqlite(found.fetchall())
+
+
+def _from_sqlite(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """SQLite keeps an allocation in nano-units and running totals as exact text."""
+    return [(None if alloc is None else from_nanos(alloc), _exact(used), currency,
+             _exact(granted), _exact(consumed))
+            for alloc, used, currency, granted, consumed in rows]
+
+
+def _exact(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
 
 
 async def read_diem_consumed(

@@ -9,23 +9,42 @@ reads its own writes. The lag is measured at most once a second by comparing the
 current WAL position with the standby's replayed one: equal means no lag; otherwise the lag is
 the time since the standby last replayed a commit (an upper bound of how stale its data is).
 A standby that cannot be asked counts as infinitely behind, so reads fall back to the primary.
+
+The hot paths' short cuts: `fetch` (PostgreSQL: one prepared statement on a pooled asyncpg
+connection, no transaction around it) and `call_reader` (SQLite: a request's whole read in one
+hand-off to a reader thread, `store.reader`). No pre-ping: checking every connection out with a
+round trip doubled the cost of a short read. A connection found dead instead makes SQLAlchemy
+invalidate the pool (every connection older than the failure is replaced on its next
+checkout), and the hot paths retry once.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util import greenlet_spawn
 
+from usagebook.errors import StoreUnavailable
 from usagebook.metrics import REPLICA_LAG, REPLICA_READS
 from usagebook.settings import Settings
+from usagebook.store.keycache import KeyCache
+from usagebook.store.reader import SqliteReader
+
+T = TypeVar("T")
+# What a dropped or refused connection raises from asyncpg itself (not through SQLAlchemy).
+_DROPPED = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+            asyncpg.CannotConnectNowError)
+UNAVAILABLE_MESSAGE = "Database unavailable"
 
 
 class Database:
@@ -34,17 +53,27 @@ class Database:
 
     On SQLite a write transaction starts with BEGIN IMMEDIATE, so concurrent writers queue on
     the busy timeout instead of failing to upgrade a read lock mid-transaction.
+
+    `keys` caches API keys by their hash for authentication (see `store.keycache`).
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, keys: KeyCache | None = None,
+                 reader: SqliteReader | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self.keys = keys if keys is not None else KeyCache()
+        self._reader = reader
         # Set by create_database when a read standby is configured (see store.replica).
         self.lagging_reads: LaggingReads | None = None
 
     @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
+
+    @property
+    def has_reader(self) -> bool:
+        """True where `call_reader` runs (a SQLite file; an in-memory database has none)."""
+        return self._reader is not None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -59,40 +88,84 @@ class Database:
             async with conn.begin():
                 yield conn
 
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        """PostgreSQL only: one statement on a pooled connection, outside any transaction (a
+        single statement reads one snapshot by itself, so no BEGIN/COMMIT round trips), with
+        the connection's settings (`_create`). asyncpg prepares it once per connection and
+        reuses it. A dropped connection is retried once on a fresh one; a second failure
+        raises StoreUnavailable."""
+        for attempt in (1, 2):
+            fairy = await self.engine.raw_connection()
+            connection: asyncpg.Connection = fairy.driver_connection
+            try:
+                rows: list[asyncpg.Record] = await connection.fetch(sql, *args)
+            except _DROPPED as exc:
+                await greenlet_spawn(fairy.invalidate, exc)
+                if attempt == 2:
+                    raise StoreUnavailable(UNAVAILABLE_MESSAGE) from exc
+                continue
+            except BaseException:
+                await greenlet_spawn(fairy.close)
+                raise
+            fairy.close()  # back to the pool: no transaction is open, so no round trip
+            return rows
+        raise AssertionError("unreachable")
+
+    async def call_reader(self, work: Callable[..., T], *args: Any) -> T:
+        """SQLite only: `work(connection, *args)` on a reader thread's own sqlite3 connection,
+        the whole of it in one hand-off (see `store.reader`)."""
+        assert self._reader is not None, "no reader for this database"
+        return await self._reader.call(work, *args)
+
+    async def retrying(self, work: Callable[[Database], Any]) -> Any:
+        """Run `await work(self)` again once if it met a connection that had been dropped (a
+        database restart leaves every pooled connection dead; the pool replaces them after
+        the first failure)."""
+        try:
+            return await work(self)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        return await work(self)
+
     async def dispose(self) -> None:
+        await self.keys.close()
+        if self._reader is not None:
+            self._reader.close()
         await self.engine.dispose()
         if self.lagging_reads is not None:
             await self.lagging_reads.dispose()
 
 
 def create_database(settings: Settings, **engine_options: Any) -> Database:
-    database = _create(settings.database_url, **engine_options)
+    database = _create(settings.database_url, KeyCache(settings.redis_url), **engine_options)
     if settings.read_database_url and not database.is_sqlite:
-        replica = _create(settings.read_database_url, pool_size=4, max_overflow=4)
+        replica = _create(settings.read_database_url, None, pool_size=4, max_overflow=4)
         database.lagging_reads = LaggingReads(database, replica,
                                               settings.max_replica_lag_seconds)
     return database
 
 
-def _create(url: str, **engine_options: Any) -> Database:
+def _create(url: str, keys: KeyCache | None, **engine_options: Any) -> Database:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, poolclass=NullPool if ":memory:" in url else None,
+        memory = ":memory:" in url
+        engine = create_async_engine(url, poolclass=NullPool if memory else None,
                                      **engine_options)
         _configure_sqlite(engine)
-    else:
-        engine = create_async_engine(
-            url,
-            pool_size=engine_options.pop("pool_size", 10),
-            max_overflow=engine_options.pop("max_overflow", 10),
-            pool_pre_ping=True,
-            connect_args={
-                # Generic plans for reused prepared statements were 2x slower for a 5M-entry
-                # account (see shared limits); JIT only slows these short queries down.
-                "server_settings": {"plan_cache_mode": "force_custom_plan", "jit": "off"},
-            },
-            **engine_options,
-        )
-    return Database(engine)
+        path = engine.url.database
+        return Database(engine, keys, None if memory or not path else SqliteReader(path))
+    engine = create_async_engine(
+        url,
+        pool_size=engine_options.pop("pool_size", 10),
+        max_overflow=engine_options.pop("max_overflow", 10),
+        connect_args={
+            # Generic plans for reused prepared statements were 2x slower for a 5M-entry
+            # account (see shared limits); JIT only slows these short queries down.
+            "server_settings": {"plan_cache_mode": "force_custom_plan", "jit": "off"},
+        },
+        **engine_options,
+    )
+    return Database(engine, keys)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

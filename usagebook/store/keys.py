@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, fields
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.store.tables import accounts, api_keys
+
+if TYPE_CHECKING:
+    from usagebook.store.engine import Database
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,39 @@ async def find_by_hash(conn: AsyncConnection, secret_hash: str) -> KeyRow | None
     result = await conn.execute(select(*_COLUMNS).where(api_keys.c.secret_hash == secret_hash))
     row = result.first()
     return KeyRow(*row) if row else None
+
+
+_BY_HASH = (f"SELECT {', '.join(column.name for column in _COLUMNS)} "
+            "FROM api_keys WHERE secret_hash = {}")
+_BY_HASH_PG, _BY_HASH_SQLITE = _BY_HASH.format("$1"), _BY_HASH.format("?")
+
+
+async def fetch_by_hash(db: Database, secret_hash: str) -> KeyRow | None:
+    """`find_by_hash` on the hot path: one prepared statement on PostgreSQL, one hand-off to a
+    reader thread on SQLite, and nothing else (no transaction around the lone SELECT)."""
+    if db.has_reader:
+        stored = await db.call_reader(_sqlite_by_hash, secret_hash)
+        found = _from_sqlite(stored, db) if stored else None
+    elif db.is_sqlite:
+        async with db.read() as conn:
+            return await find_by_hash(conn, secret_hash)
+    else:
+        rows = await db.fetch(_BY_HASH_PG, secret_hash)
+        found = tuple(rows[0]) if rows else None
+    return KeyRow(*found) if found else None
+
+
+def _sqlite_by_hash(connection: sqlite3.Connection, secret_hash: str) -> tuple[Any, ...] | None:
+    row: tuple[Any, ...] | None = connection.execute(_BY_HASH_SQLITE, (secret_hash,)).fetchone()
+    return row
+
+
+def _from_sqlite(row: tuple[Any, ...], db: Database) -> tuple[Any, ...]:
+    """Stored values as the columns' types give them (limits are nano-units on SQLite)."""
+    dialect = db.engine.dialect
+    processors = [column.type.result_processor(dialect, None) for column in _COLUMNS]
+    return tuple(value if process is None or value is None else process(value)
+                 for process, value in zip(processors, row, strict=True))
 
 
 async def find_by_id(
