@@ -25,6 +25,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,14 @@ if str(ROOT) not in sys.path:
 
 from bench import _raw  # noqa: E402
 from bench._hotdata import ensure_balances, sqlite_copy  # noqa: E402
-from bench._load import load_average, process_tree, profile, run_wrk, wait_quiet  # noqa: E402
+from bench._load import (  # noqa: E402
+    load_average,
+    process_tree,
+    profile,
+    run_wrk,
+    tree_cpu,
+    wait_quiet,
+)
 from bench._report import write_report  # noqa: E402
 from bench.dataset import RESULTS, BenchDataset, ensure_bench_account, entries_option  # noqa: E402
 from tests.servers import UsagebookServer, free_port  # noqa: E402
@@ -149,8 +157,6 @@ def _usagebook(dataset: BenchDataset, url: str, workers: int) -> Any:
 
 
 def _wait_up(url: str) -> None:
-    import time
-
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -174,15 +180,21 @@ def _history_cursor_url(base: str, auth: dict[str, str]) -> str:
 def _profiled(url: str, headers: dict[str, str], server_pid: int, backend: str,
               name: str) -> list[tuple[str, float]]:
     """py-spy on one worker while wrk loads the endpoint."""
-    workers = [pid for pid in process_tree(server_pid) if pid != server_pid] or [server_pid]
     loader = threading.Thread(target=run_wrk, kwargs={
-        "url": url, "connections": CLIENTS, "seconds": 6, "headers": headers,
+        "url": url, "connections": CLIENTS, "seconds": 7, "headers": headers,
         "server_pid": None})
     loader.start()
     try:
-        return profile(workers[0], 4, RESULTS / f"hotpath-profile-{backend}-{name}")
+        busiest = _busiest(process_tree(server_pid))  # a worker, not uvicorn's supervisor
+        return profile(busiest, 4, RESULTS / f"hotpath-profile-{backend}-{name}")
     finally:
         loader.join()
+
+
+def _busiest(pids: list[int]) -> int:
+    before = {pid: tree_cpu([pid]) for pid in pids}
+    time.sleep(1.0)
+    return max(pids, key=lambda pid: tree_cpu([pid]) - before[pid])
 
 
 if __name__ == "__main__":
