@@ -7,7 +7,8 @@ PostgreSQL, built once, reused.
     dataset.database_url, dataset.account_id, dataset.admin_key, dataset.secret_key
 
 or from a shell: `python bench/dataset.py [--entries N]` (prints the JSON below; `--rebuild`
-starts over). Every benchmark takes `--entries N` and passes it here.
+starts over). bench/hotpath.py and bench/paging.py take `--entries N` and pass it here;
+USAGEBOOK_BENCH_DATABASE and USAGEBOOK_BENCH_ENTRIES set the default database name and size.
 
 What it holds: a dedicated database `usagebook_bench` (`usagebook_bench_<N>` for another size)
 on 127.0.0.1:5432 (never the shared `test` database) with the demo SKU catalog, one big account
@@ -20,8 +21,9 @@ account id, an ADMIN key's secret and the signing secret a server needs are kept
 machines, so every build ends with VACUUM ANALYZE: the planner sees the loaded tables.
 
 How it is loaded: COPY, then the migrations' own backfill. The database is migrated to revision
-0001 (the bare ledger), entries are COPYed straight into `usage_entries` with its secondary
-indexes dropped (and rebuilt afterwards, identically), and only then is it upgraded to head, so
+0001 (the bare ledger), accounts and keys are inserted as 0001 has them, entries are COPYed
+straight into `usage_entries` with its secondary indexes dropped (and rebuilt afterwards,
+identically), and only then is it upgraded to head, so
 every projection (balances, count buckets, rollups) is built by its own migration's backfill
 from the stored entries, exactly as on a real upgrade. This is about 10x faster than
 `insert_entries` with its ON CONFLICT and per-batch projections, and it also proves the
@@ -56,9 +58,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/dataset.py` from the repository root
     sys.path.insert(0, str(ROOT))
 
-from usagebook.ledger.accounts import create_account  # noqa: E402
 from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog  # noqa: E402
-from usagebook.ledger.keys import KeyType, create_key  # noqa: E402
+from usagebook.ledger.ids import new_id  # noqa: E402
+from usagebook.ledger.keys import SECRET_PREFIX, hash_secret  # noqa: E402
 from usagebook.money import charge_amount  # noqa: E402
 from usagebook.settings import Settings  # noqa: E402
 from usagebook.store.engine import create_database  # noqa: E402
@@ -260,29 +262,49 @@ async def _load_entries(secret: str, url: str, entries: int) -> dict[str, Any]:
     db = create_database(_settings(secret, url))
     try:
         await upsert_catalog(db, DEMO_CATALOG)
-        big = await create_account(db, f"Bench: {entries:,} entries")
-        admin = await create_key(db, big.id, KeyType.ADMIN, "Bench admin")
-        key_ids: list[str | None] = [None]
-        for description in KEY_DESCRIPTIONS:
-            key_ids.append((await create_key(db, big.id, KeyType.INFERENCE, description)).row.id)
-        small = [(await create_account(db, f"Bench: small {n}")).id for n in (1, 2)]
     finally:
         await db.dispose()
     conn = await asyncpg.connect(url, timeout=10)
     try:
+        big = await _account_at_0001(conn, f"Bench: {entries:,} entries")
+        admin_secret, _ = await _key_at_0001(conn, big, "ADMIN", "Bench admin")
+        key_ids: list[str | None] = [None]
+        for description in KEY_DESCRIPTIONS:
+            key_ids.append((await _key_at_0001(conn, big, "INFERENCE", description))[1])
+        small = [await _account_at_0001(conn, f"Bench: small {n}") for n in (1, 2)]
         for name in INDEXES:
             drop = "ALTER TABLE usage_entries DROP CONSTRAINT" if name.startswith("uq_") \
                 else "DROP INDEX"
             await conn.execute(f"{drop} {name}")
         end = now_ms() - 60_000
         no_key: list[str | None] = [None]
-        for account_id, count, seed, keys in ((big.id, entries, 1, key_ids),
+        for account_id, count, seed, keys in ((big, entries, 1, key_ids),
                                               (small[0], SMALL_ENTRIES, 2, no_key),
                                               (small[1], SMALL_ENTRIES, 3, no_key)):
             await _copy(conn, _entries(account_id, count, keys, end, random.Random(seed)), count)
     finally:
         await conn.close()
-    return {"account_id": big.id, "admin_key": admin.secret, "small": small}
+    return {"account_id": big, "admin_key": admin_secret, "small": small}
+
+
+# Accounts and keys are written as revision 0001 has them (later revisions add columns with
+# defaults), since the ledger's own functions write the columns of head.
+async def _account_at_0001(conn: asyncpg.Connection, name: str) -> str:
+    account_id = new_id("acct")
+    await conn.execute("INSERT INTO accounts (id, name, created_ms) VALUES ($1, $2, $3)",
+                       account_id, name, now_ms())
+    return account_id
+
+
+async def _key_at_0001(conn: asyncpg.Connection, account_id: str, key_type: str,
+                       description: str) -> tuple[str, str]:
+    """(secret, key id) of a new key."""
+    key_id, secret = new_id("key"), SECRET_PREFIX + secrets.token_urlsafe(32)
+    await conn.execute(
+        "INSERT INTO api_keys (id, account_id, key_type, description, secret_hash, created_ms) "
+        "VALUES ($1, $2, $3, $4, $5, $6)", key_id, account_id, key_type, description,
+        hash_secret(secret), now_ms())
+    return secret, key_id
 
 
 async def _copy(conn: asyncpg.Connection, rows: Iterator[tuple[Any, ...]], count: int) -> None:

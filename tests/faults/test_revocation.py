@@ -63,7 +63,7 @@ def test_a_revoked_key_is_refused_everywhere_5_s_after(
                for n in range(2)]
     try:
         with ThreadPoolExecutor(len(servers)) as starting:  # both at once: each takes seconds
-            list(starting.map(lambda server: server.start(), servers))
+            list(starting.map(lambda server: server.start(timeout=120), servers))
         for server in servers:  # every process has now read, and cached, the key
             assert statuses(server, tenant) == {200}
         revoke_from_the_cli(scratch_pg.url, redis_url, tenant.admin_key_id)
