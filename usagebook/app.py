@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from usagebook import __version__
-from usagebook.api import admission, billing, keys, limits, observability, service
+from usagebook.api import admission, billing, keys, limits, local_analytics, observability, service
 from usagebook.api import analytics as usage_analytics
 from usagebook.api import balances as account_balances
 from usagebook.api import history as usage_history
@@ -86,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(billing.router)
     app.include_router(usage_analytics.router)
     app.include_router(usage_history.router)
+    app.include_router(local_analytics.router)
     app.include_router(account_balances.router)
     app.include_router(keys.router)
     app.include_router(usage_recording.router)

@@ -35,7 +35,8 @@ from usagebook.store.engine import create_database
 
 DEFAULT_EXAMPLES = "10" if os.environ.get("CI") == "true" else "25"
 MAX_EXAMPLES = int(os.environ.get("USAGEBOOK_FUZZ_EXAMPLES", DEFAULT_EXAMPLES))
-OPERATOR_PATHS = ("/api/v1/usage/",)  # authenticated by the operator token, not a customer key
+# Authenticated by the operator token, not a customer key (GET /usage/analytics takes an ADMIN key).
+OPERATOR_PATHS = ("/api/v1/usage/events", "/api/v1/usage/authorize")
 
 
 async def _credentials(database_url: str) -> dict[str, str]:

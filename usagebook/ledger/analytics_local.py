@@ -55,9 +55,9 @@ async def compute_local(
             model_of = {str(line.ident): line.name for line in top_models}
             key_of = {line.ident: line.name for line in top_keys}
             model_days = await bucket_sums(conn, BucketQuery(account_id, bounds, MS_PER_DAY,
-                                                             "model", diem))
-            key_days = await bucket_sums(conn, BucketQuery(account_id, bounds, MS_PER_DAY,
-                                                           "api_key_id", diem), source="key")
+                                                             "model", filters=diem))
+            key_days = await bucket_sums(conn, BucketQuery(
+                account_id, bounds, MS_PER_DAY, "api_key_id", filters=diem), source="key")
         return {
             "byDate": report.by_date(days, (Total(day_ms[row.bucket], row.currency, row.amount,
                                                   row.units) for row in per_day)),

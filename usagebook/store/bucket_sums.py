@@ -41,11 +41,14 @@ SOURCES: dict[str, tuple[tuple[int, str, str], ...]] = {
             (MS_PER_QUARTER, "rollup_quarter_key", "quarter_ms")),
     "key_sku": ((MS_PER_HOUR, "rollup_hour_key", "hour_ms"),
                 (MS_PER_QUARTER, "rollup_quarter_key", "quarter_ms")),
+    # One tag key per question (its rows hold one key's values); per quarter hour only.
+    "tag": ((MS_PER_QUARTER, "rollup_quarter_tag", "quarter_ms"),),
     "raw": (),
 }
 # Which columns each source's rows carry (besides currency, amount and units).
 _CARRIES = {"currency": set(), "sku": {"sku"}, "key": {"api_key_id"},
-            "key_sku": {"api_key_id", "sku"}, "raw": {"api_key_id", "sku"}}
+            "key_sku": {"api_key_id", "sku"}, "tag": {"sku", "tag"},
+            "raw": {"api_key_id", "sku", "tag"}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,7 @@ class Filters:
     sku: str | None = None
     model: str | None = None
     api_key_id: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()  # (key, value) pairs the entry's tags must hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +67,8 @@ class BucketQuery:
     account_id: str
     boundaries: Sequence[int]  # bucket k is [boundaries[k], boundaries[k + 1])
     anchor: int  # the buckets' nominal size: MS_PER_DAY or MS_PER_HOUR
-    group: str | None = None  # None, "sku", "model" or "api_key_id"
+    group: str | None = None  # None, "currency", "sku", "model", "api_key_id" or "tag"
+    group_tag: str | None = None  # the tag key grouped on, with group "tag"
     filters: Filters = Filters()
     unit_types: bool = False  # units in each SKU's unit type (the source must carry the SKU)
 
@@ -87,7 +92,13 @@ def source_for(query: BucketQuery) -> str:
         needed.add("sku")
     if query.group == "api_key_id" or query.filters.api_key_id:
         needed.add("api_key_id")
-    for name in ("currency", "sku", "key", "key_sku"):
+    tag_keys = {key for key, _ in query.filters.tags} | (
+        {query.group_tag} if query.group == "tag" else set())
+    if len(tag_keys) > 1:
+        return "raw"  # the tag rollup holds one key's values per row
+    if tag_keys:
+        needed.add("tag")
+    for name in ("currency", "sku", "key", "key_sku", "tag"):
         if needed <= _CARRIES[name] and not (name == "key" and query.unit_types):
             return name
     return "raw"
@@ -149,10 +160,12 @@ def _terms_from(sqlite: bool) -> str:
 
 def _branch(query: BucketQuery, table: str, column: str, grain: int, sqlite: bool,
             params: dict[str, Any]) -> str:
-    key = "coalesce(r.api_key_id, '')" if table == "usage_entries" else "r.api_key_id"
+    raw = table == "usage_entries"
+    key = "coalesce(r.api_key_id, '')" if raw else "r.api_key_id"
     model = "coalesce(k.model_id, r.sku)"
-    group = {None: "NULL", "sku": "r.sku", "model": model, "api_key_id": key}[query.group]
-    conditions = [f"t.g = {grain}"]
+    group = {None: "NULL", "currency": "r.currency", "sku": "r.sku", "model": model,
+             "api_key_id": key, "tag": _tag_value(query, raw, sqlite, params)}[query.group]
+    conditions = [f"t.g = {grain}", *_tag_conditions(query, raw, sqlite, params)]
     wanted = query.filters
     for name, value, expression in (("currency", wanted.currency, "r.currency"),
                                     ("sku", wanted.sku, "r.sku"), ("model", wanted.model, model),
@@ -174,6 +187,36 @@ def _branch(query: BucketQuery, table: str, column: str, grain: int, sqlite: boo
         f"AND r.{column} >= t.lo AND r.{column} < t.hi{join} "
         f"WHERE {' AND '.join(conditions)} GROUP BY {grouped}"
     )
+
+
+def _tag_value(query: BucketQuery, raw: bool, sqlite: bool, params: dict[str, Any]) -> str:
+    if query.group != "tag":
+        return "NULL"
+    if not raw:
+        return "r.tag_value"
+    # Keys are [a-z0-9_]: safe inside a JSON path. NULL for an entry without the tag.
+    params["group_tag"] = query.group_tag
+    params["group_path"] = f'$."{query.group_tag}"'
+    return ("json_extract(r.tags, :group_path)" if sqlite
+            else "(CAST(r.tags AS json) ->> CAST(:group_tag AS text))")
+
+
+def _tag_conditions(query: BucketQuery, raw: bool, sqlite: bool, params: dict[str, Any]
+                    ) -> list[str]:
+    conditions = []
+    if not raw and query.group == "tag":
+        params["tag_key"] = query.group_tag
+        conditions.append("r.tag_key = :tag_key")
+    for n, (key, value) in enumerate(query.filters.tags):
+        if raw:
+            # Canonical JSON never escapes the characters tags may hold (`store.entries`).
+            params[f"tag_{n}"] = f'"{key}":"{value}"'
+            found = "instr(r.tags, :tag_{n})" if sqlite else "strpos(r.tags, :tag_{n})"
+            conditions.append(f"{found.format(n=n)} > 0")
+        else:
+            params["tag_key"], params[f"tag_{n}"] = key, value
+            conditions += ["r.tag_key = :tag_key", f"r.tag_value = :tag_{n}"]
+    return conditions
 
 
 async def _from_sqlite(conn: AsyncConnection, query: BucketQuery, rows: list[tuple[Any, ...]]

@@ -1,0 +1,119 @@
+"""GET /api/v1/usage/analytics: spend over time in the customer's zone, by any dimension
+(usagebook's own; ADMIN key)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from usagebook.api.deps import AdminCaller, DatabaseDep, SettingsDep
+from usagebook.api.ignored_params import QUERY_PREFIXES
+from usagebook.api.schemas import ExactNumber, error_responses
+from usagebook.api.wire import ExactJSONResponse
+from usagebook.ledger.events import TAG_VALUE
+from usagebook.ledger.tag_filters import PREFIX
+from usagebook.ledger.usage_analytics import local_analytics
+from usagebook.ledger.usage_analytics_query import (
+    CURRENCIES,
+    GRANULARITIES,
+    GROUPS,
+    MAX_DAYS,
+    MAX_HOUR_DAYS,
+    RawAnalyticsQuery,
+)
+
+router = APIRouter(prefix="/api/v1/usage", tags=["analytics"])
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Series(_Strict):
+    group: str | None = Field(description="The group's value; null: not grouped, or entries "
+                                          "without the grouped tag")
+    usd: list[ExactNumber] = Field(description="USD + BUNDLED_CREDITS spend per bucket")
+    diem: list[ExactNumber] = Field(description="DIEM spend per bucket")
+    units: list[ExactNumber] = Field(description="Units in each SKU's unit type, per bucket")
+
+
+class Totals(_Strict):
+    usd: ExactNumber
+    diem: ExactNumber
+
+
+class LocalAnalytics(_Strict):
+    timeZone: str = Field(examples=["Asia/Kolkata"])
+    granularity: str = Field(json_schema_extra={"enum": list(GRANULARITIES)})
+    start: str = Field(examples=["2026-03-01"])
+    end: str = Field(examples=["2026-03-31"])
+    groupBy: str | None
+    buckets: list[str] = Field(description="Each bucket's local start with its offset",
+                               examples=[["2026-03-08T00:00:00-05:00"]])
+    series: list[Series] = Field(description="By total spend, highest first, ties by name")
+    totals: Totals
+
+
+# Raw text, checked together by the ledger (every bad parameter named at once); the schemas
+# say what each takes.
+_DATE = WithJsonSchema({"type": "string", "format": "date"})
+_TEXT = WithJsonSchema({"type": "string"})
+StartParam = Annotated[str | None, Query(description="First local date (required)"), _DATE]
+EndParam = Annotated[str | None, Query(
+    description=f"Last local date (required); at most {MAX_DAYS} days from start, both "
+                f"included ({MAX_HOUR_DAYS} for hours)"), _DATE]
+ZoneParam = Annotated[str | None, Query(description="IANA time zone, default UTC"), _TEXT]
+GranularityParam = Annotated[str | None, Query(description="Default day; weeks from Monday"),
+                             WithJsonSchema({"type": "string", "enum": list(GRANULARITIES)})]
+GroupParam = Annotated[str | None, Query(description=f"{', '.join(GROUPS)} or tag:<key>"),
+                       _TEXT]
+ModelParam = Annotated[str | None, Query(description="Only this model (catalog model id)"),
+                       _TEXT]
+KeyParam = Annotated[str | None, Query(description="Only this API key id"), _TEXT]
+SkuParam = Annotated[str | None, Query(description="Only this SKU"), _TEXT]
+CurrencyParam = Annotated[str | None, Query(description="Only this (the entry's own) currency"),
+                          WithJsonSchema({"type": "string", "enum": list(CURRENCIES)})]
+
+
+_TAG_DOC = {
+    QUERY_PREFIXES: [PREFIX],
+    "parameters": [{
+        "name": "tag.project", "in": "query", "required": False,
+        "schema": {"type": "string", "pattern": TAG_VALUE},
+        "description": "`tag.<key>=<value>` for any tag key (up to 8, all must hold): only "
+                       "entries recorded with that tag.",
+    }],
+}
+
+
+@router.get(
+    "/analytics",
+    response_class=ExactJSONResponse,
+    summary="Spend over time in a time zone, by model, key, SKU, currency or tag",
+    openapi_extra=_TAG_DOC,
+    responses={200: {"model": LocalAnalytics, "description": "Every bucket, zeros included"},
+               **error_responses(400, 401, 429, 500, 503, 504)},
+)
+async def get_local_analytics(
+    request: Request,
+    caller: AdminCaller,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    start: StartParam = None,
+    end: EndParam = None,
+    timeZone: ZoneParam = None,
+    granularity: GranularityParam = None,
+    groupBy: GroupParam = None,
+    model: ModelParam = None,
+    apiKey: KeyParam = None,
+    sku: SkuParam = None,
+    currency: CurrencyParam = None,
+) -> ExactJSONResponse:
+    query = RawAnalyticsQuery(caller.account_id, start, end, timeZone, granularity, groupBy,
+                              model, apiKey, sku, currency,
+                              tuple(request.query_params.multi_items()))
+    answer = await local_analytics(database, query,
+                                   limit_seconds=settings.query_timeout_seconds)
+    return ExactJSONResponse(answer)

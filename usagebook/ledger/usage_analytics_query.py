@@ -1,0 +1,160 @@
+"""The query of GET /api/v1/usage/analytics, checked as one input that names every bad
+parameter at once, and the local buckets it asks for.
+
+Buckets are local to `timeZone`: hours, days, weeks (from Monday) or months. Weeks and months
+are the whole calendar ones that contain `start`..`end`, labelled by their own local start,
+while only entries inside `start`..`end` count: the first and last bucket's ranges are clipped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from usagebook.errors import ProblemCollector
+from usagebook.ledger.events import tag_key_ok
+from usagebook.ledger.local_time import (
+    day_boundaries,
+    day_start_ms,
+    hour_boundaries,
+    label,
+    parse_zone,
+)
+from usagebook.ledger.tag_filters import TagFilters, parse_tag_filters
+from usagebook.money import Currency
+from usagebook.timeutil import MS_PER_DAY
+
+GRANULARITIES = ("hour", "day", "week", "month")
+GROUPS = ("model", "apiKey", "sku", "currency")
+MAX_DAYS, MAX_HOUR_DAYS = 400, 31
+CURRENCIES = tuple(c.value for c in Currency)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True)
+class RawAnalyticsQuery:
+    """The parameters as sent (text), before any check."""
+
+    account_id: str
+    start: str | None = None
+    end: str | None = None
+    time_zone: str | None = None
+    granularity: str | None = None
+    group_by: str | None = None
+    model: str | None = None
+    api_key: str | None = None
+    sku: str | None = None
+    currency: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()  # every (name, value) query pair, for tag.<key>
+
+
+@dataclass(frozen=True)
+class AnalyticsQuery:
+    account_id: str
+    start: date
+    end: date
+    zone_name: str
+    zone: ZoneInfo
+    granularity: str
+    group_by: str | None  # model, apiKey, sku, currency or tag:<key>
+    model: str | None
+    api_key: str | None
+    sku: str | None
+    currency: str | None
+    tags: TagFilters
+
+    @property
+    def group_tag(self) -> str | None:
+        return self.group_by[4:] if self.group_by and self.group_by.startswith("tag:") else None
+
+
+def check_query(raw: RawAnalyticsQuery) -> AnalyticsQuery:
+    """The checked query; InvalidInput naming every bad parameter otherwise."""
+    problems = ProblemCollector()
+    zone = parse_zone(raw.time_zone, problems)
+    first = _date(raw.start, "start", problems)
+    last = _date(raw.end, "end", problems)
+    granularity = raw.granularity or "day"
+    if granularity not in GRANULARITIES:
+        problems.add("granularity", f"must be one of {', '.join(GRANULARITIES)}")
+    if first and last:
+        most = MAX_HOUR_DAYS if granularity == "hour" else MAX_DAYS
+        if first > last:
+            problems.add("start", "must not be after end")
+        elif (last - first).days + 1 > most:
+            problems.add("end", f"must be at most {most} days after start, both included"
+                                f"{' (for hours)' if most == MAX_HOUR_DAYS else ''}")
+    _check_group(raw.group_by, problems)
+    _check_text(problems, ("model", raw.model, 200), ("apiKey", raw.api_key, 40),
+                ("sku", raw.sku, 200))
+    if raw.currency is not None and raw.currency not in CURRENCIES:
+        problems.add("currency", f"must be one of {', '.join(CURRENCIES)}")
+    tags = parse_tag_filters(raw.tags, problems)
+    problems.raise_if_any()
+    assert zone is not None and first is not None and last is not None
+    return AnalyticsQuery(raw.account_id, first, last, raw.time_zone or "UTC", zone, granularity,
+                          raw.group_by, raw.model, raw.api_key, raw.sku, raw.currency, tags)
+
+
+def _date(value: str | None, name: str, problems: ProblemCollector) -> date | None:
+    if value is None:
+        problems.add(name, "is required (a local date, YYYY-MM-DD)")
+        return None
+    try:
+        if _DATE.fullmatch(value):
+            return date.fromisoformat(value)
+    except ValueError:
+        pass
+    problems.add(name, "must be a real date in YYYY-MM-DD format")
+    return None
+
+
+def _check_group(group_by: str | None, problems: ProblemCollector) -> None:
+    if group_by is None or group_by in GROUPS:
+        return
+    if group_by.startswith("tag:") and tag_key_ok(group_by[4:]):
+        return
+    problems.add("groupBy", f"must be one of {', '.join(GROUPS)} or tag:<key>")
+
+
+def _check_text(problems: ProblemCollector, *fields: tuple[str, str | None, int]) -> None:
+    for name, value, longest in fields:
+        if value is not None and not (0 < len(value) <= longest and "\x00" not in value):
+            problems.add(name, f"must be 1 to {longest} characters")
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """What each bucket counts, [bounds[k], bounds[k + 1]), and its label."""
+
+    bounds: list[int]
+    labels: list[str]
+    anchor: int  # the rollup unit the buckets are built from: a day, or an hour
+
+
+def buckets(query: AnalyticsQuery) -> Buckets:
+    zone, first, last = query.zone, query.start, query.end
+    if query.granularity == "hour":
+        bounds = hour_boundaries(first, last, zone)
+        return Buckets(bounds, [label(b, zone) for b in bounds[:-1]], _HOUR_MS)
+    days = day_boundaries(first, last, zone)
+    if query.granularity == "day":
+        return Buckets(days, [label(b, zone) for b in days[:-1]], MS_PER_DAY)
+    starts = _calendar_starts(first, last, query.granularity)
+    inner = [day_start_ms(day, zone) for day in starts[1:]]
+    return Buckets([days[0], *inner, days[-1]],
+                   [label(day_start_ms(day, zone), zone) for day in starts], MS_PER_DAY)
+
+
+def _calendar_starts(first: date, last: date, granularity: str) -> list[date]:
+    """The first day of every week (Monday) or month that holds a day of first..last."""
+    weeks = granularity == "week"
+    day = first - timedelta(days=first.weekday()) if weeks else first.replace(day=1)
+    starts = []
+    while day <= last:
+        starts.append(day)
+        day = day + timedelta(days=7) if weeks else (day + timedelta(days=32)).replace(day=1)
+    return starts
