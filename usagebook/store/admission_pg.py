@@ -10,6 +10,7 @@ StoreUnavailable (503), as SQLAlchemy's are mapped elsewhere.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -22,6 +23,8 @@ from usagebook.store.admission import AdmissionState, LockedKey, StateQuery
 from usagebook.store.engine import Database
 from usagebook.store.holds import HoldRow, LiveHolds
 from usagebook.store.limits import AccountLimits
+
+log = logging.getLogger("usagebook.store")
 
 _KEY_COLUMNS = (
     "SELECT k.id, k.account_id, k.key_type, k.revoked_ms, k.expires_ms, k.consumption_limit_usd, "
@@ -81,6 +84,7 @@ async def asyncpg_transaction(db: Database) -> AsyncIterator[AsyncpgAdmission]:
             async with driver.transaction():
                 yield AsyncpgAdmission(driver)
         except _UNAVAILABLE as exc:
+            log.warning("database unavailable: %s", type(exc).__name__)
             pooled.invalidate(exc)  # the pool must not hand this connection out again
             raise StoreUnavailable("Database unavailable, try again shortly") from exc
 
