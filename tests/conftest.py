@@ -121,6 +121,15 @@ def _create_postgres_database() -> tuple[str, Callable[[], None]]:
     return f"{base}/{name}", lambda: asyncio.run(admin(drop))
 
 
+# Webhooks in tests: receivers listen on 127.0.0.1, retries come within a second, and each
+# server looks for due deliveries every 50 ms (the defaults wait minutes).
+TEST_WEBHOOKS: dict[str, Any] = {
+    "webhook_allow_private": True,
+    "webhook_retry_schedule": (0.2, 0.2, 0.3, 0.3, 0.5),
+    "webhook_poll_seconds": 0.05,
+}
+
+
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     return Settings.from_env(
         {},
@@ -128,7 +137,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         operator_token=OPERATOR_TOKEN,
         secret_key="test-secret-" + secrets.token_hex(16),
         rate_limit_per_minute=0,
-        **overrides,
+        **{**TEST_WEBHOOKS, **overrides},
     )
 
 

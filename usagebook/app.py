@@ -10,7 +10,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from usagebook import __version__
-from usagebook.api import admission, billing, keys, limits, local_analytics, observability, service
+from usagebook.api import (
+    admission,
+    alerts,
+    billing,
+    keys,
+    limits,
+    local_analytics,
+    observability,
+    service,
+    webhooks,
+)
 from usagebook.api import analytics as usage_analytics
 from usagebook.api import balances as account_balances
 from usagebook.api import history as usage_history
@@ -21,6 +31,7 @@ from usagebook.api.keys import KEY_CREATIONS_PER_MINUTE
 from usagebook.api.middleware import RequestMiddleware
 from usagebook.api.openapi import document_real_answers
 from usagebook.ledger.cache import build_cache
+from usagebook.ledger.delivery import delivering
 from usagebook.ledger.key_status import RefusalLog
 from usagebook.ledger.ratelimit import RateLimiter
 from usagebook.settings import Settings
@@ -65,7 +76,8 @@ def create_app(settings: Settings) -> FastAPI:
             KEY_CREATIONS_PER_MINUTE, settings.redis_url,
             scope="API key creations a minute per account")
         try:
-            yield
+            async with delivering(app.state.database, settings):
+                yield
         finally:
             await app.state.rate_limiter.close()
             await app.state.key_creation_limiter.close()
@@ -94,6 +106,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(limits.router)
     app.include_router(service.router)
     app.include_router(observability.router)
+    app.include_router(webhooks.router)
+    app.include_router(alerts.router)
 
     install_dashboard(app)
 

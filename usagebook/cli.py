@@ -498,3 +498,10 @@ def main() -> None:
         typer.echo("FAILED: aborted", err=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+# Last, because their commands use the helpers above (run, emit, fail, settings_for).
+from usagebook.cli_webhooks import alerts_app, webhooks_app  # noqa: E402
+
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(alerts_app, name="alerts")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///usagebook.db"
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev"}
+DEFAULT_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0)
 
 
 class SettingsError(ValueError):
@@ -33,6 +35,14 @@ class Settings:
     # its lag is at most max_replica_lag_seconds; None: every read goes to the primary.
     read_database_url: str | None = None
     max_replica_lag_seconds: float = 5.0
+    # Webhooks: seconds between delivery attempts (then `failed`), whether endpoint URLs may
+    # reach private addresses, how often each server looks for due deliveries, and how long an
+    # attempt may take (its lease is this plus a margin).
+    webhook_retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
+    webhook_allow_private: bool = False
+    webhook_poll_seconds: float = 1.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_delivery: bool = True  # false: this process records events but delivers none
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -53,6 +63,7 @@ class Settings:
             values["max_replica_lag_seconds"] = _parse_float(
                 "USAGEBOOK_MAX_REPLICA_LAG_SECONDS", lag
             )
+        values.update(_webhook_settings(source))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).validated()  # type: ignore[arg-type]
 
@@ -108,6 +119,39 @@ def _secret_beside(database_url: str) -> str:
     path.write_text(secret + "\n")
     path.chmod(0o600)
     return secret
+
+
+def _webhook_settings(source: Mapping[str, str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    if (schedule := source.get("USAGEBOOK_WEBHOOK_RETRY_SCHEDULE")) is not None:
+        values["webhook_retry_schedule"] = _parse_schedule(schedule)
+    for name in ("webhook_allow_private", "webhook_delivery"):
+        variable = f"USAGEBOOK_{name.upper()}"
+        if (raw := source.get(variable)) is not None:
+            values[name] = _parse_bool(variable, raw)
+    for name in ("webhook_poll_seconds", "webhook_timeout_seconds"):
+        variable = f"USAGEBOOK_{name.upper()}"
+        if (raw := source.get(variable)) is not None:
+            values[name] = _parse_float(variable, raw)
+            if values[name] <= 0:  # type: ignore[operator]
+                raise SettingsError(f"{variable} must be above 0")
+    return values
+
+
+def _parse_schedule(raw: str) -> tuple[float, ...]:
+    name = "USAGEBOOK_WEBHOOK_RETRY_SCHEDULE"
+    delays = tuple(_parse_float(name, part) for part in raw.split(",") if part.strip())
+    if any(delay < 0 for delay in delays):
+        raise SettingsError(f"{name} must list seconds (0 or more) between attempts")
+    return delays
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    if raw.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.strip().lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingsError(f"{name} must be true or false, not {raw!r}")
 
 
 def _parse_int(name: str, raw: str) -> int:

@@ -19,6 +19,11 @@ from typing import Any
 
 import pytest
 import schemathesis
+
+# Imported now, not lazily while generating the first path parameter (the webhook routes' ids):
+# pytest rewrites a plugin's modules on import, and compiling one deep in hypothesis's stack hit
+# CPython 3.11's "AST constructor recursion depth mismatch" SystemError.
+import schemathesis.generation.dictionaries
 from hypothesis import HealthCheck, settings
 from jsonschema import Draft202012Validator
 from schemathesis.checks import positive_data_acceptance

@@ -108,6 +108,9 @@ async def _http_error(request: Request, exc: Exception) -> ExactJSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     message = exc.detail if isinstance(exc.detail, str) else "Request failed"
     headers = dict(exc.headers or {})
+    if exc.status_code == 400:  # FastAPI's own, e.g. a JSON body that does not parse
+        return ExactJSONResponse(detailed_error({"": [message]}, "Invalid request body"),
+                                 status_code=400, headers=headers)
     if exc.status_code == 405:
         headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
     return standard_error(exc.status_code, message, headers)

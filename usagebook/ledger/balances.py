@@ -17,6 +17,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.errors import NotFound, ProblemCollector
+from usagebook.ledger.alerts import rearm_after_grant
 from usagebook.money import Currency, NotExact, parse_decimal
 from usagebook.store import accounts as account_store
 from usagebook.store import balances as store
@@ -167,6 +168,7 @@ async def grant_credit(
         if not await store.account_allocations(conn, [account_id], lock=True):
             raise NotFound(f"No account {account_id}")
         await store.add_grant(conn, grant)
+        await rearm_after_grant(conn, account_id, currency)
     return grant
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from usagebook.store.alerts import project_balance_alerts
 from usagebook.store.balances import project_balances
 from usagebook.store.counts import add_counts
 from usagebook.store.rollups import update_rollups
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
 async def apply_projections(conn: AsyncConnection, stored: Sequence[StoredEntry]) -> None:
     if not stored:
         return
-    # Each projection adds one call here, in this order: balances, counts, rollups.
+    # Each projection adds one call here, in this order: balances, counts, rollups, alerts
+    # (which read the balances just moved).
     await project_balances(conn, stored)
     await add_counts(conn, stored)
     await update_rollups(conn, stored)
+    await project_balance_alerts(conn, stored)

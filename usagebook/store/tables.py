@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -307,4 +308,108 @@ rollup_quarter_tag = Table(
     Column("sku", String(200), primary_key=True),
     Column("amount", Money, nullable=False),
     Column("units", Money, nullable=False),
+)
+
+# --- Alerts and webhooks (revision 0010) -------------------------------------------------------
+# Settings per account; crossing state, whose unique key makes "one event per threshold per key
+# (or account), currency and period" a database guarantee; the outbox of events, written in the
+# transaction of the entries that caused them; endpoints, what each subscribes to, and one
+# delivery row per (endpoint, event), which the delivery workers claim.
+alert_settings = Table(
+    "alert_settings",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    # Percentages of each key's limits, comma-separated and ascending, e.g. "50,80,100".
+    Column("key_thresholds", String(400), nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+alert_balance_thresholds = Table(
+    "alert_balance_thresholds",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("currency", String(16), primary_key=True),
+    # account.balance.low fires once when the balance falls below this amount.
+    Column("threshold", Money, nullable=False),
+)
+
+alert_crossings = Table(
+    "alert_crossings",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    # '' for an account-level crossing (a primary key column cannot be NULL).
+    Column("api_key_id", String(40), primary_key=True),
+    # balance.low, key.limit, account.limit, key.reset, key.expiring
+    Column("kind", String(40), primary_key=True),
+    Column("currency", String(16), primary_key=True),
+    # A percentage (limits), an amount (balance.low) or days before expiry (key.expiring).
+    Column("threshold", Money, primary_key=True),
+    # The limit period's first epoch ms (0 where there is no period).
+    Column("period_start_ms", BigInteger, primary_key=True, autoincrement=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+alert_events = Table(
+    "alert_events",
+    metadata,
+    # evt_...: the webhook-id of every delivery of this event, retries and replays included.
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), nullable=False),
+    Column("type", String(60), nullable=False),
+    Column("api_key_id", String(40), nullable=True),
+    Column("currency", String(16), nullable=True),
+    Column("threshold", Money, nullable=True),
+    # The balance (balance.low) or the period's usage (limit events).
+    Column("amount", ExactSum, nullable=True),
+    Column("limit_amount", Money, nullable=True),
+    Column("limit_period", String(16), nullable=True),
+    Column("period_start_ms", BigInteger, nullable=True),
+    Column("expires_ms", BigInteger, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_alert_events_account_created", "account_id", "created_ms"),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("secret", String(100), nullable=False),
+    # After a rotation the previous secret also signs until previous_expires_ms.
+    Column("previous_secret", String(100), nullable=True),
+    Column("previous_expires_ms", BigInteger, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    # Keyed by account and type first: the write path finds an event's endpoints in one probe.
+    Column("account_id", String(40), primary_key=True),
+    Column("event_type", String(60), primary_key=True),
+    Column("endpoint_id", String(40), ForeignKey("webhook_endpoints.id"), primary_key=True),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("endpoint_id", String(40), ForeignKey("webhook_endpoints.id"), nullable=False),
+    Column("event_id", String(40), ForeignKey("alert_events.id"), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    # When a pending delivery is due; while an attempt is in flight, when its lease ends (a
+    # server killed mid-attempt leaves it to be claimed again then, with the same webhook-id).
+    Column("next_attempt_ms", BigInteger, nullable=True),
+    # Who holds the lease: a finished attempt is written only by the claim it belongs to.
+    Column("claim", String(40), nullable=True),
+    Column("response_status", Integer, nullable=True),
+    Column("duration_ms", Integer, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("endpoint_id", "event_id"),
+    Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_ms", "id"),
+    Index("ix_webhook_deliveries_status_next", "status", "next_attempt_ms"),
 )

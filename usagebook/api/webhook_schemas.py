@@ -1,0 +1,151 @@
+"""Wire models of alerts and webhooks (documentation of /openapi.json), and the converters
+that build their answers."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+
+from usagebook.api.schemas import Timestamp
+from usagebook.errors import InvalidInput
+from usagebook.ledger.alert_events import EVENT_TYPES
+from usagebook.ledger.alerts import BALANCE_CURRENCIES, AlertSettings
+from usagebook.money import format_decimal
+from usagebook.store.outbox import DeliveryRow
+from usagebook.store.webhooks import EndpointRow
+from usagebook.timeutil import format_ms
+
+EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
+DecimalText = str
+BalanceCurrency = Literal[BALANCE_CURRENCIES]  # type: ignore[valid-type]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NewWebhook(_Strict):
+    url: str = Field(max_length=2048, examples=["https://example.com/hooks/usagebook"])
+    eventTypes: list[EventType] = Field(min_length=1)
+    description: str | None = Field(default=None, max_length=500)
+
+
+class WebhookChange(_Strict):
+    url: str | None = Field(default=None, max_length=2048)
+    eventTypes: list[EventType] | None = Field(default=None, min_length=1)
+    description: str | None = Field(default=None, max_length=500)
+    enabled: bool | None = None
+
+
+class Webhook(_Strict):
+    id: str
+    url: str
+    eventTypes: list[EventType]
+    description: str | None
+    enabled: bool
+    createdAt: Timestamp
+
+
+class CreatedWebhook(Webhook):
+    secret: str = Field(description="whsec_...: shown only here and on rotation")
+
+
+class Webhooks(_Strict):
+    data: list[Webhook]
+
+
+class Secret(_Strict):
+    secret: str
+
+
+class Delivery(_Strict):
+    eventId: str
+    type: EventType
+    attempts: int
+    status: Literal["pending", "delivered", "failed"]
+    responseStatus: int | None
+    durationMs: int | None
+    createdAt: Timestamp
+    nextAttemptAt: Timestamp | None
+
+
+class Deliveries(_Strict):
+    data: list[Delivery]
+
+
+class Replay(_Strict):
+    eventId: str | None = None
+    since: str | None = Field(default=None, description="ISO 8601 instant, included")
+    until: str | None = Field(default=None, description="ISO 8601 instant, excluded")
+
+
+class Queued(_Strict):
+    queued: int
+
+
+class AlertSettingsBody(_Strict):
+    keyThresholds: list[int] = Field(default=[50, 80, 100], max_length=10)
+    balanceBelow: dict[BalanceCurrency, DecimalText] = Field(
+        default_factory=dict, description='Exact decimal amounts per currency: {"USD": "10"}'
+    )
+
+
+def webhook_to_wire(row: EndpointRow, *, secret: bool = False) -> dict[str, Any]:
+    wire: dict[str, Any] = {
+        "id": row.id, "url": row.url, "eventTypes": list(row.event_types),
+        "description": row.description, "enabled": row.enabled,
+        "createdAt": format_ms(row.created_ms),
+    }
+    if secret:
+        wire["secret"] = row.secret
+    return wire
+
+
+def delivery_to_wire(row: DeliveryRow) -> dict[str, Any]:
+    return {
+        "eventId": row.event_id, "type": row.type, "attempts": row.attempts,
+        "status": row.status, "responseStatus": row.response_status,
+        "durationMs": row.duration_ms, "createdAt": format_ms(row.created_ms),
+        "nextAttemptAt": format_ms(row.next_attempt_ms)
+        if row.status == "pending" and row.next_attempt_ms is not None else None,
+    }
+
+
+def alerts_to_wire(settings: AlertSettings) -> dict[str, Any]:
+    return {
+        "keyThresholds": list(settings.key_thresholds),
+        "balanceBelow": {c: format_decimal(a) for c, a in (settings.balance_below or {}).items()},
+    }
+
+
+MAX_BODY_BYTES = 64 * 1024
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def documented_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI requestBody of a route that reads its body itself (`read_body`)."""
+    schema = model.model_json_schema(mode="validation")
+    return {"requestBody": {"required": True,
+                            "content": {"application/json": {"schema": schema}}}}
+
+
+async def read_body(request: Request, model: type[Model]) -> Model:
+    """The request's JSON body as `model`, read in the route, after its caller is known: a bad
+    body from an unknown caller is a 401, not a 400 telling them about the body."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise InvalidInput.single("", f"the body is over {MAX_BODY_BYTES} bytes")
+    if not body.strip():
+        raise InvalidInput.single("", "a JSON object body is required")
+    try:
+        return model.model_validate_json(bytes(body))
+    except ValidationError as exc:
+        problems: dict[str, list[str]] = {}
+        for error in exc.errors():
+            path = ".".join(str(part) for part in error.get("loc", ()))
+            problems.setdefault(path, []).append(str(error.get("msg", "is invalid")))
+        raise InvalidInput(problems, "Invalid request body") from None
