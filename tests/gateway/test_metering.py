@@ -112,3 +112,18 @@ def test_stream_without_usage_is_counted_per_content_chunk() -> None:
         for _, data in tally.split(sse({"id": "x", "choices": [{"text": text}]})):
             tally.content_chunks += tally.read(data)[1]
     assert tally.usage(prompt_guess=6) == Usage(6, 2, counted=True)
+
+
+def test_the_gateway_reaches_the_ledger_only_over_http() -> None:
+    """No module of usagebook.gateway imports the server's layers (store, ledger, api, app)."""
+    import ast
+    from pathlib import Path
+
+    import usagebook.gateway
+
+    forbidden = ("usagebook.store", "usagebook.ledger", "usagebook.api", "usagebook.app")
+    for module in Path(usagebook.gateway.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not [n for n in names if n.startswith(forbidden)], module.name

@@ -110,6 +110,7 @@ def test_refusals_before_the_upstream(ledger: Ledger, gateway: GatewayServer,
     with pytest.raises(openai.NotFoundError) as missing:
         client.chat.completions.create(model="no-such-model", messages=MESSAGES)
     assert missing.value.response.json() == {"error": "Model no-such-model is not available"}
+    assert missing.value.response.headers["x-usagebook-request-id"].startswith("gw_")
     with openai.OpenAI(api_key="ubk_not_a_real_key", base_url=gateway.base_url + "/v1",
                        max_retries=0) as stranger, pytest.raises(
                            openai.AuthenticationError) as unknown:

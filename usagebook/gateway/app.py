@@ -30,7 +30,7 @@ from usagebook.gateway.asgi import (
 )
 from usagebook.gateway.config import GatewayConfig
 from usagebook.gateway.ledger_client import LedgerClient
-from usagebook.gateway.proxy import Exchange, Forwarder, UpstreamFailed
+from usagebook.gateway.proxy import REQUEST_ID_HEADER, Exchange, Forwarder, UpstreamFailed
 from usagebook.gateway.queue import UsageQueue
 from usagebook.gateway.sender import UsageSender
 from usagebook.gateway.usage import Kind
@@ -118,8 +118,9 @@ class Gateway:
             await respond(send, ticket.status, ticket.body, ticket.headers)
             return
         admitted = await self.admission.admit(ticket)
-        if isinstance(admitted, Answer):
-            await respond(send, admitted.status, admitted.body, admitted.headers)
+        if isinstance(admitted, Answer):  # refused: the id still names the attempt
+            await respond(send, admitted.status, admitted.body,
+                          [*admitted.headers, (REQUEST_ID_HEADER, ticket.request_id.encode())])
             return
         exchange = Exchange(ticket, admitted, scope["path"])
         try:

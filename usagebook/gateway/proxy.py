@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +22,15 @@ from typing import Any
 import httpx
 import orjson
 
-from usagebook.gateway.admission import Admitted, Ticket
-from usagebook.gateway.asgi import JSON_TYPE, Receive, Send, respond, wait_for_disconnect
+from usagebook.gateway.admission import BILLING_UNAVAILABLE, Admitted, Ticket
+from usagebook.gateway.asgi import (
+    JSON_TYPE,
+    Receive,
+    Send,
+    respond,
+    respond_error,
+    wait_for_disconnect,
+)
 from usagebook.gateway.queue import UsageQueue
 from usagebook.gateway.records import UsageRecord
 from usagebook.gateway.sse import DONE, StreamTally
@@ -94,8 +102,14 @@ class Forwarder:
         usage = reported_usage(answer) or counted_answer_usage(
             exchange.ticket.kind, exchange.ticket.body, answer)
         upstream_id = answer.get("id") if isinstance(answer, dict) else None
-        await self._queue.put(exchange.record(usage, upstream_id if isinstance(
-            upstream_id, str) else None))
+        try:
+            await self._queue.put(exchange.record(usage, upstream_id if isinstance(
+                upstream_id, str) else None))
+        except (sqlite3.Error, OSError):  # e.g. a full disk: never serve what cannot be billed
+            log.exception("the usage queue cannot be written; %s refused",
+                          exchange.ticket.request_id)
+            await respond_error(send, 503, BILLING_UNAVAILABLE)
+            return
         await respond(send, response.status_code, raw, headers)
 
     async def stream(self, exchange: Exchange, receive: Receive, send: Send) -> None:
