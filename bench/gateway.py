@@ -57,7 +57,15 @@ MODEL = "llama-3.3-70b"
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "Say hello."}],
         "max_tokens": 64}
 Call = Callable[[httpx.AsyncClient], Awaitable[None]]
-answered: dict[str, int] = {}  # requests answered, by base URL
+answered: dict[str, int] = {}  # requests answered 2xx, by base URL
+refused: dict[str, list[int]] = {}  # statuses of the others, by base URL
+
+
+def _count(base: str, answer: httpx.Response) -> None:
+    if answer.is_success:
+        answered[base] = answered.get(base, 0) + 1
+    else:
+        refused.setdefault(base, []).append(answer.status_code)
 
 
 async def _admin(sql: str) -> None:
@@ -120,8 +128,7 @@ def plain_call(base: str, key: str) -> Call:
     async def call(client: httpx.AsyncClient) -> None:
         answer = await client.post(f"{base}/v1/chat/completions", json=CHAT,
                                    headers={"Authorization": f"Bearer {key}"})
-        answer.raise_for_status()
-        answered[base] = answered.get(base, 0) + 1
+        _count(base, answer)
     return call
 
 
@@ -134,11 +141,10 @@ def stream_call(base: str, key: str, fake: dict[str, object],
         body = {**CHAT, "stream": True, "fake": fake}
         async with client.stream("POST", f"{base}/v1/chat/completions", json=body,
                                  headers={"Authorization": f"Bearer {key}"}) as answer:
-            answer.raise_for_status()
             async for chunk in answer.aiter_raw():
                 arrivals += [time.perf_counter()] * chunk.count(b'"content":"w')
-        answered[base] = answered.get(base, 0) + 1
-        if marks is not None:
+        _count(base, answer)
+        if marks is not None and answer.is_success:
             marks.append(arrivals)
     return call
 
@@ -152,7 +158,7 @@ def authorize_call(ledger: str, key: str) -> Call:
     async def call(client: httpx.AsyncClient) -> None:
         answer = await client.post(f"{ledger}/api/v1/usage/authorize", json=body,
                                    headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"})
-        answer.raise_for_status()
+        _count(f"{ledger} authorize", answer)
     return call
 
 
@@ -287,8 +293,9 @@ async def main(args: argparse.Namespace) -> int:
                                          2 * answered[gateway.base_url], done))
         complaints = sum(1 for line in gateway.log_path.read_text().splitlines()
                          if '"level":"warning"' in line or '"level":"error"' in line)
-        lines.append(f"Gateway warnings and errors logged: {complaints}. Load average (1 min) "
-                     f"at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.")
+        lines.append(f"Refused answers: {refused or 'none'}; gateway warnings and errors logged: "
+                     f"{complaints}. Load average (1 min) at the end: {os.getloadavg()[0]:.1f} "
+                     f"on {os.cpu_count()} cores.")
         print("\n".join(lines))
         return 0
     finally:

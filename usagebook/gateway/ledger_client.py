@@ -25,6 +25,10 @@ class LedgerUnreachable(Exception):
     """No answer, a timeout, or a 5xx: the ledger cannot decide now."""
 
 
+class LedgerAnswered5xx(LedgerUnreachable):
+    """The ledger answered, with a 5xx (its database busy or away)."""
+
+
 class OperatorRefused(Exception):
     """The ledger refuses the gateway's operator token: a configuration error."""
 
@@ -69,7 +73,12 @@ class LedgerClient:
         await self._http.aclose()
 
     async def authorize(self, body: dict[str, Any]) -> Admission:
-        answer = await self._post(AUTHORIZE_PATH, body)
+        try:
+            answer = await self._post(AUTHORIZE_PATH, body)
+        except LedgerAnswered5xx:
+            # Once more: a busy ledger's 503 often passes, and the gateway's requestId makes a
+            # repeat answer the same hold, never a second one.
+            answer = await self._post(AUTHORIZE_PATH, body)
         if answer.status_code == 200:
             granted = answer.json()
             if not isinstance(granted.get("holdId"), str) or not granted.get("apiKeyId"):
@@ -100,7 +109,7 @@ class LedgerClient:
         except httpx.HTTPError as exc:
             raise LedgerUnreachable(f"{type(exc).__name__}: {exc}") from exc
         if answer.status_code >= 500:
-            raise LedgerUnreachable(f"{path} answered {answer.status_code}")
+            raise LedgerAnswered5xx(f"{path} answered {answer.status_code}")
         return answer
 
 
