@@ -24,13 +24,14 @@ The cursor carries the filters, the page size, the position and the bound, signe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from usagebook.errors import ProblemCollector
 from usagebook.ledger.cursors import CURSOR_LIFETIME_MS, WalkCursor, decode_cursor, encode_cursor
 from usagebook.money import Currency
 from usagebook.store import entries as store
+from usagebook.store import pages
 from usagebook.store.engine import Database
 from usagebook.store.entries import EntryFilter, EntryRow
 from usagebook.timeutil import now_ms, to_ms
@@ -83,15 +84,22 @@ async def walk_history(db: Database, query: HistoryQuery, secret: str) -> Histor
     """One page of the walk. Raises InvalidInput for bad filters or a rejected cursor."""
     query.validate()
     now = now_ms()
-    async with db.read() as conn:
-        if query.cursor is not None:
-            cursor = decode_cursor(query.cursor, query.account_id, secret, now)
-        else:
-            cursor = _first_cursor(query, await store.max_entry_id(conn))
-        rows = await store.list_entries_after(
-            conn, _entry_filter(query.account_id, cursor), after=_position(cursor, query),
-            max_id=cursor.snapshot_id, limit=cursor.page_size + 1,
-        )
+    if query.cursor is not None:
+        cursor = decode_cursor(query.cursor, query.account_id, secret, now)
+        max_id: int | None = cursor.snapshot_id
+    else:  # the bound is read by the same statement as the first page
+        cursor, max_id = _first_cursor(query, 0), None
+    where = _entry_filter(query.account_id, cursor)
+    after = _position(cursor, query)
+    if db.has_reader or not db.is_sqlite:
+        top, rows = await db.retrying(lambda d: pages.history_page(
+            d, where, after=after, max_id=max_id, limit=cursor.page_size + 1))
+    else:
+        async with db.read() as conn:
+            top = max_id if max_id is not None else await store.max_entry_id(conn)
+            rows = await store.list_entries_after(conn, where, after=after, max_id=top,
+                                                  limit=cursor.page_size + 1)
+    cursor = replace(cursor, snapshot_id=top)
     if len(rows) <= cursor.page_size:
         return HistoryPage(rows, None)
     rows = rows[: cursor.page_size]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from usagebook.errors import ProblemCollector
 from usagebook.money import FILTER_CURRENCIES
 from usagebook.store import entries as store
-from usagebook.store import paging
+from usagebook.store import pages, paging
 from usagebook.store.engine import Database
 from usagebook.store.entries import EntryFilter, EntryRow
 from usagebook.timeutil import parse_date_time, to_ms
@@ -91,6 +91,11 @@ async def list_usage(db: Database, query: UsageQuery) -> UsagePage:
     query.validate()
     where = query.entry_filter()
     offset = (query.page - 1) * query.limit
+    if offset <= DIRECT_OFFSET and (db.has_reader or not db.is_sqlite):
+        # The usual request (the first pages): total and page in one statement.
+        total, first = await db.retrying(lambda d: pages.page_with_total(
+            d, where, descending=query.descending, limit=query.limit, offset=offset))
+        return UsagePage(entries=first, total=total, limit=query.limit, page=query.page)
     async with db.read() as conn:
         await paging.use_one_snapshot(conn)
         if offset > DIRECT_OFFSET:

@@ -44,7 +44,7 @@ Span = tuple[int | None, int | None]  # [start, end) in epoch ms; None: unbounde
 
 
 @dataclass(frozen=True, slots=True)
-class _Cut:
+class Cut:
     """A filter's range in pieces; each is None when empty."""
 
     low_edge: Span | None
@@ -72,7 +72,7 @@ def _floor(ms: int, unit: int) -> int:
     return ms - ms % unit
 
 
-def _cut(where: EntryFilter) -> _Cut | None:
+def cut_range(where: EntryFilter) -> Cut | None:
     """None when the range holds no whole hour (it spans under two hours: count it)."""
     lo = where.start_ms
     hi = where.end_ms + 1 if where.end_ms is not None else None  # exclusive
@@ -85,10 +85,10 @@ def _cut(where: EntryFilter) -> _Cut | None:
     d_lo = _ceil(lo, DAY_MS) if lo is not None else None
     d_hi = _floor(hi, DAY_MS) if hi is not None else None
     if d_lo is not None and d_hi is not None and d_lo >= d_hi:
-        return _Cut(low_edge, ((h_lo, h_hi),), None, high_edge)
+        return Cut(low_edge, ((h_lo, h_hi),), None, high_edge)
     hours = tuple(span for span in ((h_lo, d_lo), (d_hi, h_hi))
                   if span[0] is not None and span[1] is not None and span[0] < span[1])
-    return _Cut(low_edge, hours, (d_lo, d_hi), high_edge)
+    return Cut(low_edge, hours, (d_lo, d_hi), high_edge)
 
 
 def _within(table: Table, column: str, where: EntryFilter, spans: tuple[Span, ...]) -> Select[Any]:
@@ -114,7 +114,7 @@ def _edge(where: EntryFilter, span: Span) -> EntryFilter:
 async def count_matching(conn: AsyncConnection, where: EntryFilter) -> int:
     """The exact number of entries matching `where`, in one statement over the buckets and
     the two partial edge hours."""
-    cut = _cut(where)
+    cut = cut_range(where)
     if cut is None:
         return await count_entries(conn, where)
     parts: list[Any] = []
@@ -147,7 +147,7 @@ async def locate_page(
     """Whole days and hours before the page are cut off the filter's range in page order, so
     what remains to skip lies within one hour. Two statements (the pieces, then the hours of
     the day the page starts in) whatever the depth, and the total comes with the pieces."""
-    cut = _cut(where)
+    cut = cut_range(where)
     if cut is None:
         return PageStart(await count_entries(conn, where), where, offset)
     pieces = sorted(await _pieces(conn, where, cut), key=lambda p: p.start, reverse=descending)
@@ -168,7 +168,7 @@ async def locate_page(
     return PageStart(total, past, 0)
 
 
-async def _pieces(conn: AsyncConnection, where: EntryFilter, cut: _Cut) -> list[_Piece]:
+async def _pieces(conn: AsyncConnection, where: EntryFilter, cut: Cut) -> list[_Piece]:
     """The filter's edges (counted from the index), whole hours and whole days, with their
     counts, in one statement."""
     groups: list[tuple[int, Table, str, tuple[Span, ...]]] = []
@@ -192,7 +192,7 @@ async def _pieces(conn: AsyncConnection, where: EntryFilter, cut: _Cut) -> list[
             for row in rows]
 
 
-def _edge_piece(cut: _Cut, start: int, count: int) -> _Piece:
+def _edge_piece(cut: Cut, start: int, count: int) -> _Piece:
     span = cut.low_edge if cut.low_edge is not None and cut.low_edge[0] == start else cut.high_edge
     assert span is not None and span[1] is not None
     return _Piece(start, span[1], count)
