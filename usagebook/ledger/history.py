@@ -91,7 +91,7 @@ async def walk_history(db: Database, query: HistoryQuery, secret: str) -> Histor
         cursor, max_id = _first_cursor(query, 0), None
     where = _entry_filter(query.account_id, cursor)
     after = _position(cursor, query)
-    if db.has_reader or not db.is_sqlite:
+    if pages.handles(where) and (db.has_reader or not db.is_sqlite):
         top, rows = await db.retrying(lambda d: pages.history_page(
             d, where, after=after, max_id=max_id, limit=cursor.page_size + 1))
     else:

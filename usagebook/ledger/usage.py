@@ -91,7 +91,7 @@ async def list_usage(db: Database, query: UsageQuery) -> UsagePage:
     query.validate()
     where = query.entry_filter()
     offset = (query.page - 1) * query.limit
-    if offset <= DIRECT_OFFSET and (db.has_reader or not db.is_sqlite):
+    if offset <= DIRECT_OFFSET and pages.handles(where) and (db.has_reader or not db.is_sqlite):
         # The usual request (the first pages): total and page in one statement.
         total, first = await db.retrying(lambda d: pages.page_with_total(
             d, where, descending=query.descending, limit=query.limit, offset=offset))

@@ -55,7 +55,9 @@ class StoredEntry:
     entry: NewEntry
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, as NewEntry: a page builds hundreds, and a frozen __init__ (one
+# object.__setattr__ per field) was a tenth of a page request's server CPU. Nothing mutates one.
+@dataclass(slots=True)
 class EntryRow:
     """A stored entry as the ledger reads it back."""
 

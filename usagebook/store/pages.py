@@ -22,12 +22,13 @@ from typing import Any
 
 from usagebook.money import from_nanos
 from usagebook.store.engine import Database
-from usagebook.store.entries import EntryFilter, EntryRow
+from usagebook.store.entries import ENTRY_COLUMNS, EntryFilter, EntryRow
 from usagebook.store.paging import Cut, cut_range
+from usagebook.store.types import Money
 
-_COLUMNS = ("id, ts_ms, sku, price_per_unit_usd, units, amount, currency, notes, request_id, "
-            "execution_ms, prompt_tokens, completion_tokens, api_key_id")
-_MONEY = (3, 4, 5)  # price, units, amount: whole nano-units on SQLite
+_COLUMNS = ", ".join(column.name for column in ENTRY_COLUMNS)  # EntryRow's fields, in order
+# Money columns are whole nano-units on SQLite.
+_MONEY = tuple(i for i, column in enumerate(ENTRY_COLUMNS) if isinstance(column.type, Money))
 
 
 class _Params:
@@ -42,8 +43,14 @@ class _Params:
         return f"{self.mark}{len(self.values)}"
 
 
+def handles(where: EntryFilter) -> bool:
+    """Whether these statements can serve `where` (tag filters go through `store.entries`)."""
+    return not where.tags
+
+
 def _where(where: EntryFilter, p: _Params, start: int | None, end: int | None) -> str:
     """The entry filter with these inclusive bounds (a piece of the range, or all of it)."""
+    assert handles(where)
     sql = f"account_id = {p(where.account_id)}"
     if where.currencies is not None:
         sql += f" AND currency IN ({', '.join(p(c) for c in where.currencies)})"
