@@ -125,7 +125,8 @@ def _create_postgres_database() -> tuple[str, Callable[[], None]]:
 # server looks for due deliveries every 50 ms (the defaults wait minutes).
 TEST_WEBHOOKS: dict[str, Any] = {
     "webhook_allow_private": True,
-    "webhook_retry_schedule": (0.2, 0.2, 0.3, 0.3, 0.5),
+    # Seconds, not minutes, but with room for a receiver started between two retries.
+    "webhook_retry_schedule": (0.2, 0.2, 0.5, 1.0, 2.0),
     "webhook_poll_seconds": 0.05,
 }
 

@@ -50,9 +50,11 @@ def test_balance_low_once_per_crossing_and_rearmed_by_a_grant(
     second = receiver.wait_for(2)[1]
     assert second.verified(hook["secret"])["data"]["balance"] == "9"
     assert second.webhook_id != first.webhook_id
-    log = wait_until(lambda: [r for r in deliveries(harness, tenant, hook["id"])
-                              if r["status"] == "delivered"] if len(
-        deliveries(harness, tenant, hook["id"])) == 2 else None, what="two delivered rows")
+    def both_delivered() -> list[dict[str, object]] | None:
+        rows = deliveries(harness, tenant, hook["id"])
+        return rows if [r["status"] for r in rows] == ["delivered"] * 2 else None
+
+    log = wait_until(both_delivered, what="two delivered rows")
     assert [row["eventId"] for row in log] == [second.webhook_id, first.webhook_id]
     assert all(row["attempts"] == 1 and row["responseStatus"] == 200 and row["type"] == LOW
                and row["nextAttemptAt"] is None for row in log)
