@@ -44,9 +44,11 @@ if str(ROOT) not in sys.path:  # `python bench/authorize.py` from the repository
 from bench._proc import cpu_seconds  # noqa: E402
 from tests.servers import UsagebookServer  # noqa: E402
 from usagebook.ledger.accounts import create_account  # noqa: E402
+from usagebook.ledger.admission import authorize  # noqa: E402
 from usagebook.ledger.balances import grant_credit  # noqa: E402
 from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog  # noqa: E402
 from usagebook.ledger.keys import KeyLimits, KeyOptions, KeyType, create_key  # noqa: E402
+from usagebook.ledger.ratelimit import RateLimiter  # noqa: E402
 from usagebook.settings import Settings  # noqa: E402
 from usagebook.store.admission_pg import INSERT_HOLD, LOCK_BY_ID, STATE_SQL  # noqa: E402
 from usagebook.store.engine import create_database  # noqa: E402
@@ -62,6 +64,7 @@ KEY_LIMIT = Decimal(1_000_000)
 AMOUNT = "0.001"
 PATH = "/api/v1/usage/authorize"
 TRIVIAL = "GET /healthz"  # the framework's floor: no database, no body
+LEDGER = "ledger.admission.authorize in process (no HTTP), many keys"
 
 
 def _option(name: str, default: int) -> int:
@@ -112,6 +115,7 @@ def main() -> None:
                                 run.failures, _tree_cpu(pid) - before))
         finally:
             server.stop()
+        runs.append(asyncio.run(_ledger(settings, keys, seconds, concurrency, hold_seconds)))
         for name, chosen in (("many keys", keys), ("one hot key", hot)):
             runs.append(asyncio.run(_raw(url, chosen, seconds, concurrency, hold_seconds,
                                          f"raw SQL, {name}")))
@@ -197,6 +201,33 @@ async def _endpoint(base_url: str, token: str, keys: list[tuple[str, str]], seco
     return Run(name, len(latencies), elapsed, latencies, failures)
 
 
+async def _ledger(settings: Settings, keys: list[tuple[str, str]], seconds: int,
+                  concurrency: int, hold_seconds: int) -> Run:
+    """`ledger.admission.authorize` called in this process (no HTTP): its CPU per call is
+    what the server spends beside the web framework."""
+    db = create_database(settings)
+    limiter = RateLimiter(0)
+    latencies: list[float] = []
+    rng = random.Random(9)
+
+    async def client_loop(deadline: float) -> None:
+        while time.perf_counter() < deadline:
+            _account, key_id = rng.choice(keys)
+            body = {"apiKeyId": key_id, "estimate": {"amount": AMOUNT},
+                    "holdSeconds": hold_seconds, "requestId": uuid.uuid4().hex}
+            started = time.perf_counter()
+            await authorize(db, limiter, body)
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    try:
+        cpu_before, started = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(client_loop(started + seconds) for _ in range(concurrency)))
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_before
+    finally:
+        await db.dispose()
+    return Run(LEDGER, len(latencies), elapsed, latencies, 0, cpu)
+
+
 async def _raw(url: str, keys: list[tuple[str, str]], seconds: int, concurrency: int,
                hold_seconds: int, name: str) -> Run:
     """The endpoint's transaction as asyncpg calls: lock, one state read, insert, commit."""
@@ -262,15 +293,16 @@ def _report(runs: list[Run], seconds: int, accounts: int, keys: int, concurrency
         f"call granted; {live:,} live holds at the end. Load average (1 min) at the end: "
         f"{os.getloadavg()[0]:.1f} on 2 cores, shared with the other engineers' work.",
         "",
-        "| path | calls/s | p50 ms | p99 ms | vs raw SQL (same keys) | server CPU per call "
-        "| failures |",
+        "| path | calls/s | p50 ms | p99 ms | vs raw SQL (same keys) | CPU per call (server, or "
+        "this process in process) | failures |",
         "|---|---|---|---|---|---|---|",
     ]
     for run in runs:
-        floor = raw.get(run.name)
+        floor = raw.get(run.name) or (raw.get("many keys") if run.name == LEDGER else None)
         ratio = f"{run.rate / floor.rate:.2f}x" if floor else ("" if run.name == TRIVIAL else "1x")
         cpu = f"{run.server_cpu / run.calls * 1e6:,.0f} us" if run.server_cpu else ""
-        path = run.name if run.name.startswith(("raw", "GET")) else f"POST {PATH}, {run.name}"
+        plain = run.name.startswith(("raw", "GET", "ledger"))
+        path = run.name if plain else f"POST {PATH}, {run.name}"
         lines.append(f"| {path} | {run.rate:,.0f} | {statistics.median(run.latencies_ms):.1f} | "
                      f"{run.percentile(0.99):.1f} | {ratio} | {cpu} | {run.failures} |")
     lines.append("")

@@ -35,7 +35,7 @@ from usagebook.ledger.balances import BUNDLED, DIEM, USD
 from usagebook.ledger.estimates import INVALID_BODY, AuthorizeBody, parse_body, price_estimate
 from usagebook.ledger.ids import new_id
 from usagebook.ledger.key_status import RefusalLog
-from usagebook.ledger.key_usage import period_window, window_end_ms
+from usagebook.ledger.key_usage import LIMIT_CLASS, period_window, window_end_ms
 from usagebook.ledger.keys import Caller, KeyType, hash_secret
 from usagebook.ledger.months import month_span
 from usagebook.ledger.ratelimit import RateLimiter
@@ -52,7 +52,7 @@ from usagebook.timeutil import MS_PER_DAY, now_ms
 
 ZERO = Decimal(0)
 ORDER = (DIEM, BUNDLED, USD)  # the consumption order
-CLASS_OF = {DIEM: "diem", BUNDLED: "usd", USD: "usd"}  # which limit a currency counts against
+CLASS_OF = LIMIT_CLASS  # which limit a currency counts against: usd (USD, BUNDLED) or diem
 INVALID_API_KEY = "Invalid API key"
 INSUFFICIENT_BALANCE = "Insufficient balance"
 

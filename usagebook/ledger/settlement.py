@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from usagebook import metrics
 from usagebook.errors import ProblemCollector
 from usagebook.ledger.events import Event
+from usagebook.ledger.key_usage import LIMIT_CLASS
 from usagebook.ledger.months import month_span
 from usagebook.store import holds as hold_store
 from usagebook.store import limits as limit_store
@@ -27,7 +28,6 @@ from usagebook.store.entries import NewEntry
 from usagebook.store.holds import HoldRow
 
 ZERO = Decimal(0)
-CLASS_OF = {"DIEM": "diem", "BUNDLED_CREDITS": "usd", "USD": "usd"}
 
 
 def check_hold(
@@ -60,14 +60,14 @@ class Settlement:
 
     def charge(self, hold: HoldRow, entry: NewEntry) -> None:
         """Count a newly recorded entry of an event that named `hold`."""
-        self.charged[(hold.id, CLASS_OF[entry.currency])] -= entry.amount
+        self.charged[(hold.id, LIMIT_CLASS[entry.currency])] -= entry.amount
 
     def _overspend(self) -> dict[tuple[str, str], Decimal]:
         """(account, limit class) -> recorded cost no live hold reserved."""
         found: defaultdict[tuple[str, str], Decimal] = defaultdict(Decimal)
         for (hold_id, limit_class), cost in self.charged.items():
             hold = self.named[hold_id]
-            live = hold.is_live(self.received_ms) and CLASS_OF[hold.currency] == limit_class
+            live = hold.is_live(self.received_ms) and LIMIT_CLASS[hold.currency] == limit_class
             beyond = cost - hold.amount if live else cost
             if beyond > 0:
                 found[(hold.account_id, limit_class)] += beyond
