@@ -13,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.admission.helpers import Customer
@@ -69,6 +69,9 @@ ops = st.lists(st.one_of(
 
 @settings(max_examples=15)
 @given(steps=ops)
+# Found by hypothesis (a settled hold left in the model's live sum): kept as a fixed case.
+@example(steps=[("authorize", 11, 1000), ("authorize", 39, 1000), ("authorize", 40, 1000),
+                ("settle", 0, 11)])
 def test_grants_follow_the_model_and_overspend_is_reported(
     harness: Harness, steps: list[Op]
 ) -> None:
@@ -82,9 +85,12 @@ async def _run(db: Database, customer: Customer, steps: list[Op], limit: Decimal
     now = now_ms()
     spend = overspend = Decimal(0)
     holds: list[dict[str, Any]] = []  # granted: id, amount, expires, settled
-    for number, (kind, a, b) in enumerate(steps):
-        live = sum((h["amount"] for h in holds if not h["settled"] and h["expires"] > now),
+    def live_holds() -> Decimal:
+        return sum((h["amount"] for h in holds if not h["settled"] and h["expires"] > now),
                    Decimal(0))
+
+    for number, (kind, a, b) in enumerate(steps):
+        live = live_holds()
         if kind == "authorize":
             amount = CENT * a
             body = {"apiKeyId": customer.key_id, "estimate": {"amount": str(amount)},
@@ -110,7 +116,7 @@ async def _run(db: Database, customer: Customer, steps: list[Op], limit: Decimal
             hold["settled"] = True
         elif kind == "wait":
             now += a
-        assert spend + live <= limit + overspend
+        assert spend + live_holds() <= limit + overspend
     report = await limits_of(db, customer.account_id, at_ms=now)
     assert report.overspend == {"usd": overspend, "diem": Decimal(0)}
     assert report.month_usage["usd"] == spend
