@@ -19,6 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from tests.conftest import OPERATOR_TOKEN
 from tests.servers import UsagebookServer
 
 CHROMIUM = os.environ.get("USAGEBOOK_CHROMIUM", "/usr/bin/chromium")
@@ -59,7 +60,10 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("browser")
     url = f"sqlite:///{root / 'usagebook.db'}"
-    env = {"USAGEBOOK_DATABASE_URL": url, "USAGEBOOK_RATE_LIMIT_PER_MINUTE": "0"}
+    env = {"USAGEBOOK_DATABASE_URL": url, "USAGEBOOK_RATE_LIMIT_PER_MINUTE": "0",
+           "USAGEBOOK_OPERATOR_TOKEN": OPERATOR_TOKEN,
+           # The keys page's tests register a receiver on this machine.
+           "USAGEBOOK_WEBHOOK_ALLOW_PRIVATE": "true"}
     bare = Site("", url, "", "", "", "")
     demo = json.loads(bare.cli("demo", "--entries", str(DEMO_ENTRIES), "--json"))
     empty = json.loads(bare.cli("accounts", "create", "Nothing yet", "--json"))

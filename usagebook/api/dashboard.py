@@ -1,4 +1,5 @@
-"""The dashboard: one static page at `/` and its files under `/static`, served by the same app.
+"""The dashboard: static pages at `/` (usage) and `/manage` (keys and webhooks) and their files
+under `/static`, served by the same app.
 
 The page holds no business logic: it reads the customer API with the key the visitor pastes
 (kept in the browser's session storage only). A strict Content-Security-Policy keeps it to
@@ -38,11 +39,18 @@ class _Static(StaticFiles):
 
 
 def install_dashboard(app: FastAPI) -> None:
-    """Serve the page at `/` and its assets at `/static/...`."""
+    """Serve the usage page at `/`, keys and webhooks at `/manage`, assets at `/static/...`."""
+
+    def page(name: str) -> FileResponse:
+        return FileResponse(STATIC / name, media_type="text/html; charset=utf-8",
+                            headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8",
-                            headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
+        return page("index.html")
+
+    @app.get("/manage", include_in_schema=False)
+    async def manage() -> FileResponse:
+        return page("manage.html")
 
     app.mount("/static", _Static(directory=STATIC), name="dashboard")

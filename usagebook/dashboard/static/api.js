@@ -34,6 +34,43 @@ export async function api(path, params = {}, accept = "application/json") {
   return { body: accept === "text/csv" ? text : parseExact(text), headers: response.headers };
 }
 
+/** A JSON number written from the visitor's decimal text as typed (never through a float);
+ * anything else is sent as text, for the API to name what is wrong with it. */
+export const exactNumber = (text) =>
+  text === null ? "null" : /^\d{1,10}(\.\d{1,9})?$/.test(text) ? text : JSON.stringify(text);
+
+/** Any `/api/v1` call (keys, webhooks): JSON in and out (a string body is sent as it is), errors as ApiError with the API's
+ * message (a 400's first named problem included, so a form can show it). */
+export async function call(method, path, body = undefined) {
+  const response = await fetch(`/api/v1${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${key}`, Accept: "application/json",
+      ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
+    body: body === undefined ? undefined : (typeof body === "string" ? body : JSON.stringify(body)),
+    cache: "no-store",
+  });
+  const text = await response.text();
+  const parsed = text ? parseExact(text) : null;
+  if (!response.ok) {
+    let message = (parsed && parsed.error) || `HTTP ${response.status}`;
+    const named = parsed && parsed.details && firstProblem(parsed.details, []);
+    if (named) message = named;
+    throw new ApiError(response.status, message);
+  }
+  return parsed;
+}
+
+// The first problem a DetailedError names, with its field path (`consumptionLimit.usd: ...`).
+function firstProblem(details, path) {
+  if (details._errors && details._errors.length) return `${path.join(".") || "request"}: ${details._errors[0]}`;
+  for (const [name, value] of Object.entries(details)) {
+    if (name === "_errors" || !value || typeof value !== "object") continue;
+    const found = firstProblem(value, [...path, name]);
+    if (found) return found;
+  }
+  return null;
+}
+
 /** /billing/usage's inclusive bounds for a period of whole UTC days. */
 export const usageRange = ({ start, end }) =>
   ({ startDate: `${start}T00:00:00.000Z`, endDate: `${end}T23:59:59.999Z` });
