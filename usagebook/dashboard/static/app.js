@@ -278,6 +278,7 @@ function showDashboard() {
   $("sign-in").hidden = true;
   $("dashboard").hidden = false;
   $("sign-out").hidden = false;
+  $("pages-nav").hidden = false;
 }
 
 function signOut(message) {
@@ -285,6 +286,7 @@ function signOut(message) {
   useKey(null);
   $("dashboard").hidden = true;
   $("sign-out").hidden = true;
+  $("pages-nav").hidden = true;
   $("sign-in").hidden = false;
   const error = $("key-error");
   error.hidden = !message;
