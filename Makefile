@@ -17,20 +17,26 @@ help: ## List the targets
 
 install: $(VENV)/.installed ## Create .venv and install usagebook with its development tools
 
-$(VENV)/.installed: pyproject.toml
+# The demo needs only usagebook itself; the development tools (pytest, playwright, LiteLLM for
+# the callback's tests, ...) come with `make install`, `test` and `lint`.
+$(VENV)/.core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.core
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-demo: install ## Fresh demo data on the embedded SQLite default, then serve it on http://$(HOST):$(PORT)/
+demo: $(VENV)/.core ## Fresh demo data on the embedded SQLite default, then serve it on http://$(HOST):$(PORT)/
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(BIN)/usagebook demo --entries $(ENTRIES) --database-url $(DEMO_URL) --env-file $(DEMO_ENV)
 	@echo "Open http://$(HOST):$(PORT)/ and paste the ADMIN key above. In another shell, from this folder:"
 	@echo "  . $(DEMO_ENV) && curl -H \"Authorization: Bearer \$$DEMO_ADMIN_KEY\" 'http://$(HOST):$(PORT)/api/v1/billing/usage?limit=5'"
 	. ./$(DEMO_ENV) && exec $(BIN)/usagebook serve --host $(HOST) --port $(PORT)
 
-serve: install ## Serve the existing demo data again (its database and operator token)
+serve: $(VENV)/.core ## Serve the existing demo data again (its database and operator token)
 	@test -f $(DEMO_ENV) || { echo "FAILED: no $(DEMO_ENV): run make demo first"; exit 1; }
 	. ./$(DEMO_ENV) && exec $(BIN)/usagebook serve --host $(HOST) --port $(PORT)
 
