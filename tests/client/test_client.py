@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -148,3 +149,14 @@ def test_the_client_imports_nothing_of_the_server() -> None:
                 assert not name.startswith("usagebook") or name.startswith("usagebook.client"), (
                     path.name, name)
                 assert name.split(".")[0] not in {"fastapi", "starlette", "sqlalchemy"}, name
+
+
+def test_small_decimals_are_sent_without_exponent(ledger: Ledger) -> None:
+    tiny = Decimal(5) / Decimal(10**7)
+    assert str(tiny) == "5E-7"  # what str() would have sent
+    event = Event(f"tiny-{uuid.uuid4().hex}", SKU, tiny, api_key_id=ledger.inference_key_id)
+    assert event.to_wire()["units"] == "0.0000005"
+    assert Estimate(amount=tiny).to_wire() == {"amount": "0.0000005"}
+    with ledger.client() as client:
+        (result,) = client.record([event])
+    assert result.status == "recorded" and result.entry.units == tiny

@@ -40,7 +40,7 @@ class Event:
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {"requestId": self.request_id, "sku": self.sku,
-                                "units": str(self.units)}
+                                "units": plain_number(self.units)}
         optional = {
             "apiKeyId": self.api_key_id, "accountId": self.account_id,
             "timestamp": _iso(self.timestamp) if self.timestamp else None,
@@ -123,8 +123,15 @@ class Estimate:
 
     def to_wire(self) -> dict[str, Any]:
         if self.amount is not None:
-            return {"amount": str(self.amount)}
-        return {"items": [{"sku": sku, "units": str(units)} for sku, units in self.items]}
+            return {"amount": plain_number(self.amount)}
+        return {"items": [{"sku": sku, "units": plain_number(units)}
+                          for sku, units in self.items]}
+
+
+def plain_number(value: Number) -> str:
+    """Decimal text without exponent: str(Decimal("5") / 10**7) is "5E-7", which the server
+    refuses; "0.0000005" is what it reads."""
+    return format(value, "f") if isinstance(value, Decimal) else str(value)
 
 
 def _iso(moment: datetime) -> str:
