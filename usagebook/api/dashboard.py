@@ -1,4 +1,5 @@
-"""The dashboard: static pages at `/` (usage) and `/manage` (keys and webhooks) and their files
+"""The dashboard: static pages at `/` (usage), `/explore` (spend over time in any zone) and
+`/manage` (keys and webhooks) and their files
 under `/static`, served by the same app.
 
 The page holds no business logic: it reads the customer API with the key the visitor pastes
@@ -52,5 +53,9 @@ def install_dashboard(app: FastAPI) -> None:
     @app.get("/manage", include_in_schema=False)
     async def manage() -> FileResponse:
         return page("manage.html")
+
+    @app.get("/explore", include_in_schema=False)
+    async def explore() -> FileResponse:
+        return page("explore.html")
 
     app.mount("/static", _Static(directory=STATIC), name="dashboard")
