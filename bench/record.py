@@ -2,7 +2,7 @@
 loopback, batches of 1000) on PostgreSQL, beside the raw database's own bulk paths in the same
 run: COPY, and COPY into a temporary table then INSERT ... ON CONFLICT DO NOTHING.
 
-    .venv/bin/python bench/record.py [--events 100000] [--accounts 8] [--concurrency 8]
+    .venv/bin/python bench/record.py [--events 100000] [--accounts 8] [--concurrency 8] [--watched]
 
 A scratch database (`usagebook_bench_record`) is created, migrated and dropped at the end. The
 endpoint's batches go round-robin over `--accounts` accounts (one account per batch, as an
@@ -11,7 +11,9 @@ inference platform's traffic spans accounts), `--concurrency` requests in flight
 are serialised before the clock starts, and the CPU time of the server's processes and of
 PostgreSQL's is read from /proc around each run. Afterwards every account must hold exactly
 its events and its balances must reconcile (grants - the exact sum of its charges), or the
-run fails.
+run fails. With `--watched` every account and key has something for alerts to watch (a key
+limit, account monthly limits, a balance alert; thresholds crossed early in the run, so later
+batches also pay the refused crossings): the worst case of what alerts cost recording.
 The raw paths write the same rows, 1000 per transaction, with no projection (no balances,
 counts or rollups) and no validation: they are the floor the endpoint is compared with.
 Figures go to docs/performance.md, section "Recording".
@@ -42,13 +44,17 @@ if str(ROOT) not in sys.path:  # `python bench/record.py` from the repository ro
 from bench._proc import cpu_seconds  # noqa: E402
 from tests.servers import UsagebookServer  # noqa: E402
 from usagebook.ledger.accounts import create_account  # noqa: E402
+from usagebook.ledger.alerts import AlertSettings, put_settings  # noqa: E402
 from usagebook.ledger.balances import audit, grant_credit, set_diem_allocation  # noqa: E402
 from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog  # noqa: E402
-from usagebook.ledger.keys import KeyType, create_key  # noqa: E402
+from usagebook.ledger.key_usage import LimitPeriod  # noqa: E402
+from usagebook.ledger.keys import KeyLimits, KeyOptions, KeyType, create_key  # noqa: E402
+from usagebook.ledger.limits import set_limits  # noqa: E402
 from usagebook.money import charge_amount  # noqa: E402
 from usagebook.settings import Settings  # noqa: E402
 from usagebook.store.engine import create_database  # noqa: E402
 from usagebook.store.entries import EntryFilter, count_entries  # noqa: E402
+from usagebook.store.limits import AccountLimits  # noqa: E402
 from usagebook.store.migrate import upgrade  # noqa: E402
 from usagebook.timeutil import now_ms  # noqa: E402
 
@@ -78,7 +84,7 @@ def main() -> None:
     try:
         settings = Settings.from_env({}, database_url=url, secret_key=secrets.token_hex(16))
         upgrade(settings.database_url)
-        accounts = asyncio.run(_setup(settings, account_count))
+        accounts = asyncio.run(_setup(settings, account_count, watched="--watched" in sys.argv))
         token = secrets.token_hex(16)
         runs = [_endpoint_run(url, settings, token, _bodies(accounts, events, f"w{workers}"),
                               workers, concurrency) for workers in WORKERS]
@@ -146,7 +152,7 @@ async def _admin(sql: str) -> None:
         await conn.close()
 
 
-async def _setup(settings: Settings, count: int) -> list[tuple[str, str]]:
+async def _setup(settings: Settings, count: int, *, watched: bool) -> list[tuple[str, str]]:
     """Accounts with a DIEM allocation, bundled credits and USD, so that every batch crosses
     from one currency to the next (the consumption order's work is part of what is timed)."""
     db = create_database(settings)
@@ -155,10 +161,17 @@ async def _setup(settings: Settings, count: int) -> list[tuple[str, str]]:
         await upsert_catalog(db, DEMO_CATALOG)
         for n in range(count):
             account = await create_account(db, f"bench {n}")
-            key = await create_key(db, account.id, KeyType.INFERENCE, "platform")
+            options = KeyOptions("platform", limits=KeyLimits(usd=Decimal(100), diem=Decimal(4)),
+                                 limit_period=LimitPeriod.MONTH) if watched else None
+            key = await create_key(db, account.id, KeyType.INFERENCE, "platform",
+                                   options=options)
             await set_diem_allocation(db, account.id, "5")
             await grant_credit(db, account.id, "BUNDLED_CREDITS", "20", "bench")
             await grant_credit(db, account.id, "USD", "1000", "bench")
+            if watched:
+                await set_limits(db, account.id, AccountLimits(Decimal(200), Decimal(8)))
+                await put_settings(db, account.id, AlertSettings(
+                    (50, 80, 100), {"USD": Decimal(995), "BUNDLED_CREDITS": Decimal(10)}))
             made.append((account.id, key.row.id))
     finally:
         await db.dispose()
@@ -267,7 +280,8 @@ def _report(events: int, accounts: int, concurrency: int, runs: list[EndpointRun
             copy: float, upsert: float) -> None:
     copy_rate, upsert_rate = events / copy, events / upsert
     command = "`.venv/bin/python bench/record.py"
-    command += f" --events {events} --accounts {accounts} --concurrency {concurrency}`"
+    command += f" --events {events} --accounts {accounts} --concurrency {concurrency}"
+    command += " --watched`" if "--watched" in sys.argv else "`"
     lines = [
         SECTION,
         "",

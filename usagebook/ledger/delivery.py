@@ -28,6 +28,7 @@ import httpx
 
 from usagebook.ledger.alert_events import event_body
 from usagebook.ledger.expiry import raise_expiring
+from usagebook.ledger.limit_resets import raise_resets
 from usagebook.ledger.signing import webhook_headers
 from usagebook.ledger.webhook_urls import UnsafeTarget, resolve
 from usagebook.settings import Settings
@@ -76,11 +77,12 @@ class DeliveryWorker:
 
     async def run_once(self) -> int:
         """Claim and attempt what is due now; returns how many were attempted. About once a
-        minute, first raise the key.expiring events that time has made due."""
+        minute, first raise the events that time has made due (key.expiring, key.limit.reset)."""
         now = now_ms()
         if now >= self._next_expiry_scan:
             self._next_expiry_scan = now + EXPIRY_SCAN_MS
             await raise_expiring(self.db, now)
+            await raise_resets(self.db, now)
         async with self.db.read() as conn:
             if not await outbox.any_due(conn, now):
                 return 0

@@ -147,3 +147,19 @@ async def crossed_thresholds(
         .where(ac.c.kind == kind, ac.c.api_key_id.in_(sorted(set(key_ids))))
     )
     return {(key_id, threshold, start) for key_id, threshold, start in rows}
+
+
+async def limits_reached_since(
+    conn: AsyncConnection, since_ms: int
+) -> list[tuple[str, str, str, int]]:
+    """(account, key, limit period, period start) of key limits reached in periods starting at
+    or after `since_ms`, for unrevoked keys (LIFETIME limits never reset: left out)."""
+    rows = await conn.execute(
+        select(ac.c.account_id, ac.c.api_key_id, api_keys.c.limit_period, ac.c.period_start_ms)
+        .join(api_keys, api_keys.c.id == ac.c.api_key_id)
+        .where(ac.c.kind == "key.limit", ac.c.threshold == Decimal(100),
+               ac.c.period_start_ms >= since_ms, ac.c.period_start_ms > 0,
+               api_keys.c.revoked_ms.is_(None))
+        .distinct()
+    )
+    return [(account, key, period, start) for account, key, period, start in rows]

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from usagebook.store.pg_alerts import ALERT_CTES
+
 if TYPE_CHECKING:
     from usagebook.store.entries import NewEntry
 
@@ -94,43 +96,6 @@ _TAG_ROLLUP = (
 )
 UNIQUE_ENTRY = "uq_usage_entries_account_id_request_id_sku"
 
-# Alerts, in the same statement (see store.alerts): `candidates` are the thresholds the batch
-# leaves crossed (only accounts with a balance alert have any: one index probe per account and
-# currency for the others); `crossed` keeps those whose crossing row is new, which the unique
-# key of alert_crossings decides, so each becomes exactly one event in the outbox, with a
-# pending delivery to each enabled endpoint subscribed to its type.
-_NOW_MS = "(extract(epoch FROM now()) * 1000)::bigint"
-_ALERTS = f"""candidates AS (
-    SELECT b.account_id, ''::varchar AS api_key_id, 'balance.low'::varchar AS kind, b.currency,
-        a.threshold, 0::bigint AS period_start_ms, 'account.balance.low'::varchar AS type,
-        b.balance AS amount, NULL::numeric AS limit_amount, NULL::varchar AS limit_period
-    FROM balances b JOIN alert_balance_thresholds a USING (account_id, currency)
-    WHERE b.balance < a.threshold
-), crossed AS (
-    INSERT INTO alert_crossings (account_id, api_key_id, kind, currency, threshold,
-        period_start_ms, created_ms)
-    SELECT account_id, api_key_id, kind, currency, threshold, period_start_ms, {_NOW_MS}
-    FROM candidates ORDER BY 1, 2, 3, 4, 5, 6
-    ON CONFLICT DO NOTHING
-    RETURNING account_id, api_key_id, kind, currency, threshold, period_start_ms
-), events AS (
-    INSERT INTO alert_events (id, account_id, type, api_key_id, currency, threshold, amount,
-        limit_amount, limit_period, period_start_ms, created_ms)
-    SELECT 'evt_' || replace(gen_random_uuid()::text, '-', ''), c.account_id, c.type,
-        nullif(c.api_key_id, ''), c.currency, c.threshold, c.amount, c.limit_amount,
-        c.limit_period, nullif(c.period_start_ms, 0), {_NOW_MS}
-    FROM crossed JOIN candidates c
-        USING (account_id, api_key_id, kind, currency, threshold, period_start_ms)
-    RETURNING id, account_id, type, created_ms
-), deliveries AS (
-    INSERT INTO webhook_deliveries (endpoint_id, event_id, status, attempts, next_attempt_ms,
-        created_ms)
-    SELECT s.endpoint_id, e.id, 'pending', 0, e.created_ms, e.created_ms
-    FROM events e
-    JOIN webhook_subscriptions s ON s.account_id = e.account_id AND s.event_type = e.type
-    JOIN webhook_endpoints w ON w.id = s.endpoint_id AND w.enabled
-)"""
-
 _WRITE_BATCH = f"""
 WITH batch AS (
     SELECT * FROM json_to_recordset($1::json) AS e({_COLUMNS})
@@ -144,7 +109,7 @@ WITH batch AS (
     GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (account_id, currency) DO UPDATE SET consumed = t.consumed + excluded.consumed
     RETURNING account_id, currency, granted - consumed AS balance
-), {_ALERTS}, diem AS (
+), {ALERT_CTES}, diem AS (
     INSERT INTO diem_days AS t (account_id, day, consumed)
     SELECT account_id, ({_DAY} / 86400000)::int, -sum(amount) FROM stored
     WHERE currency = 'DIEM' GROUP BY 1, 2 ORDER BY 1, 2

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from usagebook.store.alerts import project_balance_alerts
 from usagebook.store.balances import project_balances
 from usagebook.store.counts import add_counts
+from usagebook.store.limit_alerts import project_limit_alerts
 from usagebook.store.rollups import update_rollups
 
 if TYPE_CHECKING:
@@ -33,3 +34,4 @@ async def apply_projections(conn: AsyncConnection, stored: Sequence[StoredEntry]
     await add_counts(conn, stored)
     await update_rollups(conn, stored)
     await project_balance_alerts(conn, stored)
+    await project_limit_alerts(conn, stored)
