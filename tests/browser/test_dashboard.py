@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,30 @@ def shown(text: str) -> Decimal:
 
 
 def table(page: Page, table_id: str) -> list[list[str]]:
+    """Each cell's exact figure where it shows a rounded one (data-exact), else its text."""
     rows: list[list[str]] = page.eval_on_selector_all(
         f"#{table_id} tbody tr",
-        "rows => rows.map(r => [...r.cells].map(c => c.textContent.trim()))")
+        "rows => rows.map(r => [...r.cells].map(c => c.dataset.exact ?? c.textContent.trim()))")
     return rows
+
+
+def rounded(value: Decimal) -> str:
+    """How the page writes a money figure: cents, 4 places below a cent, grouped."""
+    size = abs(value)
+    if size == 0:
+        return "0.00"
+    if size < Decimal("0.00005"):
+        return "> -0.0001" if value < 0 else "< 0.0001"
+    places = Decimal("0.01") if size >= Decimal("0.01") else Decimal("0.0001")
+    return f"{value.quantize(places, rounding=ROUND_HALF_UP):,}"
+
+
+def money_figure(page: Page, name: str) -> Decimal:
+    """A figure's exact value, after checking the text shows it rounded."""
+    locator = page.locator(f"[data-figure={name}]")
+    value = Decimal(locator.get_attribute("data-exact") or "")
+    assert locator.inner_text().split(" ")[0] == rounded(value)
+    return value
 
 
 def chart(page: Page, canvas_id: str) -> dict[str, Any]:
@@ -68,20 +88,25 @@ def check_analytics(page: Page, analytics: Any) -> None:
     assert [[Decimal(v) for v in series] for series in daily["exact"]] == [
         [d["USD"] for d in days], [d["DIEM"] for d in days]]
     assert daily["data"][0] == [float(d["USD"]) for d in days]
-    spend = page.locator("[data-figure=spend-usd]")
-    assert Decimal(spend.get_attribute("data-exact") or "") == sum(d["USD"] for d in days)
-    assert shown(spend.inner_text()) == sum(d["USD"] for d in days)
-    assert shown(page.locator("[data-figure=spend-diem]").inner_text()) == sum(
-        d["DIEM"] for d in days)
+    assert money_figure(page, "spend-usd") == sum(d["USD"] for d in days)
+    assert money_figure(page, "spend-diem") == sum(d["DIEM"] for d in days)
 
     models = analytics["byModel"][:8]
-    assert chart(page, "models-chart")["labels"] == [m["modelName"] for m in models]
-    assert [(r[0], shown(r[1]), shown(r[2]), shown(r[3])) for r in table(page, "models-table")] == [
+    rest = analytics["byModel"][8:]
+    assert chart(page, "models-chart")["labels"][:8] == [m["modelName"] for m in models]
+    rows = table(page, "models-table")
+    assert [(r[0], shown(r[1]), shown(r[2]), shown(r[3])) for r in rows[:8]] == [
         (m["modelName"], m["totalUsd"], m["totalDiem"], m["totalUnits"]) for m in models]
+    if rest:  # one "Other" line after the top 8, summing the rest exactly
+        assert rows[8][0] == f"Other ({len(rest)} models)"
+        assert (shown(rows[8][1]), shown(rows[8][2])) == (
+            sum(m["totalUsd"] for m in rest), sum(m["totalDiem"] for m in rest))
+    assert len(rows) == len(models) + (1 if rest else 0)
     keys = analytics["byKey"][:8]
-    assert [(shown(r[1]), shown(r[2])) for r in table(page, "keys-table")] == [
+    key_rows = table(page, "keys-table")
+    assert [(shown(r[1]), shown(r[2])) for r in key_rows[:8]] == [
         (k["totalUsd"], k["totalDiem"]) for k in keys]
-    assert len(keys) > 1 and "Web App" in [r[0] for r in table(page, "keys-table")]
+    assert len(keys) > 1 and "Web App" in [r[0] for r in key_rows]
 
 
 def test_the_page_shows_the_numbers_the_api_returns(tab: Tab, site: Site) -> None:
@@ -91,7 +116,7 @@ def test_the_page_shows_the_numbers_the_api_returns(tab: Tab, site: Site) -> Non
     check_analytics(page, exact(site.api("/usage-analytics", lookback="7d")))
     credits = exact(site.api("/credits"))["balances"]
     for figure, currency in (("balance-usd", "USD"), ("balance-bundled", "BUNDLED_CREDITS")):
-        assert shown(page.locator(f"[data-figure={figure}]").inner_text()) == credits[currency]
+        assert money_figure(page, figure) == credits[currency]
     check_entries(page, usage_page(site, 7, 1))
     assert tab.errors == []
     screenshot(page, "desktop-1280x800")

@@ -31,7 +31,7 @@ def test_an_account_without_usage_says_so(tab: Tab, site: Site) -> None:
     expect(page.locator("#notice")).to_contain_text("This account has no usage yet")
     for panel in ("daily", "models", "keys", "entries"):
         expect(page.locator(f"#{panel}-panel")).to_have_attribute("data-state", "empty")
-    expect(page.locator("[data-figure=spend-usd]")).to_have_text("0 USD")
+    expect(page.locator("[data-figure=spend-usd]")).to_have_text("0.00 USD")
     assert tab.errors == []
     screenshot(page, "empty-account-1280x800")
 

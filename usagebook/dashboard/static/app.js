@@ -2,7 +2,7 @@
 // No business logic lives here: every figure shown is one the API returned (sums of the API's
 // daily figures are exact, in integer nano-units).
 import { ApiError, api, periodCsv, usageRange, useKey } from "./api.js";
-import { addDays, daysBetween, grouped, isoDay, sum, toNanos } from "./exact.js";
+import { addDays, daysBetween, grouped, isoDay, money, sum, toNanos } from "./exact.js";
 
 const KEY_STORE = "usagebook.apiKey";
 const PAGE_SIZE = 20;
@@ -60,8 +60,11 @@ function figure(list, label, value, unit, testId) {
   dt.textContent = label;
   const dd = document.createElement("dd");
   dd.dataset.figure = testId;
-  dd.textContent = value === null ? "—" : `${grouped(value)} ${unit}`;
-  if (value !== null) dd.dataset.exact = value;
+  dd.textContent = value === null ? "—" : `${money(value).text} ${unit}`;
+  if (value !== null) {
+    dd.dataset.exact = value;
+    dd.title = `${grouped(value)} ${unit} exactly`;
+  }
   list.append(dt, dd);
 }
 
@@ -76,10 +79,11 @@ function fillTable(tableId, rows) {
     if (reflow) tr.setAttribute("role", "row");
     cells.forEach((cell, column) => {
       const td = document.createElement("td");
-      const { text, numeric, title } = typeof cell === "object" && cell ? cell : { text: cell };
+      const { text, numeric, title, exact } = typeof cell === "object" && cell ? cell : { text: cell };
       td.textContent = text ?? "";
       if (numeric) td.className = "num";
       if (title) td.title = title;
+      if (exact !== undefined) td.dataset.exact = exact;
       if (reflow) {
         td.setAttribute("role", "cell");
         td.dataset.label = labels[column];
@@ -91,6 +95,8 @@ function fillTable(tableId, rows) {
 }
 
 const num = (text) => ({ text: grouped(text), numeric: true });
+// Money columns: rounded for reading, the exact figure on hover (exports stay exact).
+const cash = (text) => ({ text: money(text).text, numeric: true, title: grouped(text), exact: text });
 
 function drawChart(canvasId, config) {
   const old = state.charts[canvasId];
@@ -118,6 +124,11 @@ function stackedBars(labels, usd, diem, horizontal) {
   };
 }
 
+// The top 8 lines, then one "Other" line summing the rest exactly (when there is a rest).
+function withOther(lines, other) {
+  return lines.length > TOP ? [...lines.slice(0, TOP), other(lines.slice(TOP))] : lines;
+}
+
 function showAnalytics(body) {
   const usd = body.byDate.map((d) => d.USD);
   const diem = body.byDate.map((d) => d.DIEM);
@@ -128,25 +139,31 @@ function showAnalytics(body) {
   setPanel("spend-panel", "ready");
 
   drawChart("daily-chart", stackedBars(body.byDate.map((d) => d.date), usd, diem, false));
-  fillTable("daily-table", body.byDate.map((d) => [d.date, num(d.USD), num(d.DIEM)]));
+  fillTable("daily-table", body.byDate.map((d) => [d.date, cash(d.USD), cash(d.DIEM)]));
   const quiet = usd.concat(diem).every((v) => toNanos(v) === 0n);
   setPanel("daily-panel", quiet ? "empty" : "ready", quiet ? "No spend in this period." : "");
 
-  const models = body.byModel.slice(0, TOP);
+  const models = withOther(body.byModel, (rest) => ({
+    modelName: `Other (${rest.length} models)`, modelType: "", unitType: "",
+    totalUsd: sum(rest.map((m) => m.totalUsd)), totalDiem: sum(rest.map((m) => m.totalDiem)),
+    totalUnits: null }));
   drawChart("models-chart", stackedBars(models.map((m) => m.modelName),
     models.map((m) => m.totalUsd), models.map((m) => m.totalDiem), true));
   fillTable("models-table", models.map((m) => [
-    { text: m.modelName, title: m.modelType || "" }, num(m.totalUsd), num(m.totalDiem),
-    { text: `${grouped(m.totalUnits)} ${m.unitType}`, numeric: true },
+    { text: m.modelName, title: m.modelType || "" }, cash(m.totalUsd), cash(m.totalDiem),
+    { text: m.totalUnits === null ? "—" : `${grouped(m.totalUnits)} ${m.unitType}`, numeric: true },
   ]));
   setPanel("models-panel", models.length ? "ready" : "empty", models.length ? "" : "No models used in this period.");
 
-  const keys = body.byKey.slice(0, TOP);
+  const keys = withOther(body.byKey, (rest) => ({
+    description: `Other (${rest.length} keys)`, apiKeyId: null, other: true,
+    totalUsd: sum(rest.map((k) => k.totalUsd)), totalDiem: sum(rest.map((k) => k.totalDiem)) }));
   const keyName = (k) => k.description || (k.apiKeyId ? `Key …${k.apiKeyId.slice(-6)}` : "Web App");
   drawChart("keys-chart", stackedBars(keys.map(keyName),
     keys.map((k) => k.totalUsd), keys.map((k) => k.totalDiem), true));
   fillTable("keys-table", keys.map((k) => [
-    { text: keyName(k), title: k.apiKeyId || "usage without a key" }, num(k.totalUsd), num(k.totalDiem),
+    { text: keyName(k), title: k.other ? "" : k.apiKeyId || "usage without a key" },
+    cash(k.totalUsd), cash(k.totalDiem),
   ]));
   setPanel("keys-panel", keys.length ? "ready" : "empty", keys.length ? "" : "No keys used in this period.");
 }
@@ -154,11 +171,25 @@ function showAnalytics(body) {
 async function loadAnalytics(bounds) {
   const params = state.period.start
     ? { startDate: bounds.start, endDate: bounds.end } : { lookback: `${state.period.days}d` };
+  // The period just before, as long, beside the current one.
+  const previous = { startDate: addDays(bounds.start, -bounds.days), endDate: addDays(bounds.start, -1) };
   try {
-    showAnalytics((await latest("analytics", api("/usage-analytics", params))).body);
+    const [current, before] = await latest("analytics", Promise.all([
+      api("/usage-analytics", params),
+      api("/usage-analytics", previous).catch((e) => (e.status === 401 ? Promise.reject(e) : null))]));
+    showAnalytics(current.body);
+    if (before) showPrevious(before.body, previous);
   } catch (error) {
     for (const id of ["spend-panel", "daily-panel", "models-panel", "keys-panel"]) panelError(id, error);
   }
+}
+
+function showPrevious(body, period) {
+  const spend = $("spend-figures");
+  const usd = sum(body.byDate.map((d) => d.USD));
+  const diem = sum(body.byDate.map((d) => d.DIEM));
+  figure(spend, `Previous ${period.startDate} to ${period.endDate}`, usd, "USD", "previous-usd");
+  figure(spend, "Previous, DIEM", diem, "DIEM", "previous-diem");
 }
 
 async function loadBalances() {
@@ -172,6 +203,8 @@ async function loadBalances() {
     figure(list, "Bundled credits", b.BUNDLED_CREDITS, "BUNDLED_CREDITS", "balance-bundled");
     figure(list, "DIEM left today", b.DIEM, "DIEM", "balance-diem");
     figure(list, "DIEM daily allocation", credits.body.diemEpochAllocation, "DIEM", "diem-allocation");
+    $("balance-note").hidden = ![b.USD, b.BUNDLED_CREDITS, b.DIEM].some(
+      (v) => v !== null && v !== undefined && toNanos(v) < 0n);
     if (balance) {
       const next = balance.body.consumptionCurrency;
       const dt = document.createElement("dt");
@@ -196,7 +229,7 @@ async function loadEntries(bounds) {
     state.totalPages = Number(body.pagination.totalPages);
     fillTable("entries-table", body.data.map((e) => [
       e.timestamp.replace("T", " ").replace("Z", ""), e.sku, num(e.units), num(e.pricePerUnitUsd),
-      num(e.amount), e.currency,
+      cash(e.amount), e.currency,
       { text: e.inferenceDetails?.requestId ?? "",
         title: [e.inferenceDetails?.requestId, e.notes].filter(Boolean).join(" · ") },
       { text: tokens(e.inferenceDetails), numeric: true },
@@ -266,7 +299,7 @@ async function signIn(key) {
     await api("/usage", { limit: 1 });  // one cheap call tells a wrong key from a good one
     sessionStorage.setItem(KEY_STORE, key);
     showDashboard();
-    await refresh();
+    choosePeriod(periodFromUrl());
   } catch (error) {
     handleKeyError(error);
   } finally {
@@ -330,7 +363,26 @@ function choosePeriod(period) {
   for (const button of document.querySelectorAll(".period")) {
     button.setAttribute("aria-pressed", String(!period.start && Number(button.dataset.days) === period.days));
   }
+  const bounds = periodBounds();  // the pickers always show the period on screen
+  $("range-start").value = bounds.start;
+  $("range-end").value = bounds.end;
+  // The view lives in the URL (reload, bookmark, share); the key never does.
+  const query = period.start ? `?start=${period.start}&end=${period.end}` : `?days=${period.days}`;
+  if (location.search !== query) history.replaceState(null, "", query);
   refresh();
+}
+
+function periodFromUrl() {
+  const params = new URLSearchParams(location.search);
+  const start = params.get("start");
+  const end = params.get("end");
+  const day = /^\d{4}-\d{2}-\d{2}$/;
+  if (start && end && day.test(start) && day.test(end) && start <= end
+      && daysBetween(start, end) <= 90) {
+    return { start, end, days: daysBetween(start, end) };
+  }
+  const days = Number(params.get("days"));
+  return { days: [7, 30, 90].includes(days) ? days : 7 };
 }
 
 function applyRange(event) {

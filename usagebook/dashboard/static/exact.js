@@ -40,3 +40,29 @@ export function grouped(text) {
 export const isoDay = (date) => date.toISOString().slice(0, 10);
 export const addDays = (day, n) => isoDay(new Date(Date.parse(`${day}T00:00:00Z`) + n * 86400000));
 export const daysBetween = (a, b) => Math.round((Date.parse(b) - Date.parse(a)) / 86400000) + 1;
+
+// ---- money on screen ----------------------------------------------------------------------
+
+function roundedTo(nanos, places) {
+  // Half away from zero, in exact integers: display only (the exact figure rides along).
+  const step = 10n ** BigInt(9 - places);
+  const size = nanos < 0n ? -nanos : nanos;
+  const units = (size + step / 2n) / step;
+  const text = units.toString().padStart(places + 1, "0");
+  const whole = text.slice(0, -places).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return `${nanos < 0n ? "-" : ""}${whole}.${text.slice(-places)}`;
+}
+
+/** Money as people read it: cents, or 4 decimals below a cent ("< 0.0001" below that);
+ * `exact` is the API's figure, for a tooltip and for exports. */
+export function money(text) {
+  if (text === null || text === undefined || text === "") return { text: "—", exact: "" };
+  const nanos = toNanos(text);
+  const size = nanos < 0n ? -nanos : nanos;
+  let shown;
+  if (size === 0n) shown = "0.00";
+  else if (size >= 10000000n) shown = roundedTo(nanos, 2);
+  else if (size >= 50000n) shown = roundedTo(nanos, 4);
+  else shown = nanos < 0n ? "> -0.0001" : "< 0.0001";
+  return { text: shown, exact: String(text) };
+}
