@@ -35,7 +35,9 @@ from usagebook.store.migrate import upgrade
 T = TypeVar("T")
 
 POSTGRES_URL = os.environ.get("USAGEBOOK_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
-OPERATOR_TOKEN = "test-operator-token-" + secrets.token_hex(8)
+# Settings refuse secrets and tokens shorter than 32 characters or made of placeholder words.
+OPERATOR_TOKEN = "test-operator-token-" + secrets.token_hex(16)
+TEST_SECRET = "test-secret-" + secrets.token_hex(16)
 
 settings.register_profile(
     "default", deadline=None, max_examples=40,
@@ -132,14 +134,16 @@ TEST_WEBHOOKS: dict[str, Any] = {
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    return Settings.from_env(
-        {},
-        database_url=database_url,
-        operator_token=OPERATOR_TOKEN,
-        secret_key="test-secret-" + secrets.token_hex(16),
-        rate_limit_per_minute=0,
-        **{**TEST_WEBHOOKS, **overrides},
-    )
+    values: dict[str, Any] = {
+        "operator_token": OPERATOR_TOKEN,
+        "secret_key": "test-secret-" + secrets.token_hex(16),
+        "rate_limit_per_minute": 0,
+        # One app serves every test of a session from one client address; the tests of the
+        # per-address limit of failed authentications turn it on in apps of their own.
+        "failed_auth_per_minute": 0,
+    }
+    values.update({**TEST_WEBHOOKS, **overrides})
+    return Settings.from_env({}, database_url=database_url, **values)
 
 
 @pytest.fixture(scope="session")
@@ -148,7 +152,7 @@ def database_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     postgres_url, drop_postgres = _create_postgres_database()
     urls = {"sqlite": f"sqlite:///{sqlite_path}", "postgresql": postgres_url}
     for url in urls.values():
-        upgrade(Settings.from_env({}, database_url=url, secret_key="x" * 32).database_url)
+        upgrade(Settings.from_env({}, database_url=url, secret_key=TEST_SECRET).database_url)
     yield urls
     drop_postgres()
 

@@ -25,15 +25,18 @@ from usagebook.api import analytics as usage_analytics
 from usagebook.api import balances as account_balances
 from usagebook.api import history as usage_history
 from usagebook.api import recording as usage_recording
+from usagebook.api.client_address import trusted_networks
 from usagebook.api.dashboard import install_dashboard
+from usagebook.api.docs import install_docs
 from usagebook.api.errors import install_error_handlers
+from usagebook.api.head import HeadAsGet
 from usagebook.api.keys import KEY_CREATIONS_PER_MINUTE
 from usagebook.api.middleware import RequestMiddleware
 from usagebook.api.openapi import document_real_answers
 from usagebook.ledger.cache import build_cache
 from usagebook.ledger.delivery import delivering
 from usagebook.ledger.key_status import RefusalLog
-from usagebook.ledger.ratelimit import RateLimiter
+from usagebook.ledger.ratelimit import AddressGuard, RateLimiter
 from usagebook.settings import Settings
 from usagebook.store.engine import create_database
 
@@ -72,6 +75,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.rate_limiter = RateLimiter.from_settings(settings.rate_limit_per_minute,
                                                            settings.redis_url)
         app.state.refusal_log = RefusalLog(app.state.database)
+        app.state.failed_auth_guard = AddressGuard.from_settings(
+            settings.failed_auth_per_minute, settings.redis_url)
         app.state.key_creation_limiter = RateLimiter.from_settings(
             KEY_CREATIONS_PER_MINUTE, settings.redis_url,
             scope="API key creations a minute per account")
@@ -81,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await app.state.rate_limiter.close()
             await app.state.key_creation_limiter.close()
+            await app.state.failed_auth_guard.close()
             await app.state.analytics_cache.close()
             await app.state.database.dispose()
 
@@ -90,10 +96,14 @@ def create_app(settings: Settings) -> FastAPI:
         description="Usage-billing ledger for AI inference APIs, wire-compatible with "
         "Venice.ai's billing endpoints.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load Swagger UI and ReDoc from a CDN: see api/docs.py
+        redoc_url=None,
     )
     app.state.settings = settings
+    app.state.trusted_networks = trusted_networks(settings.trusted_proxies)
     install_error_handlers(app)
     document_real_answers(app)
+    app.add_middleware(HeadAsGet)  # inside the request middleware, which logs the HEAD
     app.add_middleware(RequestMiddleware)
     app.include_router(billing.router)
     app.include_router(usage_analytics.router)
@@ -110,5 +120,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(alerts.router)
 
     install_dashboard(app)
+    install_docs(app)
 
     return app

@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 import os
-import secrets
 import shlex
 import socket
 import sys
@@ -29,6 +28,7 @@ from usagebook.errors import InvalidInput, UsagebookError
 from usagebook.ledger import accounts, balances, demo, export, importer, pricing
 from usagebook.ledger.catalog import list_catalog
 from usagebook.money import format_decimal
+from usagebook.secrets_file import new_token, write_private_text
 from usagebook.settings import (
     DEFAULT_DATABASE_URL,
     Settings,
@@ -93,7 +93,8 @@ def run(settings: Settings, work: Callable[[Database], Awaitable[T]], *, migrate
     """Bring the schema up to date, then run one domain operation with a database handle."""
     try:
         if migrate:
-            upgrade(settings.database_url)
+            upgrade(settings.database_url,
+                    connect_timeout_seconds=settings.db_connect_timeout_seconds)
         return asyncio.run(_with_database(settings, work))
     except InvalidInput as exc:
         fail(describe_problems(exc))
@@ -146,7 +147,8 @@ def migrate(database_url: DatabaseUrl = None) -> None:
 
 def migrate_or_fail(settings: Settings) -> None:
     try:
-        upgrade(settings.database_url)
+        upgrade(settings.database_url,
+                connect_timeout_seconds=settings.db_connect_timeout_seconds)
     except SchemaMismatch as exc:
         fail(str(exc))
     except Exception as exc:  # alembic and drivers raise many kinds; the operator needs one line
@@ -180,6 +182,7 @@ def serve(
 
     from usagebook.app import create_app, tune_garbage_collector
     from usagebook.logs import configure_logging
+    from usagebook.server import server_options
 
     settings = settings_for(database_url, existing=False)
     _require_free_port(host, port)
@@ -189,7 +192,8 @@ def serve(
         schema_or_fail(settings)
     configure_logging()  # JSON lines; the request middleware writes the access log itself
     options: dict[str, Any] = {"host": host, "port": port, "log_config": None,
-                               "access_log": False}
+                               "access_log": False,
+                               **server_options()}  # limits: see usagebook.server
     if workers == 1:
         app = create_app(settings)
         tune_garbage_collector()
@@ -252,6 +256,12 @@ def gateway(
                 access_log=False)
 
 
+@app.command()
+def token() -> None:
+    """Print a fresh strong secret, for USAGEBOOK_OPERATOR_TOKEN or USAGEBOOK_SECRET_KEY."""
+    typer.echo(new_token())
+
+
 @accounts_app.command("create")
 def accounts_create(name: str, database_url: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
     """Create an account and print its id."""
@@ -279,13 +289,12 @@ def demo_command(
         task = bar.add_task("Recording demo usage", total=entries)
         made = run(settings, lambda db: demo.create_demo(
             db, entries, progress=lambda n: bar.advance(task, n)))
-    token = secrets.token_urlsafe(32)  # recording is refused without one; never a fixed one
+    token = new_token()  # recording is refused without one; never a fixed one
     exports = demo_exports(settings.database_url, token, made)
     if env_file is not None:
-        env_file.parent.mkdir(parents=True, exist_ok=True)
-        env_file.write_text("# Written by `usagebook demo`; `. this-file` in a shell.\n"
-                            + "".join(f"export {k}={shlex.quote(v)}\n" for k, v in exports.items()))
-        env_file.chmod(0o600)  # it holds the keys and the token
+        # It holds the keys and the token: owner-only from its first byte.
+        write_private_text(env_file, "# Written by `usagebook demo`; `. this-file` in a shell.\n"
+                           + "".join(f"export {k}={shlex.quote(v)}\n" for k, v in exports.items()))
     payload = {"accountId": made.account_id, "adminKey": made.admin_key,
                "inferenceKey": made.inference_key, "adminKeyId": made.admin_key_id,
                "inferenceKeyId": made.inference_key_id, "operatorToken": token,

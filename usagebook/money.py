@@ -7,6 +7,7 @@ formatted from the Decimal itself, never through float.
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from enum import StrEnum
 
@@ -18,6 +19,12 @@ MILLION_PLACES = 6  # a per-million-tokens SKU records 1,234 tokens as 0.001234 
 # first (double rounding), and quantizing anything above 10**19 to nine places would fail.
 # Stored values have at most 38 digits (NUMERIC(38, 9)), so 100 keeps every product exact.
 EXACT = Context(prec=100, rounding=ROUND_HALF_EVEN)
+# Decimal text as it is accepted: ASCII digits, one optional sign, point and exponent, nothing
+# around it. Python's Decimal() alone would also take `1_0`, ` 1 `, fullwidth or Arabic-Indic
+# digits, `NaN` and `Infinity`.
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_LONGEST_TEXT = 100
+NOT_DECIMAL_TEXT = "must be a decimal number in ASCII digits, without spaces or underscores"
 
 
 class Currency(StrEnum):
@@ -38,16 +45,22 @@ class NotExact(ValueError):
 def parse_decimal(value: object) -> Decimal:
     """Parse a decimal string, int or Decimal exactly; floats are refused (they are not exact).
 
-    Raises NotExact for anything non-finite, non-numeric, or with more than nine decimal places.
+    Raises NotExact for anything non-finite, non-numeric, or with more than nine decimal places,
+    and for text that is not plain ASCII decimal notation (see `_DECIMAL_TEXT`).
     """
     if type(value) is str:
-        number = _parse_plain(value.strip())
+        if len(value) > _LONGEST_TEXT:
+            raise NotExact("is too long")
+        if not _DECIMAL_TEXT.fullmatch(value):
+            lax = _is_lax_decimal(value)  # then say what is refused in it
+            raise NotExact(NOT_DECIMAL_TEXT if lax else "must be a decimal number")
+        number = _parse_plain(value)
         if number is not None:
             return number
     if isinstance(value, bool | float):
         raise NotExact("must be a decimal string or an integer, not a float")
     try:
-        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
     except (InvalidOperation, ValueError) as exc:
         raise NotExact("must be a decimal number") from exc
     if not number.is_finite():
@@ -59,6 +72,14 @@ def parse_decimal(value: object) -> Decimal:
     if not exact:
         raise NotExact("must have at most 9 decimal places")
     return number
+
+
+def _is_lax_decimal(text: str) -> bool:
+    """Whether Python's Decimal() would take `text` (then the message says what is refused)."""
+    try:
+        return Decimal(text).is_finite()
+    except (InvalidOperation, ValueError):
+        return False
 
 
 def _parse_plain(text: str) -> Decimal | None:

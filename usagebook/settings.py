@@ -6,16 +6,14 @@ the environment at import time.
 
 from __future__ import annotations
 
+import ipaddress
 import os
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from usagebook.secrets_file import check_strength, secret_beside
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///usagebook.db"
-PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev"}
 DEFAULT_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0)
 
 
@@ -43,6 +41,14 @@ class Settings:
     webhook_poll_seconds: float = 1.0
     webhook_timeout_seconds: float = 10.0
     webhook_delivery: bool = True  # false: this process records events but delivers none
+    # Every database call is bounded: opening a connection (or waiting for one from the pool)
+    # and each statement, lock waits included. Past either, requests get a 503.
+    db_connect_timeout_seconds: float = 5.0
+    db_statement_timeout_seconds: float = 30.0
+    # Requests with a missing or invalid key, per client address (0 turns the limit off); the
+    # address is read from X-Forwarded-For only when the peer is one of `trusted_proxies`.
+    failed_auth_per_minute: int = 60
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -55,10 +61,16 @@ class Settings:
                 values[name] = raw
         if (limit := source.get("USAGEBOOK_RATE_LIMIT_PER_MINUTE")) is not None:
             values["rate_limit_per_minute"] = _parse_int("USAGEBOOK_RATE_LIMIT_PER_MINUTE", limit)
-        if (timeout := source.get("USAGEBOOK_QUERY_TIMEOUT_SECONDS")) is not None:
-            values["query_timeout_seconds"] = _parse_float(
-                "USAGEBOOK_QUERY_TIMEOUT_SECONDS", timeout
-            )
+        if (failed := source.get("USAGEBOOK_FAILED_AUTH_PER_MINUTE")) is not None:
+            values["failed_auth_per_minute"] = _parse_int("USAGEBOOK_FAILED_AUTH_PER_MINUTE",
+                                                          failed)
+        if (proxies := source.get("USAGEBOOK_TRUSTED_PROXIES")) is not None:
+            values["trusted_proxies"] = tuple(p.strip() for p in proxies.split(",") if p.strip())
+        for name in ("query_timeout_seconds", "db_connect_timeout_seconds",
+                     "db_statement_timeout_seconds"):
+            variable = f"USAGEBOOK_{name.upper()}"
+            if (seconds := source.get(variable)) is not None:
+                values[name] = _parse_float(variable, seconds)
         if (lag := source.get("USAGEBOOK_MAX_REPLICA_LAG_SECONDS")) is not None:
             values["max_replica_lag_seconds"] = _parse_float(
                 "USAGEBOOK_MAX_REPLICA_LAG_SECONDS", lag
@@ -71,11 +83,19 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
-    def validated(self) -> Settings:
-        """Normalise the database URL and make sure a real signing secret exists.
+    @property
+    def readiness_timeout_seconds(self) -> float:
+        """The whole of /readyz's check (connect and ping): short, so that a stalled database
+        is reported within seconds to the load balancer asking."""
+        return min(2.0, self.db_connect_timeout_seconds, self.db_statement_timeout_seconds)
 
-        The embedded SQLite default generates a secret and keeps it beside the database file;
-        PostgreSQL (production) refuses to start without a real one.
+    def validated(self) -> Settings:
+        """Normalise the database URL and make sure every secret is strong.
+
+        A secret or token that is set must be strong (`secrets_file.check_strength`): a weak one
+        is refused, never quietly replaced. Without a secret key the embedded SQLite default
+        keeps a generated one beside the database file; PostgreSQL (production) refuses to
+        start without one.
         """
         settings = replace(self, database_url=normalise_database_url(self.database_url))
         if settings.read_database_url:
@@ -83,13 +103,35 @@ class Settings:
                                read_database_url=normalise_database_url(settings.read_database_url))
         if self.rate_limit_per_minute < 0:
             raise SettingsError("USAGEBOOK_RATE_LIMIT_PER_MINUTE must be 0 (off) or more")
-        if settings.secret_key and settings.secret_key.strip().lower() not in PLACEHOLDER_SECRETS:
+        if self.failed_auth_per_minute < 0:
+            raise SettingsError("USAGEBOOK_FAILED_AUTH_PER_MINUTE must be 0 (off) or more")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise SettingsError("USAGEBOOK_TRUSTED_PROXIES must list addresses or networks "
+                                    f"(10.0.0.0/8), not {proxy!r}") from None
+        for variable, seconds in (
+            ("USAGEBOOK_QUERY_TIMEOUT_SECONDS", self.query_timeout_seconds),
+            ("USAGEBOOK_DB_CONNECT_TIMEOUT_SECONDS", self.db_connect_timeout_seconds),
+            ("USAGEBOOK_DB_STATEMENT_TIMEOUT_SECONDS", self.db_statement_timeout_seconds),
+        ):
+            if not 0 < seconds <= 86_400:  # NaN fails this too
+                raise SettingsError(f"{variable} must be a number of seconds above 0")
+        for name, value in (("USAGEBOOK_SECRET_KEY", settings.secret_key),
+                            ("USAGEBOOK_OPERATOR_TOKEN", settings.operator_token)):
+            if value is not None and (problem := check_strength(value)):
+                raise SettingsError(f"{name} {problem} (`usagebook token` prints a strong one)")
+        if settings.secret_key:
             return settings
         if not settings.is_sqlite:
             raise SettingsError(
                 "USAGEBOOK_SECRET_KEY must be set to a real secret when the database is PostgreSQL"
             )
-        return replace(settings, secret_key=_secret_beside(settings.database_url))
+        try:
+            return replace(settings, secret_key=secret_beside(settings.database_url))
+        except (OSError, UnicodeDecodeError) as exc:  # unreadable: stop, never sign with it
+            raise SettingsError(f"cannot use the generated secret file: {exc}") from None
 
 
 def normalise_database_url(url: str) -> str:
@@ -105,20 +147,6 @@ def normalise_database_url(url: str) -> str:
     raise SettingsError(
         f"USAGEBOOK_DATABASE_URL must be a sqlite:/// or postgresql:// URL, not {scheme!r}"
     )
-
-
-def _secret_beside(database_url: str) -> str:
-    database = make_url(database_url).database
-    if not database or database == ":memory:":
-        return secrets.token_urlsafe(32)
-    path = Path(database + ".secret")
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(32)
-    path.write_text(secret + "\n")
-    path.chmod(0o600)
-    return secret
 
 
 def _webhook_settings(source: Mapping[str, str]) -> dict[str, object]:

@@ -10,8 +10,8 @@ MS_PER_DAY = 86_400_000
 DATE_TIME_EXPECTED = "must be an ISO 8601 date-time, e.g. 2026-06-15T19:05:10.504Z"
 # An ISO 8601 date-time: a date, then a time (T or space), then optionally Z or an offset. A bare
 # date is refused, as the contract's `format: date-time` parameters refuse it.
-_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}(:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
-                        r"([Zz]|[+-]\d{2}(:?\d{2})?)?$", re.ASCII)
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}(:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
+                        r"([Zz]|[+-]\d{2}(:?\d{2})?)?", re.ASCII)  # always fullmatch
 
 
 def now_ms() -> int:
@@ -21,14 +21,14 @@ def now_ms() -> int:
 def is_date_time_text(text: str) -> bool:
     """Whether `text` has the shape `parse_date_time` takes (its values may still be out of
     range, e.g. a 30th of February)."""
-    return _DATE_TIME.match(text) is not None
+    return _DATE_TIME.fullmatch(text) is not None
 
 
 def parse_date_time(text: str) -> datetime:
     """The moment an ISO 8601 date-time names: aware with Z or an offset, else naive (UTC).
     Raises ValueError with `DATE_TIME_EXPECTED` for anything else, bare dates included."""
     try:
-        if _DATE_TIME.match(text):
+        if _DATE_TIME.fullmatch(text):
             # fromisoformat keeps at most microseconds; nanosecond digits are cut, not rounded.
             # (RFC 3339 allows a lower-case t and z, which fromisoformat does not.)
             return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", text.upper()))

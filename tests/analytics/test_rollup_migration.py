@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from tests.conftest import _create_postgres_database
+from tests.conftest import TEST_SECRET, _create_postgres_database
 from tests.factories import random_entries
 from usagebook.settings import Settings
 from usagebook.store.engine import Database, create_database
@@ -31,10 +31,10 @@ from usagebook.store.tables import (
 def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield Settings.from_env({}, database_url=f"sqlite:///{tmp_path}/old.db",
-                                secret_key="x" * 32).database_url
+                                secret_key=TEST_SECRET).database_url
         return
     url, drop = _create_postgres_database()
-    yield Settings.from_env({}, database_url=url, secret_key="x" * 32).database_url
+    yield Settings.from_env({}, database_url=url, secret_key=TEST_SECRET).database_url
     drop()
 
 
@@ -74,7 +74,7 @@ def test_upgrade_backfills_rollups_from_stored_entries(scratch_url: str) -> None
 
     async def before() -> None:
         database = create_database(Settings.from_env({}, database_url=scratch_url,
-                                                     secret_key="x" * 32))
+                                                     secret_key=TEST_SECRET))
         await _insert_raw(database, entries)
         await database.dispose()
 
@@ -83,7 +83,7 @@ def test_upgrade_backfills_rollups_from_stored_entries(scratch_url: str) -> None
 
     async def after() -> dict[str, dict[tuple[object, ...], tuple[Decimal, ...]]]:
         database = create_database(Settings.from_env({}, database_url=scratch_url,
-                                                     secret_key="x" * 32))
+                                                     secret_key=TEST_SECRET))
         try:
             return await _read(database)
         finally:
@@ -95,7 +95,7 @@ def test_upgrade_backfills_rollups_from_stored_entries(scratch_url: str) -> None
 def test_sqlite_refuses_a_rollup_sum_past_64_bits(tmp_path: Path) -> None:
     """A sum SQLite cannot hold exactly fails the batch instead of silently becoming a float."""
     url = Settings.from_env({}, database_url=f"sqlite:///{tmp_path}/big.db",
-                            secret_key="x" * 32).database_url
+                            secret_key=TEST_SECRET).database_url
     upgrade(url)
     big = random_entries("acct_big", 1, seed=1)[0]
     huge = [NewEntry(**{**{n: getattr(big, n) for n in NewEntry.__slots__},
@@ -107,7 +107,7 @@ def test_sqlite_refuses_a_rollup_sum_past_64_bits(tmp_path: Path) -> None:
             await insert_entries(conn, batch)
 
     async def run() -> tuple[Decimal, Decimal]:
-        database = create_database(Settings.from_env({}, database_url=url, secret_key="x" * 32))
+        database = create_database(Settings.from_env({}, database_url=url, secret_key=TEST_SECRET))
         try:
             await store(database, huge[:1])
             with pytest.raises(IntegrityError):
@@ -133,7 +133,7 @@ def test_upgrade_backfills_hour_and_quarter_rollups(scratch_url: str) -> None:
 
     async def run(before: bool) -> dict[str, dict[tuple[object, ...], tuple[object, ...]]]:
         database = create_database(Settings.from_env({}, database_url=scratch_url,
-                                                     secret_key="x" * 32))
+                                                     secret_key=TEST_SECRET))
         found = {}
         try:
             if before:

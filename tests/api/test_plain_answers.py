@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import OPERATOR_TOKEN, Harness, Tenant
+from tests.conftest import OPERATOR_TOKEN, TEST_SECRET, Harness, Tenant
 from usagebook.app import create_app
 from usagebook.settings import Settings
 
@@ -114,7 +114,7 @@ def test_bad_events_are_described_plainly(harness: Harness, tenant: Tenant) -> N
 
 def test_the_recording_401_says_when_recording_is_disabled(tmp_path: Path) -> None:
     settings = Settings.from_env({}, database_url=f"sqlite:///{tmp_path}/off.db",
-                                 secret_key="s" * 32)
+                                 secret_key=TEST_SECRET)
     from usagebook.store.migrate import upgrade
 
     upgrade(settings.database_url)

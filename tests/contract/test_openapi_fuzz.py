@@ -29,7 +29,7 @@ from jsonschema import Draft202012Validator
 from schemathesis.checks import positive_data_acceptance
 
 from tests.api.usage_support import SCHEMAS
-from tests.conftest import OPERATOR_TOKEN, make_settings
+from tests.conftest import OPERATOR_TOKEN, TEST_SECRET, make_settings
 from tests.factories import random_entries, store_entries
 from usagebook.app import create_app
 from usagebook.ledger.accounts import create_account
@@ -65,7 +65,7 @@ async def _credentials(database_url: str) -> dict[str, str]:
 # same app on the session's PostgreSQL database. (schemathesis.pytest.from_fixture would load it
 # per test, but it does not work with this pytest.)
 _DESCRIBED = create_app(Settings.from_env({}, database_url="sqlite:///:memory:",
-                                          secret_key="unused-" + "x" * 32))
+                                          secret_key=TEST_SECRET))
 schema = schemathesis.openapi.from_asgi("/openapi.json", _DESCRIBED)
 bare_schema = schemathesis.openapi.from_asgi("/openapi.json", _DESCRIBED)
 # Unknown query parameters are ignored on purpose (clients add cache-busters and the like).

@@ -2,7 +2,8 @@
 
 `_fast_event` may only say "valid, and here is exactly what `UsageEvent` would give" or "ask the
 model"; `parse_events` (fast path, then the model) must answer as the model alone does, errors
-included. `decode_body` must read every body as `json.loads(body, parse_float=Decimal)` does.
+included. `decode_body` must read every body as `json.loads(body, parse_float=Decimal)` does,
+except that it refuses what is not strict JSON: not UTF-8, a key twice in one object, NaN.
 Values are compared with their types and Decimal exponents, so a float or a `1.0` for a `1`
 sneaking through fails.
 """
@@ -240,9 +241,23 @@ _ENCODERS = {
 }
 
 
+def _strict_reference(body: bytes) -> Any:
+    """json.loads, refusing (ValueError) non-UTF-8 bytes, repeated keys and NaN/Infinity."""
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        if len({key for key, _ in pairs}) != len(pairs):
+            raise ValueError("repeated key")
+        return dict(pairs)
+
+    def constant(name: str) -> Any:
+        raise ValueError(name)
+
+    return json.loads(body.decode("utf-8"), parse_float=Decimal, object_pairs_hook=unique,
+                      parse_constant=constant)
+
+
 def _check_body(body: bytes) -> None:
     try:
-        expected = json.loads(body, parse_float=Decimal)
+        expected = _strict_reference(body)
     except ValueError:
         with pytest.raises(ValueError):
             decode_body(body)

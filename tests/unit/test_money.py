@@ -23,7 +23,7 @@ nine_places = st.decimals(min_value=-(10**12), max_value=10**12, places=9, allow
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
-    ("0.1", Decimal("0.1")), (" 2.5 ", Decimal("2.5")), (7, Decimal(7)),
+    ("0.1", Decimal("0.1")), ("2.5", Decimal("2.5")), (7, Decimal(7)), ("+.5", Decimal("0.5")),
     ("0.000000001", Decimal("0.000000001")), ("1E+3", Decimal(1000)), ("-3.25", Decimal("-3.25")),
     (Decimal("4.200"), Decimal("4.2")), ("1.100000000", Decimal("1.1")),
 ])
@@ -33,7 +33,8 @@ def test_parse_decimal_accepts_exact_values(raw: object, expected: Decimal) -> N
 
 @pytest.mark.parametrize("raw", [0.1, 1.0, True, "abc", "", "NaN", "Infinity", "-inf",
                                  "0.0000000001", "1E-10", None, [1], "1E+1000000",
-                                 "9" * 120])
+                                 "9" * 120, " 2.5", "2.5 ", "1_0", "\uff11", "\u0661",
+                                 "1\n", "\u0661.5", "0x1", "1,5", "--1"])
 def test_parse_decimal_refuses_floats_and_inexact_values(raw: object) -> None:
     with pytest.raises(NotExact):
         parse_decimal(raw)
@@ -112,10 +113,14 @@ def test_to_nanos_refuses_finer_precision() -> None:
 
 def _reference_parse(text: str) -> Decimal | None:
     """parse_decimal as it was before its fast path for plain text: None where it refuses."""
+    import re
     from decimal import Context, InvalidOperation
 
+    if len(text) > 100 or not re.fullmatch(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?",
+                                           text):
+        return None
     try:
-        number = Decimal(text.strip())
+        number = Decimal(text)
     except (InvalidOperation, ValueError):
         return None
     if not number.is_finite():

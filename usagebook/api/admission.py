@@ -10,12 +10,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
+from usagebook.api.client_address import address_of
 from usagebook.api.deps import DatabaseDep, Limiter, Refusals
 from usagebook.api.recording import Operator, json_body
 from usagebook.api.schemas import ExactNumber, StoredCurrency, Timestamp, error_responses
 from usagebook.api.wire import ExactJSONResponse
+from usagebook.errors import NotAuthenticated
 from usagebook.ledger.admission import Grant, authorize
 from usagebook.ledger.estimates import AuthorizeBody
+from usagebook.ledger.ratelimit import AddressGuard
 from usagebook.timeutil import format_ms
 
 router = APIRouter(prefix="/api/v1/usage", tags=["recording"])
@@ -54,7 +57,22 @@ async def authorize_call(
     limiter: Limiter,
     refusals: Refusals,
 ) -> ExactJSONResponse:
-    grant = await authorize(database, limiter, await json_body(request), refusals=refusals)
+    body = await json_body(request)
+    if not (isinstance(body, dict) and "apiKey" in body):
+        grant = await authorize(database, limiter, body, refusals=refusals)
+        return ExactJSONResponse(grant_to_wire(grant))
+    # A customer's secret, relayed by a gateway: an unknown one counts against the end
+    # customer's address (`clientAddress`, else whoever called), which, once over the limit of
+    # failed authentications, is refused before the secret is looked up.
+    guard: AddressGuard = request.app.state.failed_auth_guard
+    named = body.get("clientAddress")
+    address = named[:64] if isinstance(named, str) and named else address_of(request)
+    guard.check(address)
+    try:
+        grant = await authorize(database, limiter, body, refusals=refusals)
+    except NotAuthenticated:
+        await guard.failed(address)
+        raise
     return ExactJSONResponse(grant_to_wire(grant))
 
 

@@ -10,15 +10,15 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
 from usagebook.errors import InvalidInput
-from usagebook.ledger.events import decode_body
+from usagebook.ledger.events import NotStrictJson, decode_body
 from usagebook.plain_errors import plain_message
 
 M = TypeVar("M", bound=BaseModel)
 
 
 async def read_json(request: Request, max_bytes: int, too_large: str) -> Any:
-    """The body as exact JSON; 413 (`too_large`) past `max_bytes`, InvalidInput when it is not
-    JSON."""
+    """The body as exact, strict JSON; 413 (`too_large`) past `max_bytes`, InvalidInput when it
+    is not strict JSON (`decode_body`)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise HTTPException(413, too_large)
@@ -29,9 +29,11 @@ async def read_json(request: Request, max_bytes: int, too_large: str) -> Any:
             raise HTTPException(413, too_large)
     try:
         return decode_body(bytes(body))
-    except (ValueError, RecursionError) as exc:
-        problem = f"is not valid JSON ({exc})" if isinstance(exc, ValueError) else "nests too deep"
-        raise InvalidInput.single("", f"the request body {problem}") from None
+    except NotStrictJson as exc:  # names the problem: not UTF-8, a key twice, not JSON
+        problem = str(exc)
+    except RecursionError:
+        problem = "nests too deep"
+    raise InvalidInput.single("", f"the request body {problem}")
 
 
 def validate(model: type[M], data: Any) -> M:

@@ -12,10 +12,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from usagebook.errors import RateLimited
+from usagebook.api.client_address import address_of
+from usagebook.errors import NotAuthenticated, RateLimited
 from usagebook.ledger.key_status import RefusalLog
 from usagebook.ledger.keys import Caller, authenticate
-from usagebook.ledger.ratelimit import RateLimiter
+from usagebook.ledger.ratelimit import AddressGuard, RateLimiter
 from usagebook.settings import Settings
 from usagebook.store.engine import Database
 from usagebook.timeutil import now_ms
@@ -52,23 +53,37 @@ Limiter = Annotated[RateLimiter, Depends(get_rate_limiter)]
 Refusals = Annotated[RefusalLog, Depends(get_refusal_log)]
 
 
-async def admin_caller(database: DatabaseDep, credentials: Credentials, limiter: Limiter,
-                       refusals: Refusals) -> Caller:
+async def admin_caller(request: Request, database: DatabaseDep, credentials: Credentials,
+                       limiter: Limiter, refusals: Refusals) -> Caller:
     """The account behind an ADMIN bearer key; 401 for anything else, 429 once the key is over
     its rate limit (every customer route takes its caller from here or `any_caller`, so all
-    are limited)."""
-    caller = await authenticate(database, credentials.credentials if credentials else None)
+    are limited), or once the client's address has failed too often (before any lookup)."""
+    caller = await _guarded(request, database, credentials, admin=True)
     await _count_request(caller, limiter, refusals)
     return caller
 
 
-async def any_caller(database: DatabaseDep, credentials: Credentials, limiter: Limiter,
-                     refusals: Refusals) -> Caller:
+async def any_caller(request: Request, database: DatabaseDep, credentials: Credentials,
+                     limiter: Limiter, refusals: Refusals) -> Caller:
     """As `admin_caller`, for the few routes an INFERENCE key may call about itself."""
-    secret = credentials.credentials if credentials else None
-    caller = await authenticate(database, secret, admin=False)
+    caller = await _guarded(request, database, credentials, admin=False)
     await _count_request(caller, limiter, refusals)
     return caller
+
+
+async def _guarded(request: Request, database: Database,
+                   credentials: HTTPAuthorizationCredentials | None, *, admin: bool) -> Caller:
+    """`authenticate`, behind the per-address limit of failed authentications: a blocked
+    address is refused before its key is looked up, and each failure counts against it."""
+    guard: AddressGuard = request.app.state.failed_auth_guard
+    address = address_of(request)
+    guard.check(address)
+    try:
+        return await authenticate(database, credentials.credentials if credentials else None,
+                                  admin=admin)
+    except NotAuthenticated:
+        await guard.failed(address)
+        raise
 
 
 async def _count_request(caller: Caller, limiter: RateLimiter, refusals: RefusalLog) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from usagebook.api.wire import ExactJSONResponse
@@ -33,6 +34,7 @@ from usagebook.errors import (
 from usagebook.plain_errors import plain_message
 
 log = logging.getLogger("usagebook.api")
+RETRY_UNAVAILABLE = 1  # seconds; a database that is back answers the retry at once
 
 STATUS_BY_ERROR: dict[type[UsagebookError], int] = {
     InvalidInput: 400,
@@ -80,7 +82,7 @@ async def _usagebook_error(_request: Request, exc: Exception) -> ExactJSONRespon
         return ExactJSONResponse(detailed_error(exc.problems, exc.message), status_code=400)
     retry_after = exc.retry_after if isinstance(exc, RateLimited | PaymentRequired) else None
     if isinstance(exc, StoreUnavailable):
-        retry_after = 1
+        retry_after = RETRY_UNAVAILABLE
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return standard_error(status, exc.message, headers)
 
@@ -127,13 +129,17 @@ def _allowed_methods(request: Request) -> str:
 
 # PostgreSQL SQLSTATEs that mean "not now" rather than "wrong": connection exceptions (08...),
 # shutting down or starting up (57P01-57P03, asyncpg's CannotConnectNowError arrives as a plain
-# DBAPIError), too many connections (53300).
-_UNAVAILABLE_SQLSTATES = ("08", "57P", "53300")
+# DBAPIError), too many connections (53300), a statement or lock wait past the statement
+# timeout (57014 query_canceled, 55P03 lock_not_available).
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "53300", "57014", "55P03")
 
 
 def is_unavailable(exc: Exception) -> bool:
-    """Errors that mean the database cannot be reached right now, not that a query is wrong."""
-    if isinstance(exc, ConnectionError | OperationalError | InterfaceError):
+    """Errors that mean the database cannot be reached or did not answer in time right now,
+    not that a query is wrong: refused or dropped connections, connect and statement timeouts
+    (asyncpg's are plain TimeoutErrors), no free pooled connection in time."""
+    if isinstance(exc, ConnectionError | TimeoutError | OperationalError | InterfaceError
+                  | PoolTimeout):
         return True
     if not isinstance(exc, DBAPIError):
         return False
@@ -144,7 +150,8 @@ def is_unavailable(exc: Exception) -> bool:
 async def _database_error(request: Request, exc: Exception) -> ExactJSONResponse:
     if is_unavailable(exc):
         log.warning("database unavailable: %s", type(exc).__name__)
-        return standard_error(503, "Database unavailable, try again shortly", {"Retry-After": "1"})
+        return standard_error(503, "Database unavailable, try again shortly",
+                              {"Retry-After": str(RETRY_UNAVAILABLE)})
     return await _unexpected_error(request, exc)
 
 
@@ -168,4 +175,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(ConnectionError, _database_error)
+    app.add_exception_handler(TimeoutError, _database_error)
+    app.add_exception_handler(PoolTimeout, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

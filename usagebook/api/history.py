@@ -14,7 +14,7 @@ from usagebook.api.deps import AdminCaller, DatabaseDep, SettingsDep
 from usagebook.api.ignored_params import QUERY_PREFIXES
 from usagebook.api.negotiation import CSV, choose_media_type
 from usagebook.api.schemas import StoredCurrency, UsageEntry, error_responses
-from usagebook.api.usage_params import iso_date_time_text
+from usagebook.api.usage_params import iso_date_time_text, whole_number_text
 from usagebook.api.wire import ExactJSONResponse, entry_to_wire
 from usagebook.errors import ProblemCollector
 from usagebook.ledger.cursors import MAX_TAG_FILTERS
@@ -27,6 +27,7 @@ router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
 
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
 IsoText = BeforeValidator(iso_date_time_text)  # date-time text only, never epoch numbers
+WholeNumber = BeforeValidator(whole_number_text)  # ASCII digits only, never 1_0 or ' 10'
 CURSOR_MAX_LENGTH = 512
 # The `tag.<key>=<value>` family, read from the request itself; documented by one example.
 TAG_FILTER_DOC = {
@@ -77,7 +78,7 @@ async def get_usage_history(
     startTimestamp: Annotated[datetime | None, Query(description="Inclusive"), IsoText] = None,
     endTimestamp: Annotated[datetime | None, Query(description="Exclusive"), IsoText] = None,
     pageSize: Annotated[int | None, Query(ge=MIN_PAGE_SIZE, le=MAX_PAGE_SIZE,
-                                          description="Default 1000")] = None,
+                                          description="Default 1000"), WholeNumber] = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     media_type = choose_media_type(accept)

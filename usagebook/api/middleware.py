@@ -25,7 +25,7 @@ access_log = logging.getLogger("usagebook.access")
 MAX_BODY_BYTES = 2 * 1024 * 1024  # the contract's limit for a recording batch
 TOO_LARGE = "Request body too large (at most 2 MiB)"
 # An incoming id is echoed into headers and logs: only short, plain ids are taken as they are.
-_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # fullmatch
 UNMATCHED_ROUTE = "<unmatched>"
 
 
@@ -38,7 +38,7 @@ def request_id_from(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
             candidate: str = value.decode("latin-1")
-            if _SANE_REQUEST_ID.match(candidate):
+            if _SANE_REQUEST_ID.fullmatch(candidate):
                 return candidate
             break
     return uuid.uuid4().hex

@@ -21,7 +21,16 @@ from usagebook.money import FILTER_CURRENCIES
 from usagebook.timeutil import DATE_TIME_EXPECTED, is_date_time_text
 
 SORT_ORDERS = ("asc", "desc")
-_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+# Whole numbers as query text: a sign and ASCII digits only (no space, `_` or other scripts'
+# digits, which int() would take), and few enough digits that int() stays cheap: a longer one
+# is out of range (a 400), never a 500 from int()'s own limit of 4300 digits.
+_WHOLE_NUMBER = re.compile(r"[+-]?([0-9]+)", re.ASCII)
+_MAX_DIGITS = 9  # limit and pageSize
+# Any page >= 1 is valid (one past the end is empty, as the contract says), up to this many
+# digits: far beyond any ledger, and still cheap.
+MAX_PAGE_DIGITS = 100
+WHOLE_NUMBER_EXPECTED = "must be a whole number"
+OUT_OF_RANGE = "is out of range"
 
 
 def _doc(description: str) -> Any:
@@ -62,13 +71,30 @@ SortOrderParam = Annotated[
 ]
 
 
-def _integer(raw: str | None, field: str, default: int, problems: ProblemCollector) -> int:
+def parse_whole_number(raw: str, max_digits: int = _MAX_DIGITS) -> int:
+    """The value of a whole-number query parameter; ValueError (worded for the client) for
+    anything but plain ASCII digits, and for more digits than the parameter's range allows."""
+    if not (match := _WHOLE_NUMBER.fullmatch(raw)):
+        raise ValueError(WHOLE_NUMBER_EXPECTED)
+    if len(match[1].lstrip("0")) > max_digits:
+        raise ValueError(OUT_OF_RANGE)
+    return int(raw)
+
+
+def whole_number_text(value: object) -> object:
+    """A pydantic BeforeValidator for integer query parameters (see `parse_whole_number`)."""
+    return parse_whole_number(value) if isinstance(value, str) else value
+
+
+def _integer(raw: str | None, field: str, default: int, problems: ProblemCollector,
+             max_digits: int = _MAX_DIGITS) -> int:
     if raw is None:
         return default
-    if not _INTEGER.match(raw):
-        problems.add(field, "must be a whole number")
+    try:
+        return parse_whole_number(raw, max_digits)
+    except ValueError as exc:
+        problems.add(field, str(exc))
         return default
-    return int(raw)
 
 
 def iso_date_time_text(value: object) -> object:
@@ -88,7 +114,7 @@ def usage_query(
     start = parse_time_bound(start_date, "startDate", problems)
     end = parse_time_bound(end_date, "endDate", problems)
     page_size = _integer(limit, "limit", DEFAULT_LIMIT, problems)
-    page_number = _integer(page, "page", 1, problems)
+    page_number = _integer(page, "page", 1, problems, MAX_PAGE_DIGITS)
     if sort_order is not None and sort_order not in SORT_ORDERS:
         problems.add("sortOrder", "must be asc or desc")
     query = UsageQuery(account_id, currency, start, end, page_size, page_number,

@@ -10,8 +10,10 @@ from usagebook.errors import ProblemCollector
 
 MAX_DAYS = 90
 DEFAULT_LOOKBACK = "7d"
-_LOOKBACK = re.compile(r"^[1-9]\d*d$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Matched whole (fullmatch: `$` would also match before a trailing newline), ASCII digits only.
+_LOOKBACK = re.compile(r"[1-9][0-9]*d", re.ASCII)
+MAX_LOOKBACK_DIGITS = 6
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,10 @@ def resolve_period(
     when given they define the period (a valid `lookback` beside them is ignored).
     """
     problems = ProblemCollector()
-    if lookback is not None and not _LOOKBACK.match(lookback):
+    if lookback is not None and not _LOOKBACK.fullmatch(lookback):
         problems.add("lookback", "must be a whole number of days such as 7d (1d or more)")
+    elif lookback is not None and len(lookback) - 1 > MAX_LOOKBACK_DIGITS:
+        problems.add("lookback", f"must have at most {MAX_LOOKBACK_DIGITS} digits (90d is used)")
     if start_date is None and end_date is None:
         problems.raise_if_any()
         return _lookback_period(today, lookback or DEFAULT_LOOKBACK)
@@ -64,7 +68,7 @@ def _parse_date(
     if value is None:
         problems.add(name, f"is required when {other} is given")
         return None
-    if not _DATE.match(value):
+    if not _DATE.fullmatch(value):
         problems.add(name, "must be a date in YYYY-MM-DD format")
         return None
     try:

@@ -39,7 +39,7 @@ COPY_BATCH = 100_000
 # Batches formatted at once by as many PostgreSQL processes, all reading one snapshot: the
 # server's cell formatting, not the transfer, is what bounds a CSV export.
 COPY_CONNECTIONS = 2
-_CURSOR = re.compile(r"^(-?\d{1,19})-(\d{1,19})$")
+_CURSOR = re.compile(r"(-?[0-9]{1,19})-([0-9]{1,19})")  # fullmatch
 
 
 class Sink(Protocol):
@@ -89,7 +89,7 @@ def format_cursor(position: Position) -> str:
 def parse_cursor(text: str | None, problems: ProblemCollector) -> Position | None:
     if text is None:
         return None
-    match = _CURSOR.match(text)
+    match = _CURSOR.fullmatch(text)
     if match is None:
         problems.add("after", "must be a cursor printed by an earlier export (<ts_ms>-<id>)")
         return None

@@ -27,8 +27,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from usagebook.errors import ProblemCollector
-from usagebook.ledger.cursors import CURSOR_LIFETIME_MS, WalkCursor, decode_cursor, encode_cursor
+from usagebook.errors import InvalidInput, ProblemCollector
+from usagebook.ledger.cursors import (
+    CURSOR_LIFETIME_MS,
+    INVALID_MESSAGE,
+    WalkCursor,
+    decode_cursor,
+    encode_cursor,
+)
 from usagebook.money import Currency
 from usagebook.store import entries as store
 from usagebook.store import pages
@@ -85,7 +91,7 @@ async def walk_history(db: Database, query: HistoryQuery, secret: str) -> Histor
     query.validate()
     now = now_ms()
     if query.cursor is not None:
-        cursor = decode_cursor(query.cursor, query.account_id, secret, now)
+        cursor = _checked(decode_cursor(query.cursor, query.account_id, secret, now))
         max_id: int | None = cursor.snapshot_id
     else:  # the bound is read by the same statement as the first page
         cursor, max_id = _first_cursor(query, 0), None
@@ -109,6 +115,15 @@ async def walk_history(db: Database, query: HistoryQuery, secret: str) -> Histor
         snapshot_id=cursor.snapshot_id, expires_ms=now + CURSOR_LIFETIME_MS, tags=cursor.tags,
     )
     return HistoryPage(rows, encode_cursor(following, query.account_id, secret))
+
+
+def _checked(cursor: WalkCursor) -> WalkCursor:
+    """A signature proves who made a cursor, not that it is sane: a cursor is held to the
+    limits of a first page whatever its signature (a leaked or weak secret must not open a
+    3000-row page)."""
+    if not MIN_PAGE_SIZE <= cursor.page_size <= MAX_PAGE_SIZE:
+        raise InvalidInput.single("cursor", INVALID_MESSAGE)
+    return cursor
 
 
 def _first_cursor(query: HistoryQuery, snapshot_id: int) -> WalkCursor:

@@ -16,12 +16,11 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from usagebook.errors import InvalidInput, ProblemCollector
-from usagebook.ledger.events import parse_events
+from usagebook.ledger.events import NotStrictJson, decode_body, parse_events
 from usagebook.ledger.recording import record
 from usagebook.store.engine import Database
 
@@ -103,9 +102,10 @@ def _resume_point(checkpoint: Path, stat: tuple[int, int]) -> tuple[int, int]:
 
 def _parse_line(raw_line: bytes, line_number: int, account_id: str | None) -> Any:
     try:
-        event = json.loads(raw_line, parse_float=Decimal)
-    except ValueError:
-        raise InvalidInput.single(f"line {line_number}", "is not valid JSON") from None
+        event = decode_body(raw_line)
+    except (NotStrictJson, RecursionError) as exc:
+        problem = str(exc) if isinstance(exc, NotStrictJson) else "nests too deep"
+        raise InvalidInput.single(f"line {line_number}", problem) from None
     if isinstance(event, dict) and account_id and not ({"accountId", "apiKeyId"} & set(event)):
         event["accountId"] = account_id
     return event

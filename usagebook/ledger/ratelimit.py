@@ -122,3 +122,56 @@ class RateLimiter:
     async def close(self) -> None:
         if self._redis is not None:
             await self._redis.aclose()
+
+
+FAILED_AUTH_SCOPE = "requests with a missing or invalid key a minute per client address"
+_MAX_BLOCKED = 100_000  # addresses remembered as blocked; expired ones go first
+
+
+class AddressGuard:
+    """Limits failed authentications per client address (`USAGEBOOK_FAILED_AUTH_PER_MINUTE`).
+
+    `failed(address)` counts one failure (shared through Redis like any limit) and raises
+    RateLimited once the address is over the limit; this process then remembers the address
+    as blocked until the window ends, and `check(address)` refuses it with no round trip at
+    all, before its key is looked up: guessing keys costs the guesser, not the database.
+    """
+
+    def __init__(self, counter: RateLimiter, clock: Clock = time.time) -> None:
+        self._counter = counter
+        self._clock = clock
+        self._blocked: dict[str, float] = {}  # address -> end of its block (epoch seconds)
+
+    @classmethod
+    def from_settings(cls, per_minute: int, redis_url: str | None) -> AddressGuard:
+        return cls(RateLimiter.from_settings(per_minute, redis_url, scope=FAILED_AUTH_SCOPE))
+
+    def check(self, address: str) -> None:
+        until = self._blocked.get(address)
+        if until is None:
+            return
+        now = self._clock()
+        if now >= until:
+            del self._blocked[address]
+            return
+        metrics.RATE_LIMITED.inc()
+        message = f"Rate limit exceeded: {self._counter.per_minute} {FAILED_AUTH_SCOPE}"
+        raise RateLimited(message, max(1, math.ceil(until - now)))
+
+    async def failed(self, address: str) -> None:
+        try:
+            await self._counter.check("addr:" + address)
+        except RateLimited as exc:
+            self._remember(address, self._clock() + exc.retry_after)
+            raise
+
+    def _remember(self, address: str, until: float) -> None:
+        if len(self._blocked) >= _MAX_BLOCKED:
+            now = self._clock()
+            self._blocked = {a: end for a, end in self._blocked.items() if end > now}
+        while len(self._blocked) >= _MAX_BLOCKED:
+            del self._blocked[next(iter(self._blocked))]  # the oldest
+        self._blocked[address] = until
+
+    async def close(self) -> None:
+        await self._counter.close()

@@ -50,6 +50,8 @@ PAST_WINDOW_MS = 24 * 3_600_000
 HOLD_PAST_WINDOW_MS = 7 * 24 * 3_600_000  # usage admitted in advance may be recorded late
 FUTURE_WINDOW_MS = 5 * 60_000
 INVALID_EVENTS = "Invalid usage events"
+TOO_LARGE_TOTAL = ("would take a balance or usage total of its account past what the ledger "
+                   "holds (9223372036.854775807 on SQLite); nothing of the batch was recorded")
 
 
 @dataclass(slots=True)  # not frozen, for speed (see NewEntry); never mutated
@@ -89,11 +91,40 @@ async def record(
     received = received_ms if received_ms is not None else now_ms()
     _check_events(events, received, backfill, problems)
     try:
-        return await _record(db, events, raw, received, problems, assume_new=True)
-    except AlreadyStored:
-        # A repeat of a stored event is in the batch: do it again, reading the originals first
-        # and letting the database skip what is stored.
-        return await _record(db, events, raw, received, problems, assume_new=False)
+        try:
+            return await _record(db, events, raw, received, problems, assume_new=True)
+        except AlreadyStored:
+            # A repeat of a stored event is in the batch: do it again, reading the originals
+            # first and letting the database skip what is stored.
+            return await _record(db, events, raw, received, problems, assume_new=False)
+    except store.TotalOverflow:
+        index = await _first_overflowing(db, events, raw, received)
+        problems.add(f"events.{index}.units", TOO_LARGE_TOTAL)
+        problems.raise_if_any(INVALID_EVENTS)
+        raise
+
+
+class _Trial(Exception):
+    """Ends a trial run of part of a batch: its transaction rolls back."""
+
+
+async def _first_overflowing(db: Database, events: Sequence[Event | None],
+                             raw: Sequence[Any] | None, received: int) -> int:
+    """The index of the event with which the batch first overflows a total. Charges only ever
+    add to a total's size, so a prefix of the batch overflows from that event on: found by
+    bisection, each step a trial run that is rolled back (a rare path: only for a batch that
+    is refused anyway)."""
+    fits, overflows = 0, len(events)  # events[:fits] fit; events[:overflows] overflow
+    while overflows - fits > 1:
+        middle = (fits + overflows) // 2
+        try:
+            await _record(db, events[:middle], raw[:middle] if raw else None, received,
+                          ProblemCollector(), assume_new=False, trial=True)
+        except store.TotalOverflow:
+            overflows = middle
+        except _Trial:
+            fits = middle
+    return overflows - 1
 
 
 async def _record(
@@ -104,8 +135,9 @@ async def _record(
     problems: ProblemCollector,
     *,
     assume_new: bool,
+    trial: bool = False,
 ) -> list[EventResult]:
-    async with db.write() as conn:
+    async with store.overflow_as_total_overflow(), db.write() as conn:
         batch, allocations = await _resolve(conn, events, raw or [None] * len(events), problems)
         problems.raise_if_any(INVALID_EVENTS)
         settlement = Settlement(received) if any(item.hold for item in batch) else None
@@ -113,6 +145,8 @@ async def _record(
                                assume_new=assume_new)
         if settlement is not None:
             await settlement.write(conn)
+        if trial:
+            raise _Trial
     if settlement is not None:
         settlement.count()  # committed: count the overspend in /metrics
     return results

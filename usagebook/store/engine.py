@@ -36,6 +36,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from usagebook.errors import StoreUnavailable
 from usagebook.metrics import REPLICA_LAG, REPLICA_READS
+from usagebook.secrets_file import create_sqlite_file
 from usagebook.settings import Settings
 from usagebook.store.keycache import KeyCache
 from usagebook.store.reader import SqliteReader
@@ -138,37 +139,64 @@ class Database:
 
 
 def create_database(settings: Settings, **engine_options: Any) -> Database:
-    database = _create(settings.database_url, KeyCache(settings.redis_url), **engine_options)
+    database = _create(settings.database_url, settings, KeyCache(settings.redis_url),
+                       **engine_options)
     if settings.read_database_url and not database.is_sqlite:
-        replica = _create(settings.read_database_url, None, pool_size=4, max_overflow=4)
+        replica = _create(settings.read_database_url, settings, None, pool_size=4, max_overflow=4)
         database.lagging_reads = LaggingReads(database, replica,
                                               settings.max_replica_lag_seconds)
     return database
 
 
-def _create(url: str, keys: KeyCache | None, **engine_options: Any) -> Database:
+def _create(url: str, settings: Settings, keys: KeyCache | None,
+            **engine_options: Any) -> Database:
+    """An engine for `url` with the time limits of `settings`."""
     if url.startswith("sqlite"):
+        create_sqlite_file(url)
         memory = ":memory:" in url
         engine = create_async_engine(url, poolclass=NullPool if memory else None,
                                      **engine_options)
-        _configure_sqlite(engine)
+        busy_ms = _ms(settings.db_statement_timeout_seconds)
+        _configure_sqlite(engine, busy_ms=busy_ms)
         path = engine.url.database
-        return Database(engine, keys, None if memory or not path else SqliteReader(path))
+        reader = None if memory or not path else SqliteReader(path, busy_timeout_ms=busy_ms)
+        return Database(engine, keys, reader)
     engine = create_async_engine(
         url,
         pool_size=engine_options.pop("pool_size", 10),
         max_overflow=engine_options.pop("max_overflow", 10),
+        pool_timeout=settings.db_connect_timeout_seconds,  # waiting for a free connection
         connect_args={
             # Generic plans for reused prepared statements were 2x slower for a 5M-entry
             # account (see shared limits); JIT only slows these short queries down.
-            "server_settings": {"plan_cache_mode": "force_custom_plan", "jit": "off"},
+            "server_settings": {"plan_cache_mode": "force_custom_plan", "jit": "off",
+                                **_pg_time_limits(settings)},
+            **_asyncpg_time_limits(settings),
         },
         **engine_options,
     )
     return Database(engine, keys)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+def _pg_time_limits(settings: Settings) -> dict[str, str]:
+    """The server's own limits: a statement, or a wait for a lock, that runs past the statement
+    timeout is cancelled (SQLSTATE 57014 / 55P03). An analytics query sets a shorter one."""
+    limit = str(_ms(settings.db_statement_timeout_seconds))
+    return {"statement_timeout": limit, "lock_timeout": limit}
+
+
+def _asyncpg_time_limits(settings: Settings) -> dict[str, float]:
+    """The client's limits, for a server that stops answering at all (a stalled network): the
+    connection handshake, and each command a second after the server should have given up."""
+    return {"timeout": settings.db_connect_timeout_seconds,
+            "command_timeout": settings.db_statement_timeout_seconds + 1}
+
+
+def _configure_sqlite(engine: AsyncEngine, busy_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, emit BEGIN (the pysqlite/aiosqlite recipe).
@@ -176,7 +204,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        # A statement waits at most this long for another connection's lock (then 503).
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

@@ -19,10 +19,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from usagebook.secrets_file import create_sqlite_file
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 # pg_advisory_lock key held while migrating: any fixed 64-bit number, the same in every release.
 MIGRATION_LOCK = 0x75736167_65626F6B  # "usagebok"
+CONNECT_TIMEOUT_SECONDS = 5.0  # Settings.db_connect_timeout_seconds, when not given
 
 
 class SchemaMismatch(RuntimeError):
@@ -43,10 +46,20 @@ def code_revision() -> str:
     return head
 
 
-def database_revision(database_url: str) -> str | None:
+def connect_args(database_url: str, connect_timeout_seconds: float) -> dict[str, float]:
+    """Connecting is bounded: a stalled server fails the command instead of hanging it."""
+    if database_url.startswith("postgresql+asyncpg"):
+        return {"timeout": connect_timeout_seconds}
+    return {}
+
+
+def database_revision(database_url: str,
+                      connect_timeout_seconds: float = CONNECT_TIMEOUT_SECONDS) -> str | None:
     """The revision the database is at (None for an empty database). Synchronous."""
     async def read() -> str | None:
-        engine = create_async_engine(database_url, poolclass=NullPool)
+        engine = create_async_engine(
+            database_url, poolclass=NullPool,
+            connect_args=connect_args(database_url, connect_timeout_seconds))
         try:
             async with engine.connect() as conn:
                 return await conn.run_sync(_current_revision)
@@ -60,10 +73,12 @@ def _current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def check_schema(database_url: str, *, allow_older: bool) -> None:
+def check_schema(database_url: str, *, allow_older: bool,
+                 connect_timeout_seconds: float = CONNECT_TIMEOUT_SECONDS) -> None:
     """Raise SchemaMismatch when the database is newer than this code, or older unless
     `allow_older` (an upgrade is about to run)."""
-    current, head = database_revision(database_url), code_revision()
+    current = database_revision(database_url, connect_timeout_seconds)
+    head = code_revision()
     known = {script.revision for script in ScriptDirectory.from_config(
         alembic_config("")).walk_revisions()}
     if current is not None and current not in known:
@@ -76,8 +91,13 @@ def check_schema(database_url: str, *, allow_older: bool) -> None:
             f"{head}: run `usagebook migrate`")
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "head",
+            connect_timeout_seconds: float = CONNECT_TIMEOUT_SECONDS) -> None:
     """Bring the database to `revision`, refusing a schema newer than this code. Synchronous:
-    call it before an event loop starts."""
-    check_schema(database_url, allow_older=True)
-    command.upgrade(alembic_config(database_url), revision)
+    call it before an event loop starts. Connecting is bounded (a stalled server fails the
+    migration, not hangs it); statements are not (a migration may rewrite a large table)."""
+    create_sqlite_file(database_url)
+    check_schema(database_url, allow_older=True, connect_timeout_seconds=connect_timeout_seconds)
+    config = alembic_config(database_url)
+    config.attributes["connect_timeout_seconds"] = connect_timeout_seconds
+    command.upgrade(config, revision)

@@ -27,8 +27,10 @@ BUSY_TIMEOUT_MS = 30_000
 
 
 class SqliteReader:
-    def __init__(self, path: str, threads: int = READER_THREADS) -> None:
+    def __init__(self, path: str, threads: int = READER_THREADS,
+                 busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self._path = path
+        self._busy_timeout_ms = busy_timeout_ms  # the statement timeout (Settings)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -46,7 +48,7 @@ class SqliteReader:
 
     def _open(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        connection.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
         connection.execute("PRAGMA query_only=ON")
         self._local.connection = connection
         with self._lock:

@@ -1,11 +1,14 @@
-"""The lookups recording needs for a whole batch at once: keys' accounts and stored originals."""
+"""The lookups recording needs for a whole batch at once: keys' accounts and stored originals;
+and what a total that no longer fits its column looks like from each database."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 
 import orjson
 from sqlalchemy import select
+from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.store.entries import ENTRY_COLUMNS, EntryRow
@@ -13,6 +16,28 @@ from usagebook.store.tables import api_keys
 from usagebook.store.tables import usage_entries as ue
 
 EntryKey = tuple[str, str, str]  # (account id, request id, sku): unique in the ledger
+_NUMERIC_OUT_OF_RANGE = "22003"
+
+
+class TotalOverflow(Exception):
+    """A balance or rollup total would pass what its column holds; the transaction is lost."""
+
+
+@asynccontextmanager
+async def overflow_as_total_overflow() -> AsyncIterator[None]:
+    """Turns the databases' ways of saying "this total does not fit" into TotalOverflow:
+    SQLite's 64-bit nano-unit integers turn into floats past 2**63, which the `integer_nanos`
+    CHECK constraints refuse (or the driver cannot bind a sum computed past it); PostgreSQL's
+    NUMERIC raises SQLSTATE 22003."""
+    try:
+        yield
+    except (StatementError, OverflowError) as exc:
+        cause = getattr(exc, "orig", exc)
+        code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if (isinstance(cause, OverflowError) or code == _NUMERIC_OUT_OF_RANGE
+                or "integer_nanos" in str(cause)):
+            raise TotalOverflow from exc
+        raise
 
 
 async def key_accounts(conn: AsyncConnection, key_ids: Iterable[str]) -> dict[str, str]:

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from usagebook.store.migrate import MIGRATION_LOCK
+from usagebook.store.migrate import CONNECT_TIMEOUT_SECONDS, MIGRATION_LOCK, connect_args
 from usagebook.store.tables import metadata
 
 config = context.config
@@ -28,7 +28,9 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    engine = create_async_engine(config.get_main_option("sqlalchemy.url") or "", poolclass=NullPool)
+    url = config.get_main_option("sqlalchemy.url") or ""
+    timeout = float(config.attributes.get("connect_timeout_seconds", CONNECT_TIMEOUT_SECONDS))
+    engine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args(url, timeout))
     async with engine.connect() as connection:
         postgres = connection.dialect.name == "postgresql"
         if postgres:

@@ -1,0 +1,178 @@
+"""A database that accepts connections but does not answer, or holds a lock, costs a request
+a bounded time and answers 503 StandardError with Retry-After, never a hang: connect and
+statement timeouts on both databases, and /readyz within a few seconds.
+
+The stalled database is a TCP listener that accepts and never answers (tests.hardening.stall);
+the lock is held by another session on this test run's own scratch database."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import OPERATOR_TOKEN, TEST_SECRET, Harness, Tenant, make_settings
+from tests.hardening.stall import StalledListener
+from tests.recording.helpers import EVENTS_PATH, OPERATOR, event
+from usagebook.app import create_app
+
+T = TypeVar("T")
+BOUND_SECONDS = 15  # far above every timeout configured here: past it the call is a hang
+
+
+def bounded(call: Callable[[], T], seconds: float = BOUND_SECONDS) -> T:
+    """`call()`'s result; fails the test (instead of hanging it) if it takes over `seconds`."""
+    outcome: list[Any] = []
+    worker = threading.Thread(target=lambda: outcome.append(call()), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"still waiting after {seconds} s: a hang"
+    assert outcome, "the call raised (see the thread's traceback above)"
+    result: T = outcome[0]
+    return result
+
+
+def assert_unavailable(answer: Any) -> None:
+    assert answer.status_code == 503, answer.text
+    assert set(answer.json()) == {"error"}
+    assert int(answer.headers["retry-after"]) >= 1
+
+
+@pytest.fixture
+def stalled() -> Iterator[StalledListener]:
+    listener = StalledListener()
+    yield listener
+    listener.close()
+
+
+def client_for(database_url: str, **settings: Any) -> TestClient:
+    app = create_app(make_settings(database_url, **settings))
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def test_readyz_answers_503_within_seconds_on_a_stalled_database(
+    stalled: StalledListener,
+) -> None:
+    """With the default timeouts: /readyz has its own short limit (2 s)."""
+    with client_for(stalled.postgres_url) as client:
+        assert_unavailable(bounded(lambda: client.get("/readyz"), seconds=5))
+    assert stalled.accepted >= 1  # it did try to connect
+
+
+def test_requests_on_a_stalled_database_are_503s(stalled: StalledListener, tenant: Tenant) -> None:
+    with client_for(stalled.postgres_url, db_connect_timeout_seconds=1) as client:
+        read = bounded(lambda: client.get("/api/v1/billing/usage", headers=tenant.admin))
+        write = bounded(lambda: client.post(EVENTS_PATH, headers=OPERATOR,
+                                            json={"events": [event("r", tenant.account_id)]}))
+    for answer in (read, write):
+        assert_unavailable(answer)
+
+
+def test_the_cli_fails_in_one_line_on_a_stalled_database(stalled: StalledListener) -> None:
+    env = {"USAGEBOOK_SECRET_KEY": TEST_SECRET, "USAGEBOOK_DB_CONNECT_TIMEOUT_SECONDS": "1",
+           "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", "from usagebook.cli import main; main()", "migrate",
+         "--database-url", stalled.postgres_url],
+        env=env, capture_output=True, text=True, timeout=BOUND_SECONDS)
+    assert done.returncode != 0
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("FAILED: "), done.stderr
+
+
+async def _hold_lock(url: str, table: str, locked: threading.Event,
+                     release: threading.Event) -> None:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        async with conn.transaction():
+            await conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+            locked.set()
+            await asyncio.get_running_loop().run_in_executor(None, release.wait, 60)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def pg_lock(database_urls: dict[str, str]) -> Iterator[Callable[[str], None]]:
+    """Take an ACCESS EXCLUSIVE lock on a table of this run's scratch database from another
+    session, until the test ends."""
+    holders: list[tuple[threading.Thread, threading.Event]] = []
+
+    def lock(table: str) -> None:
+        locked, release = threading.Event(), threading.Event()
+        holder = threading.Thread(target=asyncio.run, daemon=True, args=(
+            _hold_lock(database_urls["postgresql"], table, locked, release),))
+        holder.start()
+        holders.append((holder, release))
+        assert locked.wait(15), "could not take the lock"
+
+    yield lock
+    for holder, release in holders:
+        release.set()
+        holder.join(15)
+
+
+def test_a_postgresql_lock_held_elsewhere_is_a_503_not_a_wait(
+    harness: Harness, tenant: Tenant, database_urls: dict[str, str],
+    pg_lock: Callable[[str], None],
+) -> None:
+    if harness.backend != "postgresql":
+        pytest.skip("the PostgreSQL lock; SQLite's is tested below")
+    with client_for(database_urls["postgresql"], db_statement_timeout_seconds=1) as client:
+        assert client.get("/api/v1/billing/usage", headers=tenant.admin).status_code == 200
+        pg_lock("usage_entries")
+        read = bounded(lambda: client.get("/api/v1/billing/usage-history", headers=tenant.admin))
+        write = bounded(lambda: client.post(EVENTS_PATH, headers=OPERATOR,
+                                            json={"events": [event("l", tenant.account_id)]}))
+        for answer in (read, write):
+            assert_unavailable(answer)
+        assert client.get("/readyz").status_code == 200  # the server itself still answers
+        pg_lock("api_keys")
+        assert_unavailable(bounded(lambda: client.get("/api/v1/billing/balance",
+                                                      headers=tenant.admin)))
+
+
+def test_a_sqlite_lock_held_elsewhere_is_a_503_and_records_nothing(
+    harness: Harness, tenant: Tenant, database_urls: dict[str, str],
+) -> None:
+    if harness.backend != "sqlite":
+        pytest.skip("SQLite's lock; PostgreSQL's is tested above")
+    path = database_urls["sqlite"].removeprefix("sqlite:///")
+    with client_for(database_urls["sqlite"], db_statement_timeout_seconds=0.5) as client:
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN EXCLUSIVE")
+            assert_unavailable(bounded(lambda: client.post(
+                EVENTS_PATH, headers=OPERATOR, json={"events": [event("s", tenant.account_id)]})))
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        total = client.get("/api/v1/billing/usage", headers=tenant.admin).json()
+        assert total["pagination"]["total"] == 0
+        recorded = client.post(EVENTS_PATH, headers=OPERATOR,
+                               json={"events": [event("s", tenant.account_id)]})
+        assert recorded.status_code == 200
+
+
+def test_timeouts_are_settings(tmp_path: Path) -> None:
+    from usagebook.settings import Settings, SettingsError
+
+    env = {"USAGEBOOK_DB_CONNECT_TIMEOUT_SECONDS": "2.5",
+           "USAGEBOOK_DB_STATEMENT_TIMEOUT_SECONDS": "12", "USAGEBOOK_SECRET_KEY": TEST_SECRET,
+           "USAGEBOOK_DATABASE_URL": f"sqlite:///{tmp_path}/t.db"}
+    settings = Settings.from_env(env)
+    assert (settings.db_connect_timeout_seconds, settings.db_statement_timeout_seconds) == (2.5, 12)
+    assert settings.readiness_timeout_seconds == 2
+    for bad in ("0", "-1", "nan", "soon"):
+        with pytest.raises(SettingsError):
+            Settings.from_env({**env, "USAGEBOOK_DB_STATEMENT_TIMEOUT_SECONDS": bad})
+    assert OPERATOR_TOKEN
