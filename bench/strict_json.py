@@ -1,0 +1,73 @@
+"""Benchmark: the cost of reading a recording body as strict JSON (UTF-8 only, no key twice,
+every number exact: `usagebook.ledger.events.decode_body`) beside, in the same run, orjson.loads
+of the same bytes (which takes the last of two equal keys and cannot say which were repeated)
+and the reading it replaced: orjson.loads, then a scan for floats (present, the body is read
+again with Decimals). The body is a batch of 1000 typical events.
+
+    .venv/bin/python bench/strict_json.py [--rounds 200]
+
+Figures go to docs/performance.md, section "Strict JSON bodies".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from usagebook.ledger.events import decode_body
+
+
+def batch(size: int = 1000) -> bytes:
+    events = [{"requestId": f"req_{n}", "sku": "llama-3.3-70b-llm-input-mtoken",
+               "units": "0.001234", "apiKeyId": "key_0123456789abcdef", "promptTokens": 1234,
+               "completionTokens": 55, "inferenceExecutionTime": 321,
+               "timestamp": "2026-06-15T19:05:10.504Z"} for n in range(size)]
+    return json.dumps({"events": events}).encode()
+
+
+def per_call_ms(work: Callable[[bytes], Any], body: bytes, rounds: int) -> float:
+    best = float("inf")
+    for _ in range(5):  # the best of five runs: the machine is shared
+        started = time.perf_counter()
+        for _ in range(rounds):
+            work(body)
+        best = min(best, (time.perf_counter() - started) / rounds * 1000)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=200)
+    rounds = parser.parse_args().rounds
+    body = batch()
+    assert decode_body(body) == orjson.loads(body)
+    strict = per_call_ms(decode_body, body, rounds)
+    fast = per_call_ms(orjson.loads, body, rounds)
+    before = per_call_ms(_orjson_then_float_scan, body, rounds)
+    print(f"body: 1000 events, {len(body)} bytes")
+    print(f"orjson.loads:              {fast:.3f} ms per body")
+    print(f"orjson + float scan (old): {before:.3f} ms per body")
+    print(f"decode_body (strict):      {strict:.3f} ms per body ({strict / before:.2f}x the old, "
+          f"{strict - before:+.3f} us per event)")
+
+
+def _orjson_then_float_scan(body: bytes) -> Any:
+    parsed = orjson.loads(body)
+    pending = [parsed]
+    while pending:
+        item = pending.pop()
+        for child in item.values() if type(item) is dict else item:
+            if type(child) is float:
+                return json.loads(body)
+            if type(child) in (dict, list):
+                pending.append(child)
+    return parsed
+
+
+if __name__ == "__main__":
+    main()
