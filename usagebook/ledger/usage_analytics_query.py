@@ -30,7 +30,7 @@ GRANULARITIES = ("hour", "day", "week", "month")
 GROUPS = ("model", "apiKey", "sku", "currency")
 MAX_DAYS, MAX_HOUR_DAYS = 400, 31
 CURRENCIES = tuple(c.value for c in Currency)
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)  # fullmatch; ASCII digits only
 _HOUR_MS = 3_600_000
 
 
