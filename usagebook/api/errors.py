@@ -8,9 +8,11 @@ id: its text and traceback go to the log, never to the client.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import uuid
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -139,12 +141,14 @@ def is_unavailable(exc: Exception) -> bool:
     not that a query is wrong: refused or dropped connections, connect and statement timeouts
     (asyncpg's are plain TimeoutErrors), no free pooled connection in time."""
     if isinstance(exc, ConnectionError | TimeoutError | OperationalError | InterfaceError
-                  | PoolTimeout):
+                  | PoolTimeout | asyncpg.InterfaceError | sqlite3.OperationalError):
         return True
-    if not isinstance(exc, DBAPIError):
-        return False
-    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
-    return exc.connection_invalidated or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    # The store's raw asyncpg paths raise the driver's own errors, SQLAlchemy wraps them.
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    sqlstate = str(getattr(cause, "sqlstate", None) or "")
+    return sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
 
 
 async def _database_error(request: Request, exc: Exception) -> ExactJSONResponse:
@@ -176,5 +180,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(ConnectionError, _database_error)
     app.add_exception_handler(TimeoutError, _database_error)
+    app.add_exception_handler(asyncpg.PostgresError, _database_error)
+    app.add_exception_handler(asyncpg.InterfaceError, _database_error)
+    app.add_exception_handler(sqlite3.OperationalError, _database_error)  # the raw reader
     app.add_exception_handler(PoolTimeout, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -100,6 +100,9 @@ class Database:
             connection: asyncpg.Connection = fairy.driver_connection
             try:
                 rows: list[asyncpg.Record] = await connection.fetch(sql, *args)
+            except TimeoutError as exc:  # the command timeout: the server did not answer
+                await greenlet_spawn(fairy.invalidate, exc)
+                raise StoreUnavailable(UNAVAILABLE_MESSAGE) from exc
             except _DROPPED as exc:
                 await greenlet_spawn(fairy.invalidate, exc)
                 if attempt == 2:
