@@ -96,7 +96,11 @@ class Database:
         reuses it. A dropped connection is retried once on a fresh one; a second failure
         raises StoreUnavailable."""
         for attempt in (1, 2):
-            fairy = await self.engine.raw_connection()
+            try:
+                fairy = await self.engine.raw_connection()
+            except Exception as exc:  # no connection (refused, shutting down, pool timeout):
+                # raw_connection raises the dialect's bare DB-API errors, unwrapped
+                raise StoreUnavailable(UNAVAILABLE_MESSAGE) from exc
             connection: asyncpg.Connection = fairy.driver_connection
             try:
                 rows: list[asyncpg.Record] = await connection.fetch(sql, *args)
