@@ -79,6 +79,7 @@ class Run:
     latencies_ms: list[float]
     failures: int
     server_cpu: float = 0.0
+    database_cpu: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -108,11 +109,12 @@ def main() -> None:
             pid = server.process.pid
             runs = []
             for name, chosen in (("many keys", keys), ("one hot key", hot), (TRIVIAL, [])):
-                before = _tree_cpu(pid)
+                before, database_before = _tree_cpu(pid), _postgres_cpu()
                 run = asyncio.run(_endpoint(server.base_url, token, chosen, seconds,
                                             concurrency, hold_seconds, name))
                 runs.append(Run(run.name, run.calls, run.seconds, run.latencies_ms,
-                                run.failures, _tree_cpu(pid) - before))
+                                run.failures, _tree_cpu(pid) - before,
+                                _postgres_cpu() - database_before))
         finally:
             server.stop()
         runs.append(asyncio.run(_ledger(settings, keys, seconds, concurrency, hold_seconds)))
@@ -160,6 +162,22 @@ async def _setup(settings: Settings, accounts: int, per_account: int) -> list[tu
     finally:
         await db.dispose()
     return made
+
+
+def _postgres_cpu() -> float:
+    """CPU-seconds used so far by PostgreSQL for this benchmark: the backends connected to its
+    database and the server's own processes (not other databases' backends)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                title = (entry / "cmdline").read_bytes().decode(errors="replace")
+                backend = "(" in title or "[local]" in title
+                if title.startswith("postgres:") and (not backend or f" {DATABASE} " in title):
+                    total += cpu_seconds(int(entry.name))
+            except (OSError, IndexError):
+                continue  # gone meanwhile
+    return total
 
 
 def _tree_cpu(pid: int) -> float:
@@ -220,12 +238,16 @@ async def _ledger(settings: Settings, keys: list[tuple[str, str]], seconds: int,
             latencies.append((time.perf_counter() - started) * 1000)
 
     try:
-        cpu_before, started = time.process_time(), time.perf_counter()
+        await client_loop(time.perf_counter() + 0.5)  # connect first: backends' CPU is counted
+        latencies.clear()
+        cpu_before, database_before = time.process_time(), _postgres_cpu()
+        started = time.perf_counter()
         await asyncio.gather(*(client_loop(started + seconds) for _ in range(concurrency)))
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_before
+        database = _postgres_cpu() - database_before  # before the backends exit
     finally:
         await db.dispose()
-    return Run(LEDGER, len(latencies), elapsed, latencies, 0, cpu)
+    return Run(LEDGER, len(latencies), elapsed, latencies, 0, cpu, database)
 
 
 async def _raw(url: str, keys: list[tuple[str, str]], seconds: int, concurrency: int,
@@ -254,13 +276,15 @@ async def _raw(url: str, keys: list[tuple[str, str]], seconds: int, concurrency:
             latencies.append((time.perf_counter() - started) * 1000)
 
     try:
+        database_before = _postgres_cpu()
         started = time.perf_counter()
         deadline = started + seconds
         await asyncio.gather(*(client_loop(deadline) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
+        database = _postgres_cpu() - database_before  # before the backends exit
     finally:
         await pool.close()
-    return Run(name, len(latencies), elapsed, latencies, 0)
+    return Run(name, len(latencies), elapsed, latencies, 0, 0.0, database)
 
 
 async def _check(url: str) -> int:
@@ -294,17 +318,20 @@ def _report(runs: list[Run], seconds: int, accounts: int, keys: int, concurrency
         f"{os.getloadavg()[0]:.1f} on 2 cores, shared with the other engineers' work.",
         "",
         "| path | calls/s | p50 ms | p99 ms | vs raw SQL (same keys) | CPU per call (server, or "
-        "this process in process) | failures |",
-        "|---|---|---|---|---|---|---|",
+        "this process in process) | PostgreSQL CPU per call | failures |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         floor = raw.get(run.name) or (raw.get("many keys") if run.name == LEDGER else None)
         ratio = f"{run.rate / floor.rate:.2f}x" if floor else ("" if run.name == TRIVIAL else "1x")
         cpu = f"{run.server_cpu / run.calls * 1e6:,.0f} us" if run.server_cpu else ""
+        database = ("" if run.name == TRIVIAL or not run.database_cpu
+                    else f"{run.database_cpu / run.calls * 1e6:,.0f} us")
         plain = run.name.startswith(("raw", "GET", "ledger"))
         path = run.name if plain else f"POST {PATH}, {run.name}"
         lines.append(f"| {path} | {run.rate:,.0f} | {statistics.median(run.latencies_ms):.1f} | "
-                     f"{run.percentile(0.99):.1f} | {ratio} | {cpu} | {run.failures} |")
+                     f"{run.percentile(0.99):.1f} | {ratio} | {cpu} | {database} | "
+                     f"{run.failures} |")
     lines.append("")
     text = DOCS.read_text()
     if SECTION not in text:
