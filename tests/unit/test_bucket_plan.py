@@ -46,3 +46,15 @@ def test_an_edge_reads_at_most_half_a_day_of_hours() -> None:
     terms = plan_terms(bounds, (DAY, HOUR, QUARTER), DAY)
     hours = sum((t.hi - t.lo) // HOUR for t in terms if t.grain == HOUR)
     assert hours <= 12 and all(t.grain != RAW for t in terms)
+
+
+def test_a_half_hour_zone_hour_reads_four_quarters() -> None:
+    bounds = [10 * HOUR + 2 * QUARTER, 11 * HOUR + 2 * QUARTER]
+    terms = plan_terms(bounds, (DAY, HOUR, QUARTER), HOUR)
+    assert [(t.grain, t.hi - t.lo) for t in terms] == [(QUARTER, HOUR)]
+
+
+def test_a_whole_utc_day_reads_one_row_range() -> None:
+    terms = plan_terms([5 * DAY, 6 * DAY, 7 * DAY], (DAY, HOUR, QUARTER), DAY)
+    assert [(t.bucket, t.grain, t.lo, t.hi) for t in terms] == [(0, DAY, 5 * DAY, 6 * DAY),
+                                                                (1, DAY, 6 * DAY, 7 * DAY)]

@@ -65,11 +65,27 @@ def _prefix(moment: int, anchor: int, finer: Sequence[int]) -> list[tuple[int, i
     return [(1, anchor, start, start + anchor), *_cut(moment, start + anchor, finer, -1)]
 
 
+def _cost(pieces: list[tuple[int, int, int, int]]) -> int:
+    """Rollup rows read, roughly: one per unit of each piece; a raw piece counts as many."""
+    return sum(1000 if grain == RAW else (hi - lo) // grain for _, grain, lo, hi in pieces)
+
+
+def _netted(pieces: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """Equal pieces of opposite signs cancel (a whole day added by one edge and taken away by
+    the other), so they are not read at all."""
+    signs: dict[tuple[int, int, int], int] = {}
+    for sign, grain, lo, hi in pieces:
+        signs[(grain, lo, hi)] = signs.get((grain, lo, hi), 0) + sign
+    return [(sign, grain, lo, hi) for (grain, lo, hi), sign in signs.items() if sign]
+
+
 def plan_terms(boundaries: Sequence[int], grains: Sequence[int], anchor_hint: int) -> list[Term]:
     """The terms whose signed sums give each bucket [boundaries[k], boundaries[k + 1]).
 
     `grains` are the rollup units available, biggest first, each a multiple of the next;
-    the anchor is the biggest of them not above `anchor_hint` (the bucket's nominal size)."""
+    the anchor is the biggest of them not above `anchor_hint` (the bucket's nominal size).
+    Each bucket takes the cheaper of the anchored sum above and its range cut directly (an
+    hour of a +05:30 zone is four quarter hours, cheaper than an hour and two edges)."""
     if not grains:
         return [Term(k, 1, RAW, lo, hi) for k, (lo, hi) in enumerate(pairwise(boundaries))]
     anchor = next((grain for grain in grains if grain <= anchor_hint), grains[-1])
@@ -78,8 +94,10 @@ def plan_terms(boundaries: Sequence[int], grains: Sequence[int], anchor_hint: in
     terms = []
     for k, (lo, hi) in enumerate(pairwise(boundaries)):
         first, last = _floor(lo, anchor), _floor(hi, anchor)
-        if first < last:
-            terms.append(Term(k, 1, anchor, first, last))
-        terms += [Term(k, sign, grain, a, b) for sign, grain, a, b in prefix[hi]]
-        terms += [Term(k, -sign, grain, a, b) for sign, grain, a, b in prefix[lo]]
+        anchored = [(1, anchor, first, last)] if first < last else []
+        anchored += prefix[hi] + [(-sign, grain, a, b) for sign, grain, a, b in prefix[lo]]
+        anchored = _netted(anchored)
+        direct = _cut(lo, hi, grains, 1)
+        chosen = direct if _cost(direct) < _cost(anchored) else anchored
+        terms += [Term(k, sign, grain, a, b) for sign, grain, a, b in chosen]
     return terms
