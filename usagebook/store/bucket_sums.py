@@ -117,7 +117,7 @@ async def bucket_sums(conn: AsyncConnection, query: BucketQuery,
         return []
     sqlite = conn.dialect.name == "sqlite"
     statement, params = _statement(query, source, {t.grain for t in terms}, sqlite)
-    params["terms"] = _terms_json(terms)
+    params["pieces"], params["uses"] = _pieces_json(terms)
     rows = await conn.execute(text(statement), params)
     if not sqlite:
         found = [BucketSum(b, _group(g), c, amount, units) for b, g, c, amount, units in rows]
@@ -126,8 +126,16 @@ async def bucket_sums(conn: AsyncConnection, query: BucketQuery,
     return [row for row in found if row.units]
 
 
-def _terms_json(terms: list[Term]) -> str:
-    return orjson.dumps([[t.bucket, t.sign, t.grain, t.lo, t.hi] for t in terms]).decode()
+def _pieces_json(terms: list[Term]) -> tuple[str, str]:
+    """The distinct pieces to read, and which bucket uses each with which sign: an edge
+    shared by two neighbouring buckets (a local midnight) is read once."""
+    pieces: dict[tuple[int, int, int], int] = {}
+    uses = []
+    for t in terms:
+        piece = pieces.setdefault((t.grain, t.lo, t.hi), len(pieces))
+        uses.append([t.bucket, t.sign, piece])
+    listed = [[n, grain, lo, hi] for (grain, lo, hi), n in pieces.items()]
+    return orjson.dumps(listed).decode(), orjson.dumps(uses).decode()
 
 
 def _group(value: Any) -> Any:
@@ -143,19 +151,27 @@ def _statement(query: BucketQuery, source: str, grains: set[int], sqlite: bool
     for grain in sorted(grains):
         table, column = tables[grain]
         branches.append(_branch(query, table, column, grain, sqlite, params))
-    group_by = "b, g, c, s" if sqlite else "b, g, c"
-    return (f"SELECT {group_by}, sum(amount), sum(units) FROM ("
-            + " UNION ALL ".join(branches) + f") AS x GROUP BY {group_by}"), params
+    group_by = "u.b, x.g, x.c, x.s" if sqlite else "u.b, x.g, x.c"
+    return (f"SELECT {group_by}, sum(u.s * x.amount), sum(u.s * x.units) FROM ("
+            + " UNION ALL ".join(branches) + f") AS x JOIN {_uses_from(sqlite)} ON u.p = x.p "
+            f"GROUP BY {group_by}"), params
 
 
-def _terms_from(sqlite: bool) -> str:
+def _pieces_from(sqlite: bool) -> str:
+    if sqlite:
+        return ("(SELECT json_extract(value, '$[0]') AS p, json_extract(value, '$[1]') AS g, "
+                "json_extract(value, '$[2]') AS lo, json_extract(value, '$[3]') AS hi "
+                "FROM json_each(:pieces)) AS t")
+    return ("(SELECT (e->>0)::int AS p, (e->>1)::bigint AS g, (e->>2)::bigint AS lo, "
+            "(e->>3)::bigint AS hi FROM json_array_elements(CAST(:pieces AS json)) AS e) AS t")
+
+
+def _uses_from(sqlite: bool) -> str:
     if sqlite:
         return ("(SELECT json_extract(value, '$[0]') AS b, json_extract(value, '$[1]') AS s, "
-                "json_extract(value, '$[2]') AS g, json_extract(value, '$[3]') AS lo, "
-                "json_extract(value, '$[4]') AS hi FROM json_each(:terms)) AS t")
-    return ("(SELECT (e->>0)::int AS b, (e->>1)::int AS s, (e->>2)::bigint AS g, "
-            "(e->>3)::bigint AS lo, (e->>4)::bigint AS hi "
-            "FROM json_array_elements(CAST(:terms AS json)) AS e) AS t")
+                "json_extract(value, '$[2]') AS p FROM json_each(:uses)) AS u")
+    return ("(SELECT (e->>0)::int AS b, (e->>1)::int AS s, (e->>2)::int AS p "
+            "FROM json_array_elements(CAST(:uses AS json)) AS e) AS u")
 
 
 def _branch(query: BucketQuery, table: str, column: str, grain: int, sqlite: bool,
@@ -179,11 +195,11 @@ def _branch(query: BucketQuery, table: str, column: str, grain: int, sqlite: boo
     join = " LEFT JOIN skus AS k ON k.sku = r.sku" if catalog else ""
     sku = "r.sku" if sqlite and query.unit_types else "NULL"
     # PostgreSQL refuses a constant (NULL) in GROUP BY: only real expressions go there.
-    grouped = ", ".join(e for e in ("t.b", group, "r.currency", sku) if e != "NULL")
+    grouped = ", ".join(e for e in ("t.p", group, "r.currency", sku) if e != "NULL")
     return (
-        f"SELECT t.b AS b, {group} AS g, r.currency AS c, {sku} AS s, "
-        f"sum(t.s * r.amount) AS amount, sum(t.s * {units}) AS units "
-        f"FROM {_terms_from(sqlite)} JOIN {table} AS r ON r.account_id = :account "
+        f"SELECT t.p AS p, {group} AS g, r.currency AS c, {sku} AS s, "
+        f"sum(r.amount) AS amount, sum({units}) AS units "
+        f"FROM {_pieces_from(sqlite)} JOIN {table} AS r ON r.account_id = :account "
         f"AND r.{column} >= t.lo AND r.{column} < t.hi{join} "
         f"WHERE {' AND '.join(conditions)} GROUP BY {grouped}"
     )

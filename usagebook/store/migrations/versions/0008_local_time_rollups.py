@@ -52,14 +52,17 @@ def upgrade() -> None:
             *([sa.CheckConstraint("typeof(amount) = 'integer' AND typeof(units) = 'integer'",
                                   name="integer_nanos")] if sqlite else []),
         )
-        # Floored bucket starts (both backends' % truncates toward zero before 1970).
+        # Floored bucket starts (both backends' % truncates toward zero before 1970). Written
+        # in time order, as the write path leaves them: a range of buckets is then a few pages,
+        # not one page per row.
         start = f"ts_ms - (((ts_ms % {size}) + {size}) % {size})"
         names = "".join(f", {name}" for name, _, _ in extra)
         values = "".join(f", {value}" for _, _, value in extra)
         op.execute(
             f"INSERT INTO {table} (account_id, {column}, currency{names}, amount, units) "
             f"SELECT account_id, {start}, currency{values}, SUM(amount), SUM(units) "
-            f"FROM usage_entries GROUP BY account_id, {start}, currency{values}"
+            f"FROM usage_entries GROUP BY account_id, {start}, currency{values} "
+            f"ORDER BY account_id, {start}"
         )
 
 
