@@ -151,10 +151,17 @@ def _statement(query: BucketQuery, source: str, grains: set[int], sqlite: bool
     for grain in sorted(grains):
         table, column = tables[grain]
         branches.append(_branch(query, table, column, grain, sqlite, params))
-    group_by = "u.b, x.g, x.c, x.s" if sqlite else "u.b, x.g, x.c"
-    return (f"SELECT {group_by}, sum(u.s * x.amount), sum(u.s * x.units) FROM ("
-            + " UNION ALL ".join(branches) + f") AS x JOIN {_uses_from(sqlite)} ON u.p = x.p "
-            f"GROUP BY {group_by}"), params
+    joined = f") AS x JOIN {_uses_from(sqlite)} ON u.p = x.p"
+    if sqlite:
+        group_by = "u.b, x.g, x.c, x.s"
+        return (f"SELECT {group_by}, sum(u.s * x.amount), sum(u.s * x.units) FROM ("
+                + " UNION ALL ".join(branches) + joined + f" GROUP BY {group_by}"), params
+    # The catalog is joined here, to a few rows per piece and SKU, not to every rollup row.
+    group = "coalesce(k.model_id, x.s)" if query.group == "model" else "x.g"
+    units = "x.units * coalesce(k.unit_type_per_unit, 1)" if query.unit_types else "x.units"
+    return (f"SELECT u.b, {group}, x.c, sum(u.s * x.amount), sum(u.s * {units}) FROM ("
+            + " UNION ALL ".join(branches) + joined + " LEFT JOIN skus AS k ON k.sku = x.s "
+            f"GROUP BY u.b, {group}, x.c"), params
 
 
 def _pieces_from(sqlite: bool) -> str:
@@ -189,11 +196,15 @@ def _branch(query: BucketQuery, table: str, column: str, grain: int, sqlite: boo
         if value is not None:
             params[f"f_{name}"] = value
             conditions.append(f"{expression} = :f_{name}")
-    convert = query.unit_types and not sqlite
-    units = "r.units * coalesce(k.unit_type_per_unit, 1)" if convert else "r.units"
-    catalog = convert or query.group == "model" or wanted.model is not None
+    # PostgreSQL maps SKUs to models and unit types after summing (`_statement`); SQLite
+    # converts units in Python.
+    late = not sqlite and (query.unit_types or query.group == "model")
+    if late and query.group == "model":
+        group = "NULL"
+    catalog = wanted.model is not None or (sqlite and query.group == "model")
     join = " LEFT JOIN skus AS k ON k.sku = r.sku" if catalog else ""
-    sku = "r.sku" if sqlite and query.unit_types else "NULL"
+    sku = "r.sku" if late or (sqlite and query.unit_types) else "NULL"
+    units = "r.units"
     # PostgreSQL refuses a constant (NULL) in GROUP BY: only real expressions go there.
     grouped = ", ".join(e for e in ("t.p", group, "r.currency", sku) if e != "NULL")
     return (
