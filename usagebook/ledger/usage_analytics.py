@@ -70,7 +70,7 @@ def _bucket_query(query: AnalyticsQuery, bounds: list[int], anchor: int) -> Buck
     return BucketQuery(
         query.account_id, bounds, anchor, "tag" if tag else _GROUPS[query.group_by], tag,
         Filters(query.currency, query.sku, query.model, query.api_key, query.tags),
-        unit_types=True)
+        unit_types=True, usd_like=True)
 
 
 def _untagged(tagged: list[BucketSum], everything: list[BucketSum]) -> list[BucketSum]:
