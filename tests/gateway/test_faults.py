@@ -3,6 +3,7 @@ refuses the gateway, and the gateway itself is killed with SIGKILL."""
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -88,11 +89,16 @@ def test_no_ledger_means_no_service_unless_fail_open(
 def test_a_refused_operator_token_is_a_502_and_logged(
         ledger: Ledger, start_gateway: GatewayFactory) -> None:
     gateway = start_gateway(ledger.url, operator_token="not-the-operator-token")
+    customer = ledger.customer()
     answer = httpx.post(gateway.base_url + "/v1/chat/completions",
                         json={"model": MODEL, "messages": MESSAGES},
-                        headers={"Authorization": f"Bearer {ledger.customer().key}"})
+                        headers={"Authorization": f"Bearer {customer.key}"})
     assert (answer.status_code, answer.json()) == (502, UNAVAILABLE)
-    assert "operator token" in gateway.log_path.read_text()
+    log = gateway.log_path.read_text()
+    assert "operator token" in log and customer.key not in log  # why, and never a secret
+    access = [json.loads(line) for line in log.splitlines() if '"usagebook.gateway.access"' in line]
+    assert access[-1]["status"] == 502
+    assert access[-1]["request_id"] == answer.headers["x-usagebook-request-id"]
     nowhere = start_gateway(f"http://127.0.0.1:{free_port()}")
     answer = httpx.post(nowhere.base_url + "/v1/chat/completions",
                         json={"model": MODEL, "messages": MESSAGES},

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ import orjson
 from usagebook.gateway.admission import Admission, Answer, Ticket
 from usagebook.gateway.asgi import (
     BodyTooLarge,
+    Message,
     Receive,
     Scope,
     Send,
@@ -34,8 +36,10 @@ from usagebook.gateway.proxy import REQUEST_ID_HEADER, Exchange, Forwarder, Upst
 from usagebook.gateway.queue import UsageQueue
 from usagebook.gateway.sender import UsageSender
 from usagebook.gateway.usage import Kind
+from usagebook.logs import request_id_var
 
 log = logging.getLogger("usagebook.gateway")
+access = logging.getLogger("usagebook.gateway.access")
 METERED = {"/v1/chat/completions": Kind.CHAT, "/v1/completions": Kind.COMPLETION,
            "/v1/embeddings": Kind.EMBEDDING}
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -92,6 +96,26 @@ class Gateway:
         await self.queue.close()
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Routes one request, then logs one access line (as `usagebook serve` does), with
+        the gateway's request id when one was made; never a key."""
+        started, status = time.perf_counter(), 0
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        token = request_id_var.set(None)
+        try:
+            await self._route(scope, receive, sending)
+        finally:
+            access.info("request", extra={
+                "method": scope["method"], "path": scope["path"], "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
+            request_id_var.reset(token)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
         if path in METERED:
             if method != "POST":
@@ -146,7 +170,9 @@ class Gateway:
         if not isinstance(model, str) or not model:
             return Answer.error(400, "model is required")
         client = scope.get("client")
-        return Ticket(kind, model, body, api_key, new_request_id(), client[0] if client else None)
+        request_id = new_request_id()
+        request_id_var.set(request_id)  # on every log line of this request, access line included
+        return Ticket(kind, model, body, api_key, request_id, client[0] if client else None)
 
     async def _models(self, scope: Scope, send: Send) -> None:
         """The upstream's model list, for any caller with a key: it costs nothing and names
