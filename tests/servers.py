@@ -159,7 +159,7 @@ class UsagebookServer:
         return [sys.executable, "-c", "from usagebook.cli import main; main()", "serve",
                 "--host", "127.0.0.1", "--port", str(self.port), *self.args]
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = 60) -> None:
         command = self.command()
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, env={**os.environ, **self.env},
@@ -173,7 +173,8 @@ class UsagebookServer:
                     return
             except httpx.TransportError:
                 time.sleep(0.05)
-        raise RuntimeError(f"usagebook {command[3]} did not come up")
+        self.stop()  # not left running: its own test fails, not a later one with a warning
+        raise RuntimeError(f"usagebook {command[3]} did not come up in {timeout} s")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no flushing, nothing but what was already committed."""
