@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import pytest
@@ -23,6 +23,7 @@ from usagebook.ledger.accounts import create_account
 from usagebook.ledger.balances import grant_credit, set_diem_allocation
 from usagebook.ledger.keys import KeyType, create_key
 from usagebook.store.engine import Database
+from usagebook.store.entries import NewEntry
 from usagebook.timeutil import MS_PER_DAY, format_ms, now_ms
 
 ACCOUNTS = 4
@@ -31,6 +32,7 @@ HISTORY = "/api/v1/billing/usage-history"
 ANALYTICS = "/api/v1/billing/usage-analytics"
 BALANCE = "/api/v1/billing/balance"
 CREDITS = "/api/v1/billing/credits"
+KEYS = "/api/v1/api_keys"
 CURRENCIES = ("USD", "DIEM", "BUNDLED_CREDITS")
 
 
@@ -49,6 +51,7 @@ class Holder:
     grants: dict[str, Decimal] = field(default_factory=dict)  # currency -> granted
     allocation: Decimal | None = None
     diem_today: Decimal = Decimal(0)  # today's DIEM spend
+    entries: list[NewEntry] = field(default_factory=list)
 
     def auth(self, key: int = 0) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.admin_keys[key % len(self.admin_keys)]}"}
@@ -70,6 +73,7 @@ def _make_holder(index: int, entries: int) -> Callable[[Database], Any]:
                               key_ids=(None, *sorted(holder.key_ids)))
         made = [replace(e, request_id=f"{tag}-{e.request_id}") for e in made]
         await store_entries(db, made)
+        holder.entries = made
         for entry in made:
             holder.request_ids[entry.request_id or ""] = entry.currency
             holder.stamps[entry.request_id or ""] = entry.ts_ms
@@ -273,3 +277,52 @@ def test_unknown_ids_in_any_parameter_reach_nothing(harness: Harness, world: lis
         assert answer.status_code in (200, 400), answer.text
         text = re.sub(re.escape(str(params)), "", answer.text)
         assert_only_mine(text, world, me)
+
+
+def _seven_day_spend(me: Holder, key_id: str, at_ms: int) -> dict[str, str]:
+    """A key's trailing-seven-day figures as /api_keys writes them, from the stored entries."""
+    since = (at_ms // MS_PER_DAY - 6) * MS_PER_DAY
+    usd = diem = Decimal(0)
+    for entry in me.entries:
+        if entry.api_key_id == key_id and entry.ts_ms >= since:
+            if entry.currency == "DIEM":
+                diem -= entry.amount
+            else:
+                usd -= entry.amount
+    cut = Decimal("0.0001")
+    return {"usd": f"{usd.quantize(cut, rounding=ROUND_DOWN)}", "vcu": "0.0000",
+            "diem": f"{diem.quantize(cut, rounding=ROUND_DOWN)}"}
+
+
+@given(caller=callers, target=st.integers(0, ACCOUNTS - 1))
+def test_api_keys_show_and_touch_only_the_callers_keys(
+    harness: Harness, world: list[Holder], caller: tuple[int, int], target: int
+) -> None:
+    me, owner = world[caller[0]], world[target]
+    listed = harness.client.get(KEYS, headers=me.auth(caller[1]))
+    assert listed.status_code == 200, listed.text
+    assert_only_mine(listed.text, world, me)
+    keys = {key["id"]: key for key in listed.json()["data"]}
+    assert me.key_ids <= set(keys) and len(keys) == len(me.key_ids) + 1  # and its inference key
+    at = now_ms()
+    for key_id in me.key_ids:  # every figure is the key's own exact spend
+        assert keys[key_id]["usage"]["trailingSevenDays"] == _seven_day_spend(me, key_id, at)
+    for key_id in sorted(owner.key_ids):
+        one = harness.client.get(f"{KEYS}/{key_id}", headers=me.auth(caller[1]))
+        patch = harness.client.patch(KEYS, headers=me.auth(caller[1]),
+                                     json={"id": key_id, "consumptionLimit": {"usd": 0}})
+        if owner is me:
+            assert one.status_code == 200 and one.json()["data"]["id"] == key_id
+            assert patch.status_code == 200
+            harness.client.patch(KEYS, headers=me.auth(caller[1]),
+                                 json={"id": key_id, "consumptionLimit": {"usd": None}})
+            continue
+        assert one.status_code == 404 and patch.status_code == 400
+        gone = harness.client.delete(KEYS, params={"id": key_id}, headers=me.auth(caller[1]))
+        assert gone.status_code == 400
+        for answer in (one, patch, gone):
+            assert_only_mine(answer.text.replace(key_id, ""), world, me)
+    # The owner's keys are untouched: still active, still without a limit.
+    mine = harness.client.get(KEYS, headers=owner.auth()).json()["data"]
+    assert {k["id"] for k in mine} >= owner.key_ids
+    assert all(k["consumptionLimits"]["usd"] is None for k in mine)

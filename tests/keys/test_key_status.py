@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.admission.helpers import Customer
 from tests.api.test_rate_limits import FrozenClock
 from tests.conftest import Harness, Tenant
 from tests.factories import store_entries
@@ -185,3 +186,13 @@ def test_an_account_has_at_most_500_active_keys_however_made(
     assert harness.client.delete(KEYS, params={"id": tenant.inference_key_id},
                                  headers=tenant.admin).status_code == 200
     create(harness, tenant)
+
+
+def test_live_holds_count_as_authorize_counts_them(harness: Harness) -> None:
+    customer = Customer(harness, usd="2")
+    assert _status(harness, customer.secret)["accessPermitted"] is True
+    granted = customer.authorize({"amount": "1.5"})
+    assert granted.status_code == 200, granted.text
+    assert _status(harness, customer.secret)["accessPermitted"] is True  # 0.5 left
+    assert customer.authorize({"amount": "0.5"}).status_code == 200
+    assert _status(harness, customer.secret)["accessPermitted"] is False  # all of it held

@@ -3,18 +3,23 @@ rate-limit refusals (`GET /api_keys/rate_limits/log`).
 
 A key's access is permitted when it is active, its account can consume (some balance is above
 zero), and the key's limit for the currency its next charge would use is not reached: remaining
-= limit - spend in the window, and remaining <= 0 refuses (so a 0 limit always does).
+= limit - spend in the window - the key's live holds (as authorize counts it), and remaining <= 0
+refuses (so a 0 limit always does).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from usagebook.errors import NotFound
 from usagebook.ledger.balances import DIEM, USD, balance_of
-from usagebook.ledger.key_usage import LIMIT_CLASS, current_period_usage
+from usagebook.ledger.key_usage import LIMIT_CLASS, current_period_usage_in
 from usagebook.ledger.keys import Caller, is_active
+from usagebook.store import holds as hold_store
 from usagebook.store import keys as key_store
 from usagebook.store import ratelimit_log as log_store
 from usagebook.store.engine import Database
@@ -22,6 +27,7 @@ from usagebook.store.keys import KeyRow
 from usagebook.store.ratelimit_log import Refusal
 from usagebook.timeutil import MS_PER_DAY
 
+log = logging.getLogger("usagebook.ratelimit")
 RATE_LIMIT_TIER = "paid"  # every usagebook key pays per use
 ANY_MODEL = "*"
 
@@ -53,13 +59,18 @@ async def key_status(db: Database, key_id: str, at_ms: int) -> KeyStatus:
 
 async def limit_left(db: Database, key: KeyRow, currency: str, at_ms: int) -> Decimal | None:
     """What the key may still spend in `currency`'s limit class in its window: None without a
-    limit, else max(0, limit - spend)."""
+    limit, else max(0, limit - spend - the key's live holds in that class), as authorize
+    counts it."""
     limit_class = LIMIT_CLASS[currency]
     limit: Decimal | None = getattr(key, f"limit_{limit_class}")
     if limit is None:
         return None
-    spent = (await current_period_usage(db, key, at_ms)).of_class(limit_class)
-    return max(Decimal(0), limit - spent)
+    async with db.read() as conn:
+        spent = (await current_period_usage_in(conn, key, at_ms)).of_class(limit_class)
+        held = (await hold_store.live_holds(conn, key.account_id, key.id, at_ms)).key
+    held_in_class = sum((amount for cur, amount in held.items()
+                         if LIMIT_CLASS[cur] == limit_class), Decimal(0))
+    return max(Decimal(0), limit - spent - held_in_class)
 
 
 class RefusalLog:
@@ -78,8 +89,12 @@ class RefusalLog:
             self._last_second.clear()
         self._last_second[caller.key_id] = second
         refusal = Refusal(caller.key_id, model_id, RATE_LIMIT_TIER, "RPM", at_ms)
-        async with self._db.write() as conn:
-            await log_store.add_refusal(conn, caller.account_id, refusal)
+        try:
+            async with self._db.write() as conn:
+                await log_store.add_refusal(conn, caller.account_id, refusal)
+        except (SQLAlchemyError, OSError) as exc:
+            # The refusal itself (a 429) must not become a database error.
+            log.warning("rate-limit refusal not logged: %s", type(exc).__name__)
 
 
 async def newest_refusals(db: Database, account_id: str) -> list[Refusal]:
