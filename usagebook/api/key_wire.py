@@ -153,8 +153,8 @@ def key_to_wire(row: KeyRow, usage: KeyUsage | None = None) -> dict[str, Any]:
         "apiKeyType": row.key_type,
         "description": row.description,
         "createdAt": format_ms(row.created_ms),
-        "expiresAt": _moment(row.expires_ms),
-        "lastUsedAt": _moment(row.last_used_ms),
+        "expiresAt": moment(row.expires_ms),
+        "lastUsedAt": moment(row.last_used_ms),
         "last6Chars": row.last6 or "",
         "consumptionLimits": _limits(row),
         "limitPeriod": row.limit_period,
@@ -174,7 +174,8 @@ def _period(spend: Spend) -> dict[str, str]:
     return {"usd": usage_text(spend.usd), "diem": usage_text(spend.diem)}
 
 
-def _moment(epoch_ms: int | None) -> str | None:
+def moment(epoch_ms: int | None) -> str | None:
+    """A key timestamp on the wire (null for none)."""
     return None if epoch_ms is None else format_ms(epoch_ms)
 
 
@@ -185,7 +186,7 @@ def created_to_wire(created: CreatedKey) -> dict[str, Any]:
         "apiKey": created.secret,
         "apiKeyType": row.key_type,
         "description": row.description,
-        "expiresAt": _moment(row.expires_ms),
+        "expiresAt": moment(row.expires_ms),
         "consumptionLimit": _limits(row),
         "limitPeriod": row.limit_period,
         "modelPrivacy": row.model_privacy,

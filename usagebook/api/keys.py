@@ -20,6 +20,7 @@ from usagebook.api.key_wire import (
     UpdateKeyBody,
     created_to_wire,
     key_to_wire,
+    moment,
 )
 from usagebook.api.schemas import error_responses
 from usagebook.api.wire import ExactJSONResponse
@@ -46,8 +47,20 @@ def _creation_limiter(request: Request) -> RateLimiter:
 
 
 def _body_schema(model: type[CreateKeyBody | UpdateKeyBody]) -> dict[str, Any]:
-    schema = model.model_json_schema(mode="validation", ref_template="#/components/schemas/{model}")
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    """The request body's JSON schema for /openapi.json, nested models written in place (a
+    `$ref` in an OpenAPI document points into the document, not into this schema)."""
+    schema = model.model_json_schema(mode="validation")
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(definitions[node["$ref"].rsplit("/", 1)[1]])
+            return {key: inline(value) for key, value in node.items()}
+        return [inline(item) for item in node] if isinstance(node, list) else node
+
+    content = {"application/json": {"schema": inline(schema)}}
+    return {"requestBody": {"required": True, "content": content}}
 
 
 @router.get(
@@ -76,7 +89,7 @@ async def rate_limits(caller: AnyCaller, database: DatabaseDep,
         "accessPermitted": status.access_permitted,
         "apiTier": {"id": RATE_LIMIT_TIER, "isCharged": True},
         "balances": status.balances,
-        "keyExpiration": _moment(status.key.expires_ms),
+        "keyExpiration": moment(status.key.expires_ms),
         "nextEpochBegins": format_ms(status.next_epoch_ms),
         "rateLimits": limits if per_minute else [],
     }})
@@ -172,7 +185,3 @@ async def _with_usage(
     async with database.read() as conn:
         usage = await usage_of_keys(conn, caller.account_id, rows, at_ms)
     return [key_to_wire(row, usage[row.id]) for row in rows]
-
-
-def _moment(epoch_ms: int | None) -> str | None:
-    return None if epoch_ms is None else format_ms(epoch_ms)

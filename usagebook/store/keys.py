@@ -184,12 +184,3 @@ async def revoke(
         return True
     return await find_by_id(conn, key_id, account_id) is not None
 
-
-async def touch(conn: AsyncConnection, key_id: str, used_ms: int) -> None:
-    """Record that the key was used at `used_ms` (never moves it backwards)."""
-    await conn.execute(
-        api_keys.update()
-        .where(api_keys.c.id == key_id,
-               or_(api_keys.c.last_used_ms.is_(None), api_keys.c.last_used_ms < used_ms))
-        .values(last_used_ms=used_ms)
-    )
