@@ -13,8 +13,6 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from usagebook.errors import NotFound
 from usagebook.ledger.balances import DIEM, USD, balance_of
 from usagebook.ledger.key_usage import LIMIT_CLASS, current_period_usage_in
@@ -89,12 +87,10 @@ class RefusalLog:
             self._last_second.clear()
         self._last_second[caller.key_id] = second
         refusal = Refusal(caller.key_id, model_id, RATE_LIMIT_TIER, "RPM", at_ms)
-        try:
-            async with self._db.write() as conn:
-                await log_store.add_refusal(conn, caller.account_id, refusal)
-        except (SQLAlchemyError, OSError) as exc:
-            # The refusal itself (a 429) must not become a database error.
-            log.warning("rate-limit refusal not logged: %s", type(exc).__name__)
+        # The refusal itself (a 429) must not become a database error.
+        failure = await log_store.try_log_refusal(self._db, caller.account_id, refusal)
+        if failure is not None:
+            log.warning("rate-limit refusal not logged: %s", failure)
 
 
 async def newest_refusals(db: Database, account_id: str) -> list[Refusal]:

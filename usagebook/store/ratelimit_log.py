@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from usagebook.store.engine import Database
 from usagebook.store.tables import rate_limit_log as log
 
 KEEP = 50
@@ -30,6 +32,17 @@ async def add_refusal(conn: AsyncConnection, account_id: str, refusal: Refusal) 
         .order_by(log.c.id.desc()).offset(KEEP - 1).limit(1).scalar_subquery()
     )
     await conn.execute(delete(log).where(log.c.account_id == account_id, log.c.id < oldest_kept))
+
+
+async def try_log_refusal(db: Database, account_id: str, refusal: Refusal) -> str | None:
+    """`add_refusal` in a transaction of its own; the error's kind when the database failed
+    (logging a refusal is best effort), else None."""
+    try:
+        async with db.write() as conn:
+            await add_refusal(conn, account_id, refusal)
+    except (SQLAlchemyError, OSError) as exc:
+        return type(exc).__name__
+    return None
 
 
 async def newest_refusals(conn: AsyncConnection, account_id: str) -> list[Refusal]:
