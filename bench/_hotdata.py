@@ -65,10 +65,10 @@ async def _copy_rows(dataset: BenchDataset, path: Path) -> None:
     source = await asyncpg.connect(dataset.database_url)
     target = sqlite3.connect(path)
     try:
-        for table in _COPIED:
-            rows = await source.fetch(f"SELECT * FROM {table}")
-            if rows:
-                _insert(target, table, list(rows[0].keys()), [tuple(r) for r in rows])
+        for table in _COPIED:  # the columns revision 0001 has (later ones add defaults)
+            columns = [row[1] for row in target.execute(f"PRAGMA table_info({table})")]
+            rows = await source.fetch(f"SELECT {', '.join(columns)} FROM {table}")
+            _insert(target, table, columns, [tuple(r) for r in rows])
         async with source.transaction():
             cursor = source.cursor(f"SELECT {', '.join(_ENTRY_COLUMNS)} FROM usage_entries",
                                    prefetch=50_000)
