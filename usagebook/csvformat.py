@@ -43,12 +43,25 @@ def number_cell(value: Decimal | int | None) -> str:
     return format_decimal(value) if isinstance(value, Decimal) else str(value)
 
 
+_PRICE_CELLS: dict[Decimal, str] = {}
+
+
+def _price_cell(value: Decimal) -> str:
+    # A catalog has a few hundred prices, repeated on every entry: format each once.
+    cell = _PRICE_CELLS.get(value)
+    if cell is None:
+        cell = number_cell(value)
+        if len(_PRICE_CELLS) < 4096:
+            _PRICE_CELLS[value] = cell
+    return cell
+
+
 def entry_row(entry: EntryRow) -> str:
     return ",".join(
         (
             format_ms(entry.ts_ms),
             text_cell(entry.sku),
-            number_cell(entry.price_per_unit_usd),
+            _price_cell(entry.price_per_unit_usd),
             number_cell(entry.units),
             number_cell(entry.amount),
             text_cell(entry.currency),

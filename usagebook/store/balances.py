@@ -178,7 +178,7 @@ async def read_balance(db: Database, account_id: str, day: int) -> AccountBalanc
     unknown account. The hot path of GET /billing/balance: one prepared statement on
     PostgreSQL, one hand-off to a reader thread on SQLite."""
     if db.has_reader:
-        rows = await db.call_reader(_sqlite_balance, account_id, day)
+        rows = await db.call_reader(_sqlite_balance, account_id, day, small=True)
     elif db.is_sqlite:
         async with db.read() as conn:
             result = await conn.exec_driver_sql(_BALANCE_SQLITE, {"account": account_id,

@@ -119,10 +119,13 @@ class Database:
             return rows
         raise AssertionError("unreachable")
 
-    async def call_reader(self, work: Callable[..., T], *args: Any) -> T:
+    async def call_reader(self, work: Callable[..., T], *args: Any, small: bool = False) -> T:
         """SQLite only: `work(connection, *args)` on a reader thread's own sqlite3 connection,
-        the whole of it in one hand-off (see `store.reader`)."""
+        the whole of it in one hand-off; `small` (a read bounded by a primary key) runs it on
+        the event loop's own connection instead (see `store.reader`)."""
         assert self._reader is not None, "no reader for this database"
+        if small:
+            return self._reader.call_here(work, *args)
         return await self._reader.call(work, *args)
 
     async def retrying(self, work: Callable[[Database], Any]) -> Any:

@@ -82,7 +82,7 @@ async def fetch_by_hash(db: Database, secret_hash: str) -> KeyRow | None:
     """`find_by_hash` on the hot path: one prepared statement on PostgreSQL, one hand-off to a
     reader thread on SQLite, and nothing else (no transaction around the lone SELECT)."""
     if db.has_reader:
-        stored = await db.call_reader(_sqlite_by_hash, secret_hash)
+        stored = await db.call_reader(_sqlite_by_hash, secret_hash, small=True)
         found = _from_sqlite(stored, db) if stored else None
     elif db.is_sqlite:
         async with db.read() as conn:
