@@ -10,6 +10,7 @@ StoreUnavailable (503), as SQLAlchemy's are mapped elsewhere.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -71,7 +72,7 @@ INSERT_HOLD = (
 )
 _LOWEST, _HIGHEST = -(2**63), 2**63 - 1
 _UNAVAILABLE = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-                asyncpg.CannotConnectNowError)
+                asyncpg.CannotConnectNowError, asyncpg.InternalClientError)
 
 
 @asynccontextmanager
@@ -87,6 +88,9 @@ async def asyncpg_transaction(db: Database) -> AsyncIterator[AsyncpgAdmission]:
             log.warning("database unavailable: %s", type(exc).__name__)
             pooled.invalidate(exc)  # the pool must not hand this connection out again
             raise StoreUnavailable("Database unavailable, try again shortly") from exc
+        except asyncio.CancelledError as exc:  # cancelled mid-statement: discard, never reuse
+            pooled.invalidate(exc)
+            raise
 
 
 class AsyncpgAdmission:

@@ -42,9 +42,10 @@ from usagebook.store.keycache import KeyCache
 from usagebook.store.reader import SqliteReader
 
 T = TypeVar("T")
-# What a dropped or refused connection raises from asyncpg itself (not through SQLAlchemy).
+# What a dropped or refused connection raises from asyncpg itself (not through SQLAlchemy);
+# InternalClientError: the connection's protocol state is broken (an operation left running).
 _DROPPED = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-            asyncpg.CannotConnectNowError)
+            asyncpg.CannotConnectNowError, asyncpg.InternalClientError)
 UNAVAILABLE_MESSAGE = "Database unavailable"
 
 
@@ -112,8 +113,13 @@ class Database:
                 if attempt == 2:
                     raise StoreUnavailable(UNAVAILABLE_MESSAGE) from exc
                 continue
-            except BaseException:
-                await greenlet_spawn(fairy.close)
+            except asyncpg.PostgresError:
+                await greenlet_spawn(fairy.close)  # the server refused the statement: still sound
+                raise
+            except BaseException as exc:
+                # Cancelled mid-statement (or a client-side fault): the connection may still be
+                # running the statement, so it is discarded, never handed to the next request.
+                await greenlet_spawn(fairy.invalidate, exc)
                 raise
             fairy.close()  # back to the pool: no transaction is open, so no round trip
             return rows
