@@ -125,12 +125,12 @@ def pg_lock(database_urls: dict[str, str]) -> Iterator[Callable[[str], None]]:
         holder.join(15)
 
 
+# PostgreSQL's lock; SQLite's is tested below.
+@pytest.mark.parametrize("harness", ["postgresql"], indirect=True)
 def test_a_postgresql_lock_held_elsewhere_is_a_503_not_a_wait(
     harness: Harness, tenant: Tenant, database_urls: dict[str, str],
     pg_lock: Callable[[str], None],
 ) -> None:
-    if harness.backend != "postgresql":
-        pytest.skip("the PostgreSQL lock; SQLite's is tested below")
     with client_for(database_urls["postgresql"], db_statement_timeout_seconds=1) as client:
         reads = ["/api/v1/billing/usage", "/api/v1/billing/usage-history",
                  "/api/v1/billing/balance"]
@@ -148,11 +148,11 @@ def test_a_postgresql_lock_held_elsewhere_is_a_503_not_a_wait(
         assert client.get("/readyz").status_code == 200  # the server itself still answers
 
 
+# SQLite's lock; PostgreSQL's is tested above.
+@pytest.mark.parametrize("harness", ["sqlite"], indirect=True)
 def test_a_sqlite_lock_held_elsewhere_is_a_503_and_records_nothing(
     harness: Harness, tenant: Tenant, database_urls: dict[str, str],
 ) -> None:
-    if harness.backend != "sqlite":
-        pytest.skip("SQLite's lock; PostgreSQL's is tested above")
     path = database_urls["sqlite"].removeprefix("sqlite:///")
     with client_for(database_urls["sqlite"], db_statement_timeout_seconds=0.5) as client:
         other = sqlite3.connect(path, isolation_level=None)
