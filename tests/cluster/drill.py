@@ -117,6 +117,17 @@ class Load:
         return None
 
 
+def get_answered(url: str, headers: dict[str, str], **params: str) -> httpx.Response:
+    """GET, waiting out a 429 or 503 (Retry-After, at most 5 s a time, 2 minutes in all)."""
+    deadline = time.monotonic() + 120
+    while True:
+        answer = httpx.get(url, params=params, headers=headers, timeout=30)
+        if answer.status_code not in (429, 503) or time.monotonic() > deadline:
+            answer.raise_for_status()
+            return answer
+        time.sleep(min(5.0, float(answer.headers.get("Retry-After", "1"))))
+
+
 def walk_history(urls: list[str], admin_key: str) -> list[dict[str, Any]]:
     """Every entry of the account by the cursor walk, each page read through the next host."""
     entries: list[dict[str, Any]] = []
@@ -125,8 +136,7 @@ def walk_history(urls: list[str], admin_key: str) -> list[dict[str, Any]]:
     for page in itertools.count():
         url = urls[page % len(urls)] + "/api/v1/billing/usage-history"
         params = {"cursor": cursor} if cursor else {"pageSize": "1000"}
-        answer = httpx.get(url, params=params, headers=headers, timeout=30)
-        answer.raise_for_status()
+        answer = get_answered(url, headers, **params)
         body = json.loads(answer.text, parse_float=Decimal)  # exact money, never a float
         entries.extend(body["data"])
         cursor = body["nextCursor"]
@@ -141,8 +151,8 @@ def reconcile(urls: list[str], admin_key: str, acknowledged: set[str]) -> dict[s
     missing = acknowledged - set(ids)
     repeated = len(ids) - len(set(ids))
     charged = sum((Decimal(entry["amount"]) for entry in entries), Decimal(0))
-    answer = httpx.get(urls[0] + "/api/v1/billing/balance", timeout=30,
-                       headers={"Authorization": f"Bearer {admin_key}"})
+    answer = get_answered(urls[0] + "/api/v1/billing/balance",
+                          {"Authorization": f"Bearer {admin_key}"})
     balance = json.loads(answer.text, parse_float=Decimal)
     return {"entries": len(entries), "acknowledged": len(acknowledged),
             "missing": sorted(missing)[:10], "missingCount": len(missing),
