@@ -132,15 +132,22 @@ def host_pids(host: Host) -> list[int]:
 
 
 def kill_host(host: Host) -> None:
-    """SIGKILL every process of the host at once, as a power loss would."""
+    """SIGKILL every process of the host at once, as a power loss would, and wait until their
+    PIDs are free: a program started again at once (pg_autoctl, postgres) reads its old pidfile
+    and refuses to start while that PID still exists, even as an unreaped zombie."""
+    killed: set[int] = set()
     for _ in range(3):  # children forked while we were killing get the next round
         pids = host_pids(host)
         if not pids:
-            return
+            break
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):  # already gone
                 os.kill(pid, signal.SIGKILL)
+            killed.add(pid)
         time.sleep(0.2)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in killed) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def port_open(addr: str, port: int, timeout: float = 0.5) -> bool:
@@ -415,6 +422,9 @@ def down() -> None:
         for found in STATE.glob("*.log"):
             shutil.move(found, logs / found.name)
         shutil.rmtree(STATE)
+    # pg_autoctl's pidfiles live apart, under /tmp/pg_autoctl/<data folder>; a stale one would
+    # make the next `up` on the same folders refuse to start if its PID were taken again.
+    shutil.rmtree(Path("/tmp/pg_autoctl") / STATE.relative_to("/"), ignore_errors=True)
     print(json.dumps({"down": True}))
 
 
