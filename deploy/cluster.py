@@ -282,9 +282,23 @@ def app_env(config: dict[str, str]) -> dict[str, str]:
     }
 
 
+# An app host runs `serve` as deploy/systemd/usagebook.service does: Restart=always,
+# RestartSec=2, never giving up (StartLimitIntervalSec=0). A host started while PostgreSQL is
+# still down exits (its migration cannot reach the database) and is simply started again 2 s
+# later, as systemd would. The loop is a process of the host's namespace, so `kill NAME` takes
+# it down with `serve` (power loss: nothing comes back until `start NAME`).
+SUPERVISE = """
+while :; do
+    "$@"
+    echo "supervisor: serve exited with status $?; restarting in 2 s" >&2
+    sleep 2
+done
+"""
+
+
 def start_app(host: Host, config: dict[str, str]) -> None:
-    spawn(host, [str(VENV_BIN / "usagebook"), "serve", "--host", host.addr,
-                 "--port", str(host.port)], app_env(config))
+    spawn(host, ["sh", "-c", SUPERVISE, "supervise", str(VENV_BIN / "usagebook"), "serve",
+                 "--host", host.addr, "--port", str(host.port)], app_env(config))
 
 
 def write_haproxy_config() -> Path:

@@ -108,6 +108,12 @@ class Load:
         with self._lock:
             return min((t for t in self.write_successes if t > moment), default=None)
 
+    def longest_write_gap(self, start: float, end: float) -> float:
+        """The longest time within [start, end] with no write acknowledged (seconds)."""
+        with self._lock:
+            moments = [start, *sorted(t for t in self.write_successes if start < t < end), end]
+        return round(max(b - a for a, b in itertools.pairwise(moments)), 2)
+
     def wait_for_success_after(self, moment: float, seconds: float) -> float | None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:

@@ -49,17 +49,20 @@ def test_failover_drill() -> None:
         killed_app = time.monotonic()
         cluster("kill", "app2")
         settle(load, 8)
-        figures["appKill"] = {"failedWriteAttempts": sum(
-            1 for t in load.write_failures if t > killed_app)}
+        figures["appKill"] = {
+            "failedWriteAttempts": sum(1 for t in load.write_failures if t > killed_app),
+            "longestWriteGapSeconds": load.longest_write_gap(killed_app, time.monotonic())}
 
         old_primary = state["primary"]
         cluster("kill", old_primary)
         killed_primary = time.monotonic()  # every process of the host is gone from here on
         resumed = load.wait_for_success_after(killed_primary, 90)
         assert resumed is not None, "writes never resumed after the primary's host died"
-        figures["primaryKill"] = {"secondsUntilWritesResumed": round(resumed - killed_primary, 2)}
         settle(load, 5)
         load.stop()
+        figures["primaryKill"] = {
+            "secondsUntilWritesResumed": round(resumed - killed_primary, 2),
+            "failedWriteAttempts": sum(1 for t in load.write_failures if t > killed_primary)}
 
         new_primary = next(n for n in ("pg1", "pg2") if n != old_primary)
         assert wait_role(new_primary, "pg-primary", 60), "the standby was not promoted"
@@ -74,8 +77,11 @@ def test_failover_drill() -> None:
         figures["formerPrimaryRejoinedAsStandby"] = rejoined
         everything = ("lb", "app1", "app2", "app3", "redis", "monitor", "pg1", "pg2")
         cluster("kill", *everything)  # a power cut of every host at once
+        power_back = time.monotonic()
         cluster("start", *everything)
         wait_writable(load, 180)
+        figures["restartEverything"] = {
+            "secondsUntilWritable": round(time.monotonic() - power_back, 2)}
         final = reconcile(app_urls(cluster("status")), state["adminKey"], load.acknowledged)
         check(final)
         figures["afterRestartingEverything"] = final
