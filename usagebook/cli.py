@@ -36,7 +36,7 @@ from usagebook.settings import (
     normalise_database_url,
 )
 from usagebook.store.engine import Database, create_database
-from usagebook.store.migrate import SchemaMismatch, check_schema, upgrade
+from usagebook.store.migrate import SchemaMismatch, check_schema, database_revision, upgrade
 
 T = TypeVar("T")
 
@@ -72,10 +72,13 @@ def settings_for(
         if existing:
             _require_sqlite_file(database_url or os.environ.get("USAGEBOOK_DATABASE_URL")
                                  or DEFAULT_DATABASE_URL)
-        return Settings.from_env(database_url=database_url, **overrides)
+        settings = Settings.from_env(database_url=database_url, **overrides)
     except SettingsError as exc:
         fail(str(exc))
         raise  # unreachable: fail() exits
+    if existing and not settings.is_sqlite:
+        _require_schema(settings)
+    return settings
 
 
 def _require_sqlite_file(database_url: str) -> None:
@@ -87,6 +90,22 @@ def _require_sqlite_file(database_url: str) -> None:
         fail(f"no usagebook database at {path} (set USAGEBOOK_DATABASE_URL or --database-url "
              "to yours, e.g. `. demo-data/usagebook.env` after `make demo`; `usagebook migrate` "
              "creates a new one)")
+
+
+def _require_schema(settings: Settings) -> None:
+    # The server-side twin of the missing SQLite file: a PostgreSQL database that was never
+    # migrated is not usagebook's, and a command on stored data must not create its tables.
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    try:
+        revision = database_revision(settings.database_url,
+                                     settings.db_connect_timeout_seconds)
+    except (OSError, ConnectionError, SQLAlchemyError) as exc:
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
+        fail(f"cannot read the database at {shown}: {reason}")
+    else:
+        if revision is None:
+            fail(f"no usagebook database at {shown}: it has no usagebook tables (`usagebook "
+                 "migrate --database-url ...` creates them)")
 
 
 def run(settings: Settings, work: Callable[[Database], Awaitable[T]], *, migrate: bool = True) -> T:

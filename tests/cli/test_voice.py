@@ -4,6 +4,7 @@ help shows plain type names, and `make help` shows the real address."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -12,12 +13,13 @@ import stat
 import subprocess
 from pathlib import Path
 
+import asyncpg
 import pytest
 import typer
 from typer.testing import CliRunner
 
 from tests.cli.test_cli import CONSOLE_SCRIPT, KEY_ID, SECRET_ENV, assert_failed, cli
-from tests.conftest import Harness, Tenant
+from tests.conftest import Harness, Tenant, _create_postgres_database
 from usagebook.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -127,3 +129,51 @@ def test_key_ids_are_printed_whole_when_piped(harness: Harness, tenant: Tenant) 
     listed = cli(harness, "keys", "list", "--account", tenant.account_id)
     assert listed.exit_code == 0
     assert tenant.admin_key_id in listed.stdout and tenant.inference_key_id in listed.stdout
+
+
+@pytest.mark.parametrize("args", STORED_DATA_COMMANDS[:3], ids=lambda a: "-".join(a[:2]))
+def test_an_unmigrated_postgresql_database_is_left_empty(args: tuple[str, ...]) -> None:
+    url, drop = _create_postgres_database()
+    try:
+        # A password in the URL (trust authentication ignores it) must not reach the message.
+        role = asyncio.run(_current_role(url))
+        with_password = url.replace("postgresql://", f"postgresql://{role}:hunter2@", 1)
+        shown = with_password.replace(":hunter2@", ":***@").replace(
+            "postgresql://", "postgresql+asyncpg://", 1)
+        result = CliRunner().invoke(app, [*args, "--database-url", with_password],
+                                    env=SECRET_ENV)
+        line = assert_failed(result)
+        assert line.startswith(f"FAILED: no usagebook database at {shown}:"), line
+        assert "hunter2" not in line
+        assert asyncio.run(_table_names(url)) == []
+    finally:
+        drop()
+
+
+def test_an_unreachable_postgresql_is_one_line_without_its_password() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, never listening: connections are refused
+        result = CliRunner().invoke(app, ["keys", "list", "--account", "acct_x", "--database-url",
+                                          f"postgresql://u:hunter2@127.0.0.1:{port}/x"],
+                                    env=SECRET_ENV)
+    line = assert_failed(result)
+    assert line.startswith(f"FAILED: cannot read the database at "
+                           f"postgresql+asyncpg://u:***@127.0.0.1:{port}/x: "), line
+
+
+async def _current_role(url: str) -> str:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        return str(await conn.fetchval("SELECT current_user"))
+    finally:
+        await conn.close()
+
+
+async def _table_names(url: str) -> list[str]:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    finally:
+        await conn.close()
+    return [row[0] for row in rows]
