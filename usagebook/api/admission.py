@@ -1,4 +1,5 @@
-"""POST /api/v1/usage/authorize: admission before an inference call (operator token only).
+"""POST /api/v1/usage/authorize: admission before an inference call (operator token only), and
+POST /api/v1/usage/authorize/{holdId}/release: ending a hold whose call recorded nothing.
 
 The body is read as recording reads its own (exact numbers, 2 MiB cap); the domain decides
 (`ledger.admission`); this module only writes the answer: the hold, plus the key and account
@@ -19,6 +20,7 @@ from usagebook.errors import NotAuthenticated
 from usagebook.ledger.admission import Grant, authorize
 from usagebook.ledger.estimates import AuthorizeBody
 from usagebook.ledger.ratelimit import AddressGuard
+from usagebook.ledger.settlement import release_hold
 from usagebook.timeutil import format_ms
 
 router = APIRouter(prefix="/api/v1/usage", tags=["recording"])
@@ -88,3 +90,24 @@ def grant_to_wire(grant: Grant) -> dict[str, object]:
         answer["apiKeyId"] = hold.api_key_id
         answer["accountId"] = hold.account_id
     return answer
+
+
+class ReleaseAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    holdId: str
+    released: bool
+
+
+@router.post(
+    "/authorize/{holdId}/release",
+    response_class=ExactJSONResponse,
+    summary="End a hold without charging (its inference call failed and recorded nothing)",
+    description="Idempotent: `released` is true when this call ended a live hold, false when "
+                "the hold had already ended (settled by recording, released, or expired), "
+                "which it leaves as it is. An unknown hold: 404.",
+    responses={200: {"model": ReleaseAnswer}, **error_responses(401, 404, 500, 503)},
+)
+async def release_call(_: Operator, holdId: str, database: DatabaseDep
+                       ) -> ExactJSONResponse:
+    outcome = await release_hold(database, holdId)
+    return ExactJSONResponse({"holdId": outcome.hold.id, "released": outcome.released})

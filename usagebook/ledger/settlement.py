@@ -1,4 +1,5 @@
-"""Settling holds when the usage they admitted is recorded, and counting overspend.
+"""Settling holds when the usage they admitted is recorded, counting overspend, and releasing
+a hold whose call recorded nothing.
 
 Within one recording request (one transaction, under the accounts' locks):
 - every event naming a live hold is charged in the hold's currency (`ledger.recording`), and
@@ -8,26 +9,36 @@ Within one recording request (one transaction, under the accounts' locks):
   beyond the hold's amount; for a hold no longer live, all they cost (nothing reserved it).
   It is added to the account's month (of the time of receipt) and to the metric
   `usagebook_overspend_total` once committed.
+
+Releasing (`release_hold`, POST /usage/authorize/{holdId}/release): a gateway whose upstream
+failed ends the hold at once instead of letting it block the key's limit until it expires. It
+charges nothing, and repeating it changes nothing; a hold already settled by recording (or
+expired) stays as it is, so a release racing a recording never undoes a charge.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook import metrics
-from usagebook.errors import ProblemCollector
+from usagebook.errors import NotFound, ProblemCollector
 from usagebook.ledger.events import Event
 from usagebook.ledger.key_usage import LIMIT_CLASS
 from usagebook.ledger.months import month_span
 from usagebook.store import holds as hold_store
 from usagebook.store import limits as limit_store
+from usagebook.store.engine import Database
 from usagebook.store.entries import NewEntry
 from usagebook.store.holds import HoldRow
+from usagebook.timeutil import now_ms
 
 ZERO = Decimal(0)
+HOLD_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")  # the shape of any hold id (`ledger.ids`)
 
 
 def check_hold(
@@ -88,3 +99,20 @@ class Settlement:
         """Count the committed overspend in /metrics."""
         for (_account, limit_class), amount in self.overspend.items():
             metrics.count_overspend(limit_class, amount)
+
+
+@dataclass(frozen=True)
+class Release:
+    hold: HoldRow  # as it was before the release
+    released: bool  # False: it had already ended (settled, released or expired)
+
+
+async def release_hold(db: Database, hold_id: str, *, at_ms: int | None = None) -> Release:
+    """End a live hold without charging; NotFound for an unknown hold."""
+    if not HOLD_ID.fullmatch(hold_id):  # nothing to look up (and nothing to echo)
+        raise NotFound("No such hold")
+    async with db.write() as conn:
+        outcome = await hold_store.release(conn, hold_id, at_ms if at_ms is not None else now_ms())
+    if outcome is None:
+        raise NotFound(f"No hold {hold_id}")
+    return Release(*outcome)

@@ -16,6 +16,7 @@ from decimal import Decimal
 from sqlalchemy import case, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from usagebook.store.keys import lock_account
 from usagebook.store.tables import holds
 from usagebook.store.types import Money
 
@@ -100,3 +101,21 @@ async def settle(conn: AsyncConnection, hold_ids: Iterable[str], settled_ms: int
             holds.update().where(holds.c.id.in_(wanted), holds.c.settled_ms.is_(None))
             .values(settled_ms=settled_ms)
         )
+
+
+async def release(conn: AsyncConnection, hold_id: str, at_ms: int) -> tuple[HoldRow, bool] | None:
+    """End a hold without charging anything (its inference call recorded no usage), in the
+    caller's write transaction: (the hold as it was, whether this call ended it), or None when
+    there is no such hold. Only a live hold changes; a settled, released or expired one is left
+    as it is. The account's lock is taken first, as authorize and recording take it, so a
+    release and a settling of the same hold are serialized and exactly one of them ends it."""
+    found = (await find_holds(conn, [hold_id])).get(hold_id)
+    if found is None:
+        return None
+    await lock_account(conn, found.account_id)
+    ended = await conn.execute(
+        holds.update()
+        .where(holds.c.id == hold_id, holds.c.settled_ms.is_(None), holds.c.expires_ms > at_ms)
+        .values(settled_ms=at_ms)
+    )
+    return found, ended.rowcount == 1
