@@ -167,14 +167,15 @@ def start_gateway(tmp_path: Path, upstream: tuple[FakeUpstream, str]) -> Iterato
     started: list[GatewayServer] = []
 
     def start(ledger_url: str, *options: str, queue: Path | None = None,
-              operator_token: str = OPERATOR_TOKEN) -> GatewayServer:
+              operator_token: str = OPERATOR_TOKEN, upstream_url: str | None = None,
+              **env: str) -> GatewayServer:
         queue = queue or tmp_path / "gateway-queue.db"
         gateway = GatewayServer(
             {"USAGEBOOK_OPERATOR_TOKEN": operator_token,
-             "USAGEBOOK_UPSTREAM_API_KEY": UPSTREAM_KEY},
+             "USAGEBOOK_UPSTREAM_API_KEY": UPSTREAM_KEY, **env},
             tmp_path / f"gateway-{len(started)}.log",
-            ("--upstream", upstream[1], "--ledger", ledger_url, "--queue", str(queue),
-             *options))
+            ("--upstream", upstream_url or upstream[1], "--ledger", ledger_url, "--queue",
+             str(queue), *options))
         started.append(gateway)
         gateway.start()
         return gateway

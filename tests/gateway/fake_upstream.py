@@ -7,6 +7,7 @@ client's `extra_body`), which the gateway forwards like any other field:
     {"mode": "nousage"}      never report usage, streamed or not
     {"mode": "fail", "status": 500}   an OpenAI error body with that status
     {"delay": 0.05}          seconds between streamed chunks (slow mode)
+    {"wait": 3}              seconds before answering at all (a stalled upstream)
     {"cached": 7}            report that many prompt tokens as cached
 
 Every answer is noted in `served` by its id, with the usage it reported and the content chunks
@@ -78,6 +79,8 @@ class FakeUpstream:
                 break
         body = orjson.loads(raw)
         fake = body.get("fake") or {}
+        if fake.get("wait"):
+            await asyncio.sleep(float(fake["wait"]))
         if fake.get("mode") == "fail":
             await _json(send, fake.get("status", 500), {"error": {
                 "message": "the fake upstream fails on request", "type": "server_error"}})

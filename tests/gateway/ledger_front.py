@@ -1,6 +1,6 @@
 """A real HTTP hop in front of the ledger that a test can turn against the gateway: it passes
-every request on, except that recording can be made to fail (503) while authorize still
-works, so that answered usage piles up in the gateway's queue."""
+every request on, except that recording, or releasing holds, can be made to fail (503) while
+authorize still works, so that answered usage (or releases) piles up in the gateway's queue."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ class LedgerFront:
         self.ledger_url = ledger_url
         self.refuse_recording = False
         self.recording_refused = 0
+        self.refuse_releases = False
+        self.releases_refused = 0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -27,6 +29,10 @@ class LedgerFront:
         if self.refuse_recording and scope["path"].endswith("/usage/events"):
             self.recording_refused += 1
             await _answer(send, 503, b'{"error": "Recording is down (test)"}', {})
+            return
+        if self.refuse_releases and scope["path"].endswith("/release"):
+            self.releases_refused += 1
+            await _answer(send, 503, b'{"error": "Releasing is down (test)"}', {})
             return
         headers = {k.decode(): v.decode() for k, v in scope["headers"]
                    if k.lower() not in (b"host", b"content-length")}

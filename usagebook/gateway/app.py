@@ -34,6 +34,7 @@ from usagebook.gateway.config import GatewayConfig
 from usagebook.gateway.ledger_client import LedgerClient
 from usagebook.gateway.proxy import REQUEST_ID_HEADER, Exchange, Forwarder, UpstreamFailed
 from usagebook.gateway.queue import UsageQueue
+from usagebook.gateway.releases import Releaser
 from usagebook.gateway.sender import UsageSender
 from usagebook.gateway.usage import Kind
 from usagebook.logs import request_id_var
@@ -83,7 +84,8 @@ class Gateway:
                                    config.ledger_timeout_seconds)
         await self.queue.open()
         self.admission = Admission(self.ledger, config)
-        self.forwarder = Forwarder(self.upstream, self.queue, config.upstream_api_key)
+        self.forwarder = Forwarder(self.upstream, self.queue, Releaser(self.queue, self.ledger),
+                                   config.upstream_api_key)
         self.sender = UsageSender(self.queue, self.ledger)
         self._sending = asyncio.create_task(self.sender.run())
 
@@ -154,7 +156,11 @@ class Gateway:
                 await self.forwarder.plain(exchange, send)
         except UpstreamFailed as exc:
             log.warning("upstream unreachable for %s: %s", ticket.request_id, exc)
+            await self.forwarder.release(exchange)
             await respond_error(send, 502, "Upstream is unavailable")
+        finally:
+            if not exchange.closed:  # ended some other way (a bug, a shutdown): nothing recorded
+                await self.forwarder.release(exchange)
 
     def _ticket(self, kind: str, scope: Scope, raw: bytes) -> Ticket | Answer:
         api_key = bearer(scope)

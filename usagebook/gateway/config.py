@@ -30,6 +30,8 @@ class GatewayConfig:
     max_estimate_tokens: int = DEFAULT_MAX_ESTIMATE_TOKENS
     fail_open: bool = False
     hold_seconds: int = DEFAULT_HOLD_SECONDS
+    # How long the upstream may stay silent (before answering, or between a stream's chunks)
+    # before the request fails with a 502 and its hold is released.
     upstream_timeout_seconds: float = 600.0
     ledger_timeout_seconds: float = 10.0
 
@@ -41,6 +43,12 @@ class GatewayConfig:
             "operator_token": source.get("USAGEBOOK_OPERATOR_TOKEN", ""),
             "upstream_api_key": source.get("USAGEBOOK_UPSTREAM_API_KEY") or None,
         }
+        if timeout := source.get("USAGEBOOK_UPSTREAM_TIMEOUT_SECONDS"):
+            try:
+                values["upstream_timeout_seconds"] = float(timeout)
+            except ValueError:
+                raise SettingsError("USAGEBOOK_UPSTREAM_TIMEOUT_SECONDS must be a number of "
+                                    f"seconds, not {timeout!r}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).validated()  # type: ignore[arg-type]
 
@@ -55,4 +63,6 @@ class GatewayConfig:
             raise SettingsError("--max-estimate-tokens must be 1 or more")
         if not 1 <= self.hold_seconds <= 3600:
             raise SettingsError("the hold must last 1..3600 seconds")
+        if not self.upstream_timeout_seconds > 0:
+            raise SettingsError("USAGEBOOK_UPSTREAM_TIMEOUT_SECONDS must be above 0")
         return self

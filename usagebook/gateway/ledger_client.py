@@ -1,5 +1,6 @@
-"""The gateway's two calls to the ledger (a `usagebook serve`), over HTTP with the operator
-token: authorize an estimate before forwarding, and record usage afterwards.
+"""The gateway's calls to the ledger (a `usagebook serve`), over HTTP with the operator token:
+authorize an estimate before forwarding, record usage afterwards, or release the hold of a
+request that recorded nothing.
 
 Each answer is turned into one outcome type the proxy acts on; nothing here raises for an
 answer the ledger gave, only `LedgerUnreachable` when there was none (or a 5xx).
@@ -10,12 +11,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
 
 AUTHORIZE_PATH = "/api/v1/usage/authorize"
 EVENTS_PATH = "/api/v1/usage/events"
+RELEASE_PATH = "/api/v1/usage/authorize/{}/release"
 OPERATOR_REFUSED = "Invalid or missing operator token"
 
 log = logging.getLogger("usagebook.gateway")
@@ -102,10 +105,22 @@ class LedgerClient:
             body = answer.text
         return Recorded(answer.status_code, body)
 
-    async def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+    async def release(self, hold_id: str) -> bool:
+        """Release a hold: True once the ledger no longer counts it (released now, or ended
+        before: settled, released, expired; or unknown to it), False when it refused the call
+        (the operator token), which is logged. LedgerUnreachable when there was no answer."""
+        answer = await self._post(RELEASE_PATH.format(quote(hold_id, safe="")), None)
+        if answer.status_code in (200, 404):
+            return True
+        log.error("releasing hold %s answered %s: %s", hold_id, answer.status_code,
+                  answer.text[:500])
+        return False
+
+    async def _post(self, path: str, body: dict[str, Any] | None) -> httpx.Response:
         try:
             answer = await self._http.post(
-                path, content=orjson.dumps(body), headers={"Content-Type": "application/json"})
+                path, content=b"" if body is None else orjson.dumps(body),
+                headers={"Content-Type": "application/json"})
         except httpx.HTTPError as exc:
             raise LedgerUnreachable(f"{type(exc).__name__}: {exc}") from exc
         if answer.status_code >= 500:

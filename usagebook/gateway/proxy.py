@@ -2,7 +2,9 @@
 
 Guarantees, for both plain and streamed answers:
 - the customer's key never reaches the upstream (it gets `USAGEBOOK_UPSTREAM_API_KEY`, if set);
-- an upstream error status is passed through as it came and nothing is charged;
+- an upstream error status is passed through as it came and nothing is charged: the hold is
+  released before the answer goes out (`releases`), as it is for a customer who leaves a stream
+  before any token reached them, and for any request that ends without its usage queued;
 - the usage is in the durable queue before the answer completes (a plain answer is sent after
   the queue's fsync; a stream's `[DONE]` and its end are sent after it), so an answer the
   customer has whole is never lost to a crash;
@@ -33,6 +35,7 @@ from usagebook.gateway.asgi import (
 )
 from usagebook.gateway.queue import UsageQueue
 from usagebook.gateway.records import UsageRecord
+from usagebook.gateway.releases import Releaser
 from usagebook.gateway.sse import DONE, StreamTally
 from usagebook.gateway.usage import Usage, counted_answer_usage, prompt_tokens_guess, reported_usage
 from usagebook.timeutil import format_ms
@@ -51,6 +54,7 @@ class Exchange:
     admitted: Admitted
     path: str
     started: float = 0.0
+    closed: bool = False  # its usage is queued, or its hold released: nothing is left to do
 
     def record(self, usage: Usage, upstream_id: str | None) -> UsageRecord:
         return UsageRecord.of(
@@ -66,10 +70,11 @@ class UpstreamFailed(Exception):
 
 
 class Forwarder:
-    def __init__(self, upstream: httpx.AsyncClient, queue: UsageQueue,
+    def __init__(self, upstream: httpx.AsyncClient, queue: UsageQueue, releaser: Releaser,
                  upstream_api_key: str | None) -> None:
         self._upstream = upstream
         self._queue = queue
+        self._releaser = releaser
         self.headers = {"Content-Type": "application/json"}
         if upstream_api_key:
             self.headers["Authorization"] = f"Bearer {upstream_api_key}"
@@ -92,7 +97,8 @@ class Forwarder:
         finally:
             await response.aclose()
         headers = _passed(response, exchange)
-        if response.status_code >= 400:  # passed through; the hold expires unused
+        if response.status_code >= 400:  # passed through, charging nothing
+            await self.release(exchange)
             await respond(send, response.status_code, raw, headers)
             return
         try:
@@ -103,11 +109,12 @@ class Forwarder:
             exchange.ticket.kind, exchange.ticket.body, answer)
         upstream_id = answer.get("id") if isinstance(answer, dict) else None
         try:
-            await self._queue.put(exchange.record(usage, upstream_id if isinstance(
+            await self._put(exchange, exchange.record(usage, upstream_id if isinstance(
                 upstream_id, str) else None))
         except (sqlite3.Error, OSError):  # e.g. a full disk: never serve what cannot be billed
             log.exception("the usage queue cannot be written; %s refused",
                           exchange.ticket.request_id)
+            await self.release(exchange)
             await respond_error(send, 503, BILLING_UNAVAILABLE)
             return
         await respond(send, response.status_code, raw, headers)
@@ -123,6 +130,7 @@ class Forwarder:
         try:
             if response.status_code >= 400:
                 raw = await response.aread()
+                await self.release(exchange)
                 await respond(send, response.status_code, raw, _passed(response, exchange))
                 return
             await send({"type": "http.response.start", "status": response.status_code,
@@ -144,7 +152,12 @@ class Forwarder:
             raise outcome
         if isinstance(outcome, UpstreamFailed):
             log.warning("upstream stream broke off: %s; charging what was delivered", outcome)
-        if not recorded.is_set():  # the customer left, or the upstream broke off
+        if recorded.is_set():
+            return
+        # The customer left, or the upstream broke off: what was delivered is charged.
+        if tally.reported is None and tally.content_chunks == 0:
+            await self.release(exchange)  # no token reached the customer
+        else:
             await self._put_stream(exchange, tally)
 
     async def _relay(self, exchange: Exchange, response: httpx.Response, tally: StreamTally,
@@ -171,7 +184,19 @@ class Forwarder:
 
     async def _put_stream(self, exchange: Exchange, tally: StreamTally) -> None:
         guess = prompt_tokens_guess(exchange.ticket.kind, exchange.ticket.body)
-        await self._queue.put(exchange.record(tally.usage(guess), tally.upstream_id))
+        await self._put(exchange, exchange.record(tally.usage(guess), tally.upstream_id))
+
+    async def _put(self, exchange: Exchange, record: UsageRecord) -> None:
+        await self._queue.put(record)
+        exchange.closed = True
+
+    async def release(self, exchange: Exchange) -> None:
+        """The request records nothing: its hold is released (once; none under --fail-open)."""
+        if exchange.closed:
+            return
+        exchange.closed = True
+        if exchange.admitted.hold_id is not None:
+            await self._releaser.release(exchange.admitted.hold_id)
 
 
 async def _send_body(send: Send, parts: list[bytes]) -> None:

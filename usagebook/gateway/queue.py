@@ -4,6 +4,8 @@ Guarantee: when `put` returns, the record is on disk (WAL, `synchronous=FULL`: t
 fsync'd), so a gateway killed with SIGKILL right after answering still has it, and the next
 gateway started on the same file sends it. Records leave the queue only when the ledger has
 acknowledged them (`remove`), or, refused for good, into the `dead` table, kept for the operator.
+The `releases` table keeps the holds to release (requests that recorded nothing: an upstream
+error, a customer gone before any token, zero tokens) until the ledger has released them.
 
 One thread owns the connection. Puts that arrive while a commit is running wait for the next
 one and share it (group commit), so a burst costs one fsync, not one per request.
@@ -37,6 +39,10 @@ CREATE TABLE IF NOT EXISTS dead (
     record BLOB NOT NULL,
     reason TEXT NOT NULL,
     failed_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS releases (
+    id INTEGER PRIMARY KEY,
+    hold_id TEXT NOT NULL UNIQUE
 );
 """
 
@@ -116,12 +122,46 @@ class UsageQueue:
             return [(row_id, UsageRecord.from_json(raw)) for row_id, raw in rows]
         return await self._run(read)
 
-    async def remove(self, ids: list[int]) -> None:
+    async def remove(self, ids: list[int], release: list[str] | None = None) -> None:
+        """Records the ledger has; in the same commit, the holds in `release` are queued for
+        release (records that became no event, so that nothing would settle their holds)."""
         def delete() -> None:
             assert self._conn is not None
             with self._conn:
                 self._conn.execute("BEGIN")
                 self._conn.executemany("DELETE FROM pending WHERE id = ?", [(i,) for i in ids])
+                self._conn.executemany("INSERT OR IGNORE INTO releases (hold_id) VALUES (?)",
+                                       [(hold_id,) for hold_id in release or ()])
+        await self._run(delete)
+
+    async def put_release(self, hold_id: str) -> int:
+        """Queue a hold for release; returns once committed and fsync'd (its row id)."""
+        def insert() -> int:
+            assert self._conn is not None
+            with self._conn:
+                self._conn.execute("BEGIN")
+                self._conn.execute("INSERT OR IGNORE INTO releases (hold_id) VALUES (?)",
+                                   (hold_id,))
+                row = self._conn.execute("SELECT id FROM releases WHERE hold_id = ?",
+                                         (hold_id,)).fetchone()
+            return int(row[0])
+        return await self._run(insert)
+
+    async def take_releases(self, limit: int) -> list[tuple[int, str]]:
+        """The oldest holds to release, (row id, hold id); they stay queued until removed."""
+        def read() -> list[tuple[int, str]]:
+            assert self._conn is not None
+            rows = self._conn.execute(
+                "SELECT id, hold_id FROM releases ORDER BY id LIMIT ?", (limit,)).fetchall()
+            return [(int(row_id), str(hold_id)) for row_id, hold_id in rows]
+        return await self._run(read)
+
+    async def remove_releases(self, ids: list[int]) -> None:
+        def delete() -> None:
+            assert self._conn is not None
+            with self._conn:
+                self._conn.execute("BEGIN")
+                self._conn.executemany("DELETE FROM releases WHERE id = ?", [(i,) for i in ids])
         await self._run(delete)
 
     async def replace(self, row_id: int, record: UsageRecord) -> None:
@@ -152,4 +192,10 @@ class UsageQueue:
             pending = self._conn.execute("SELECT count(*) FROM pending").fetchone()[0]
             dead = self._conn.execute("SELECT count(*) FROM dead").fetchone()[0]
             return int(pending), int(dead)
+        return await self._run(count)
+
+    async def releases_pending(self) -> int:
+        def count() -> int:
+            assert self._conn is not None
+            return int(self._conn.execute("SELECT count(*) FROM releases").fetchone()[0])
         return await self._run(count)

@@ -6,6 +6,10 @@ the request's entries, and a retry after a lost answer is a duplicate, never a s
 A record the ledger refuses for good (a 400 naming it) is moved to the queue's `dead` table
 and logged; the rest of its batch is sent again. Without an answer, it waits and retries,
 backing off from 0.2 s to 30 s.
+
+Holds queued for release (requests that recorded nothing) are released the same way: each
+leaves the queue once the ledger no longer counts it. A record that makes no event (zero
+tokens) leaves the queue with its hold queued for release, since nothing would settle it.
 """
 
 from __future__ import annotations
@@ -38,12 +42,13 @@ class UsageSender:
         while True:
             self._queue.added.clear()
             progress = await self.send_batch()
-            if progress is None:
+            released = await self.send_releases()
+            if progress is None or released is None:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
             backoff = 0.2
-            if progress == 0:
+            if progress == 0 and released == 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._queue.added.wait(), IDLE_CHECK_SECONDS)
 
@@ -55,12 +60,15 @@ class UsageSender:
             return 0
         events: list[dict[str, Any]] = []
         owners: list[int] = []  # index into rows, per event
+        unsettled: list[str] = []  # holds of records that make no event
         for index, (_, record) in enumerate(rows):
             made = record.events(self._cache_read_priced(record.model))
             events += made
             owners += [index] * len(made)
+            if not made and record.hold_id:
+                unsettled.append(record.hold_id)
         if not events:  # nothing billable (zero tokens): nothing to send
-            await self._queue.remove([row_id for row_id, _ in rows])
+            await self._queue.remove([row_id for row_id, _ in rows], release=unsettled)
             return len(rows)
         try:
             answer = await self._ledger.record(events)
@@ -69,12 +77,29 @@ class UsageSender:
             return None
         if answer.status == 200:
             self._log_conflicts(answer.body, events)
-            await self._queue.remove([row_id for row_id, _ in rows])
+            await self._queue.remove([row_id for row_id, _ in rows], release=unsettled)
             return len(rows)
         if answer.status == 400:
             return await self._refused(rows, events, owners, answer.body)
         log.error("recording refused with %s: %s", answer.status, str(answer.body)[:500])
         return None
+
+    async def send_releases(self) -> int | None:
+        """Releases the oldest queued holds once: how many left the queue, None when the
+        ledger could not release them (unreachable, or refusing the operator token)."""
+        done: list[int] = []
+        try:
+            for row_id, hold_id in await self._queue.take_releases(BATCH_RECORDS):
+                if not await self._ledger.release(hold_id):
+                    return None
+                done.append(row_id)
+        except LedgerUnreachable as exc:
+            log.warning("hold releases deferred: %s", exc)
+            return None
+        finally:
+            if done:
+                await self._queue.remove_releases(done)
+        return len(done)
 
     async def _refused(self, rows: list[tuple[int, UsageRecord]], events: list[dict[str, Any]],
                        owners: list[int], body: Any) -> int | None:
