@@ -31,6 +31,11 @@ def _url(backend: str, scratch_pg: ScratchPostgres, tmp_path: Path) -> str:
     return scratch_pg.url if backend == "postgresql" else f"sqlite:///{tmp_path / 'hooks.db'}"
 
 
+# Two servers share the machine with the rest of the suite: under a loaded CI machine one answer
+# took longer than httpx's default 5 s. The test checks what is delivered, not how fast.
+SLOW_MACHINE = 30.0
+
+
 def _admin(tenant: Tenant) -> dict[str, str]:
     return {"Authorization": f"Bearer {tenant.admin_key}"}
 
@@ -39,10 +44,11 @@ def _watch(server: UsagebookServer, tenant: Tenant, receiver: Receiver) -> dict[
     """Alert below 5 USD, delivered to the receiver; returns the endpoint (with its secret)."""
     base = server.base_url
     answer = httpx.put(f"{base}/api/v1/alerts", headers=_admin(tenant),
-                       json={"balanceBelow": {"USD": "5"}})
+                       json={"balanceBelow": {"USD": "5"}}, timeout=SLOW_MACHINE)
     assert answer.status_code == 200, answer.text
     answer = httpx.post(f"{base}/api/v1/webhooks", headers=_admin(tenant),
-                        json={"url": receiver.url, "eventTypes": ["account.balance.low"]})
+                        json={"url": receiver.url, "eventTypes": ["account.balance.low"]},
+                        timeout=SLOW_MACHINE)
     assert answer.status_code == 201, answer.text
     created: dict[str, Any] = answer.json()
     return created
@@ -53,13 +59,14 @@ def _spend(server: UsagebookServer, tenant: Tenant, request_id: str) -> None:
     answer = httpx.post(f"{server.base_url}/api/v1/usage/events",
                         headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"},
                         json={"events": [{"requestId": request_id, "sku": "flux-dev-image-unit",
-                                          "units": "100", "accountId": tenant.account_id}]})
+                                          "units": "100", "accountId": tenant.account_id}]},
+                        timeout=SLOW_MACHINE)
     assert answer.status_code == 200, answer.text
 
 
 def _log(server: UsagebookServer, tenant: Tenant, hook: dict[str, Any]) -> list[dict[str, Any]]:
     answer = httpx.get(f"{server.base_url}/api/v1/webhooks/{hook['id']}/deliveries",
-                       headers=_admin(tenant))
+                       headers=_admin(tenant), timeout=SLOW_MACHINE)
     assert answer.status_code == 200, answer.text
     rows: list[dict[str, Any]] = answer.json()["data"]
     return rows
