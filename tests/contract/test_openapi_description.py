@@ -26,7 +26,9 @@ def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]
 def test_usage_parameters(harness: Harness) -> None:
     operation = _described(harness)["paths"][USAGE]["get"]
     params = {p["name"]: p for p in operation["parameters"]}
-    assert set(params) == {"currency", "startDate", "endDate", "limit", "page", "sortOrder"}
+    # Venice's six, and usagebook's own two filters (README: the endpoints and their parameters)
+    assert set(params) == {"currency", "startDate", "endDate", "limit", "page", "sortOrder",
+                           "apiKeyId", "modelId"}
     assert all(p["in"] == "query" and not p["required"] for p in params.values())
     schemas = {name: p["schema"] for name, p in params.items()}
     assert schemas["currency"]["enum"] == ["USD", "DIEM", "BUNDLED_CREDITS", "VCU"]
@@ -37,6 +39,8 @@ def test_usage_parameters(harness: Harness) -> None:
     assert "maximum" not in schemas["page"]
     for name in ("startDate", "endDate"):
         assert (schemas[name]["type"], schemas[name]["format"]) == ("string", "date-time")
+    assert schemas["apiKeyId"]["pattern"] == "^key_[A-Za-z0-9]{1,36}$"
+    assert (schemas["modelId"]["minLength"], schemas["modelId"]["maxLength"]) == (1, 200)
     assert operation["security"] == [{"HTTPBearer": []}]
 
 

@@ -6,12 +6,16 @@ answer other than 2xx fails the test."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
+import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -96,3 +100,42 @@ def test_the_readme_client_example_runs_as_written(demo: Demo) -> None:
     assert all(line.split()[0] in ("recorded", "duplicate") for line in statuses), ran.stdout
     assert "client-example-" in read_back
     assert int(recent.split()[0]) >= 3
+
+
+EXAMPLE = README.parent / "docs" / "examples" / "inference_server.py"
+
+
+def marked_block(marker: str) -> str:
+    """The code block right after `<!-- marker -->` in the README."""
+    found = re.search(rf"<!-- {re.escape(marker)} -->\n```\w+\n(.*?)```", README.read_text(), re.S)
+    assert found, marker
+    return found[1]
+
+
+def test_the_readme_shows_the_inference_server_example_whole() -> None:
+    assert marked_block(f"example: {EXAMPLE.relative_to(README.parent)}") == EXAMPLE.read_text()
+
+
+def test_the_inference_server_example_records_each_call(demo: Demo) -> None:
+    """The guide as a newcomer runs it: the example server beside the demo's, one call with
+    the demo's INFERENCE key, the server stopped (its queue flushed), the entries read back."""
+    (demo.root / "docs").mkdir(exist_ok=True)
+    (demo.root / "docs" / "examples").mkdir(exist_ok=True)
+    shutil.copy(EXAMPLE, demo.root / "docs" / "examples" / EXAMPLE.name)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ran = demo.run(marked_block("runnable: inference server").replace("8100", str(port)))
+    assert ran.returncode == 0, f"{ran.stdout[-3000:]}\n{ran.stderr[-3000:]}"
+    # stdout holds the server's access log lines too: the two answers are found by their start.
+    decoder = json.JSONDecoder(parse_float=Decimal)  # exact, as written
+    completion, read_back = (decoder.raw_decode(ran.stdout, ran.stdout.index(start))[0]
+                             for start in ('{"id":"chatcmpl-', '{"warningMessage"'))
+    tokens = completion["usage"]
+    assert tokens["prompt_tokens"] == 2 and tokens["completion_tokens"] == 2
+    recorded = {(e["sku"], str(e["units"])) for e in read_back["data"]
+                if e["inferenceDetails"]["requestId"] == completion["id"]}
+    # Recorded while the server stopped at the latest: no call ends without its entries.
+    assert recorded == {("llama-3.3-70b-llm-input-mtoken", "0.000002"),
+                        ("llama-3.3-70b-llm-output-mtoken", "0.000002")}
+    assert all(e["inferenceDetails"]["promptTokens"] == 2 for e in read_back["data"])

@@ -13,9 +13,11 @@ from usagebook.api.deps import AdminCaller, DatabaseDep
 from usagebook.api.negotiation import CSV, choose_media_type
 from usagebook.api.schemas import UsagePage, error_responses
 from usagebook.api.usage_params import (
+    ApiKeyIdParam,
     CurrencyParam,
     EndDateParam,
     LimitParam,
+    ModelIdParam,
     PageParam,
     SortOrderParam,
     StartDateParam,
@@ -59,11 +61,14 @@ async def get_usage(
     limit: LimitParam = None,
     page: PageParam = None,
     sortOrder: SortOrderParam = None,
+    apiKeyId: ApiKeyIdParam = None,
+    modelId: ModelIdParam = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     media_type = choose_media_type(accept)
     query = usage_query(caller.account_id, currency=currency, start_date=startDate,
-                        end_date=endDate, limit=limit, page=page, sort_order=sortOrder)
+                        end_date=endDate, limit=limit, page=page, sort_order=sortOrder,
+                        api_key_id=apiKeyId, model_id=modelId)
     result = await list_usage(database, query)
     headers = {
         "x-pagination-limit": str(result.limit),

@@ -70,6 +70,21 @@ SortOrderParam = Annotated[
     WithJsonSchema({"type": "string", "enum": list(SORT_ORDERS)}),
 ]
 
+ApiKeyIdParam = Annotated[
+    str | None,
+    _doc("usagebook's own: only entries recorded with this API key (its id, key_...). An id "
+         "that names no key of the account gives an empty page."),
+    WithJsonSchema({"type": "string", "pattern": "^key_[A-Za-z0-9]{1,36}$"}),
+]
+ModelIdParam = Annotated[
+    str | None,
+    _doc("usagebook's own: only entries of this model (the catalog's model id, e.g. "
+         "llama-3.3-70b, as /usage/analytics groups them; a SKU the catalog does not list is "
+         "its own model). An unknown model gives an empty page."),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200,
+                    "pattern": "^[^\\x00-\\x1f\\x7f]+$"}),
+]
+
 
 def parse_whole_number(raw: str, max_digits: int = _MAX_DIGITS) -> int:
     """The value of a whole-number query parameter; ValueError (worded for the client) for
@@ -108,6 +123,7 @@ def iso_date_time_text(value: object) -> object:
 def usage_query(
     account_id: str, *, currency: str | None, start_date: str | None, end_date: str | None,
     limit: str | None, page: str | None, sort_order: str | None,
+    api_key_id: str | None = None, model_id: str | None = None,
 ) -> UsageQuery:
     """The UsageQuery for these raw parameters; raises InvalidInput naming every bad one."""
     problems = ProblemCollector()
@@ -118,7 +134,8 @@ def usage_query(
     if sort_order is not None and sort_order not in SORT_ORDERS:
         problems.add("sortOrder", "must be asc or desc")
     query = UsageQuery(account_id, currency, start, end, page_size, page_number,
-                       descending=sort_order != "asc")
+                       descending=sort_order != "asc", api_key_id=api_key_id,
+                       model_id=model_id)
     try:
         query.validate()
     except InvalidInput as exc:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from usagebook.errors import ProblemCollector
 from usagebook.money import FILTER_CURRENCIES
 from usagebook.store import entries as store
-from usagebook.store import pages, paging
+from usagebook.store import pages, paging, skus
 from usagebook.store.engine import Database
 from usagebook.store.entries import EntryFilter, EntryRow
 from usagebook.timeutil import parse_date_time, to_ms
+
+# Well-formed ids that name nothing match nothing (an empty page); anything else is a 400.
+_KEY_ID = re.compile(r"key_[A-Za-z0-9]{1,36}", re.ASCII)
+_MODEL_ID = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 200
@@ -30,6 +35,9 @@ class UsageQuery:
     limit: int = DEFAULT_LIMIT
     page: int = 1
     descending: bool = True
+    # usagebook's own filters (not Venice's): one API key's entries, one model's (its SKUs).
+    api_key_id: str | None = None
+    model_id: str | None = None
 
     def validate(self) -> None:
         """Raise InvalidInput naming every bad field at once."""
@@ -42,6 +50,11 @@ class UsageQuery:
             problems.add("page", "must be 1 or more")
         if self.start and self.end and _as_utc(self.start) > _as_utc(self.end):
             problems.add("startDate", "must not be after endDate")
+        if self.api_key_id is not None and not _KEY_ID.fullmatch(self.api_key_id):
+            problems.add("apiKeyId", "must be an API key id (key_ and up to 36 letters or digits)")
+        if self.model_id is not None and not _MODEL_ID.fullmatch(self.model_id):
+            problems.add("modelId", "must be a model id (1 to 200 characters, no control "
+                                    "characters)")
         problems.raise_if_any()
 
     def entry_filter(self) -> EntryFilter:
@@ -52,6 +65,7 @@ class UsageQuery:
             currencies=(self.currency,) if self.currency else None,
             start_ms=to_ms(self.start, round_up=True) if self.start else None,
             end_ms=to_ms(self.end) if self.end else None,
+            api_key_id=self.api_key_id,
         )
 
 
@@ -90,6 +104,11 @@ async def list_usage(db: Database, query: UsageQuery) -> UsagePage:
     a short OFFSET (see `usagebook.store.paging`). Both read one snapshot."""
     query.validate()
     where = query.entry_filter()
+    if query.model_id is not None:
+        async with db.read() as conn:
+            where = replace(where, skus=await skus.skus_of_model(conn, query.model_id))
+        if not where.skus:
+            return UsagePage(entries=[], total=0, limit=query.limit, page=query.page)
     offset = (query.page - 1) * query.limit
     if offset <= DIRECT_OFFSET and pages.handles(where) and (db.has_reader or not db.is_sqlite):
         # The usual request (the first pages): total and page in one statement.

@@ -92,6 +92,15 @@ class EntryFilter:
     end_ms: int | None = None
     # (key, value) pairs every entry's tags must hold (usage-history's `tag.<key>=<value>`).
     tags: tuple[tuple[str, str], ...] = ()
+    # One API key's entries (`apiKeyId`), and entries of these SKUs only (a model's, `modelId`).
+    api_key_id: str | None = None
+    skus: tuple[str, ...] | None = None
+
+    @property
+    def by_time_alone(self) -> bool:
+        """Whether the count buckets (per account, currency and hour) can count it: no filter
+        on what they do not record (tags, key, SKU)."""
+        return not self.tags and self.api_key_id is None and self.skus is None
 
 
 class _Contains(FunctionElement[bool]):
@@ -194,6 +203,10 @@ def _filtered(query: Select[Any], where: EntryFilter) -> Select[Any]:
         query = query.where(ue.c.ts_ms <= where.end_ms)
     for key, value in where.tags:
         query = query.where(has_tag(key, value))
+    if where.api_key_id is not None:
+        query = query.where(ue.c.api_key_id == where.api_key_id)
+    if where.skus is not None:
+        query = query.where(ue.c.sku.in_(where.skus))
     return query
 
 

@@ -58,6 +58,11 @@ def _where(where: EntryFilter, p: _Params, start: int | None, end: int | None) -
         sql += f" AND ts_ms >= {p(start)}"
     if end is not None:
         sql += f" AND ts_ms <= {p(end)}"
+    if where.api_key_id is not None:
+        sql += f" AND api_key_id = {p(where.api_key_id)}"
+    if where.skus is not None:
+        # Never empty: the ledger answers a filter that matches no SKU without a query.
+        sql += f" AND sku IN ({', '.join(p(sku) for sku in where.skus)})"
     return sql
 
 

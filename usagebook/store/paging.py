@@ -73,7 +73,10 @@ def _floor(ms: int, unit: int) -> int:
 
 
 def cut_range(where: EntryFilter) -> Cut | None:
-    """None when the range holds no whole hour (it spans under two hours: count it)."""
+    """None when the range holds no whole hour (it spans under two hours: count it), or when
+    the filter is on more than time and currency (the buckets cannot count it)."""
+    if not where.by_time_alone:
+        return None
     lo = where.start_ms
     hi = where.end_ms + 1 if where.end_ms is not None else None  # exclusive
     h_lo = _ceil(lo, HOUR_MS) if lo is not None else None

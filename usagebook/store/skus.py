@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.store.tables import skus
@@ -52,3 +52,14 @@ async def find_skus(conn: AsyncConnection, names: Iterable[str]) -> dict[str, Sk
         return {}
     result = await conn.execute(select(*_COLUMNS).where(skus.c.sku.in_(wanted)))
     return {row.sku: SkuRow(*row) for row in result}
+
+
+async def skus_of_model(conn: AsyncConnection, model_id: str) -> tuple[str, ...]:
+    """The SKUs whose entries are `model_id`'s, as analytics names an entry's model: the
+    catalog's SKUs of that model, and a SKU spelled like it that the catalog does not list
+    (an unlisted SKU is its own model). Empty when none is."""
+    result = await conn.execute(select(skus.c.sku, skus.c.model_id).where(
+        or_(skus.c.model_id == model_id, skus.c.sku == model_id)))
+    listed: dict[str, str] = {sku: model for sku, model in result}
+    found = sorted(sku for sku, model in listed.items() if model == model_id)
+    return tuple(found if model_id in listed else [*found, model_id])

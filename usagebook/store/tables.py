@@ -107,6 +107,10 @@ usage_entries = Table(
     UniqueConstraint("account_id", "request_id", "sku"),
     Index("ix_usage_entries_account_ts", "account_id", "ts_ms", "id"),
     Index("ix_usage_entries_account_currency_ts", "account_id", "currency", "ts_ms", "id"),
+    # One key's, or one SKU's, entries in ledger order (revision 0011); the key's index holds
+    # the SKU too, so a key and a model together are counted from it alone.
+    Index("ix_usage_entries_account_key_ts", "account_id", "api_key_id", "ts_ms", "id", "sku"),
+    Index("ix_usage_entries_account_sku_ts", "account_id", "sku", "ts_ms", "id"),
 )
 
 # --- Recording and balances (revision 0002) ---------------------------------------------------

@@ -76,8 +76,10 @@ export const usageRange = ({ start, end }) =>
   ({ startDate: `${start}T00:00:00.000Z`, endDate: `${end}T23:59:59.999Z` });
 
 // The period's entries, oldest first, in the contract's CSV: walked with usage-history's
-// keyset cursor (cheap at any depth), or /billing/usage pages where that is unavailable.
-export async function periodCsv(bounds, progress) {
+// keyset cursor (cheap at any depth), or /billing/usage pages where that is unavailable or
+// the entries are filtered by key or model (usage-history has no such filter).
+export async function periodCsv(bounds, filters, progress) {
+  if (Object.keys(filters).length) return usageCsv(bounds, progress, filters);
   try {
     return await historyCsv(bounds, progress);
   } catch (error) {
@@ -102,11 +104,11 @@ async function historyCsv(bounds, progress) {
   }
 }
 
-async function usageCsv(bounds, progress) {
+async function usageCsv(bounds, progress, filters = {}) {
   const parts = [];
   for (let page = 1, pages = 1; page <= pages; page++) {
     const { body, headers } = await api("/usage", {
-      ...usageRange(bounds), sortOrder: "asc", limit: 500, page }, "text/csv");
+      ...usageRange(bounds), ...filters, sortOrder: "asc", limit: 500, page }, "text/csv");
     pages = Number(headers.get("x-pagination-total-pages")) || 1;
     parts.push(page === 1 ? body : withoutHeader(body));
     progress(page * 500);

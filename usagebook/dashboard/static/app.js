@@ -1,7 +1,7 @@
 // usagebook's usage dashboard: reads the customer billing API with the key the visitor pastes.
 // No business logic lives here: every figure shown is one the API returned (sums of the API's
 // daily figures are exact, in integer nano-units).
-import { ApiError, api, periodCsv, usageRange, useKey } from "./api.js";
+import { ApiError, api, call, periodCsv, usageRange, useKey } from "./api.js";
 import { addDays, daysBetween, grouped, isoDay, money, sum, toNanos } from "./exact.js";
 
 const KEY_STORE = "usagebook.apiKey";
@@ -11,7 +11,9 @@ const ADMIN_REQUIRED = "Admin API key required";
 const COLORS = { USD: "#2563eb", DIEM: "#d97706" };
 
 const $ = (id) => document.getElementById(id);
-const state = { period: { days: 7 }, page: 1, totalPages: 0, charts: {}, load: 0 };
+// `filters`: the entries table's key and model (ids; "" for all), kept in the URL with the period.
+const state = { period: { days: 7 }, filters: { key: "", model: "" }, page: 1, totalPages: 0,
+  charts: {}, load: 0 };
 
 function periodBounds() {
   const p = state.period;
@@ -166,6 +168,45 @@ function showAnalytics(body) {
     cash(k.totalUsd), cash(k.totalDiem),
   ]));
   setPanel("keys-panel", keys.length ? "ready" : "empty", keys.length ? "" : "No keys used in this period.");
+  fillPicker("filter-key", body.byKey.filter((k) => k.apiKeyId).map((k) => [k.apiKeyId, keyName(k)]),
+    state.filters.key);
+}
+
+// ---- the entries' key and model pickers -------------------------------------------------------
+
+// Options are what the account used in the period (keys from the totals above, models from
+// /usage/analytics); a chosen one stays listed (by its id) in a period where it was not used.
+function fillPicker(id, options, chosen) {
+  const select = $(id);
+  const first = select.options[0];
+  const listed = chosen && !options.some(([value]) => value === chosen)
+    ? [...options, [chosen, chosen]] : options;
+  select.replaceChildren(first, ...listed.map(([value, label]) => {
+    const option = document.createElement("option");
+    option.value = value;
+    option.textContent = label === value ? value : `${label} (${value})`;
+    return option;
+  }));
+  select.value = chosen;
+}
+
+async function loadModelPicker(bounds) {
+  try {
+    const answer = await latest("models-picker", call("GET",
+      `/usage/analytics?start=${bounds.start}&end=${bounds.end}&groupBy=model`));
+    fillPicker("filter-model", answer.series.map((s) => [s.group, s.group]), state.filters.model);
+  } catch (error) {
+    if (error === STALE) return;
+    if (error instanceof ApiError && error.status === 401) throw error;
+    fillPicker("filter-model", [], state.filters.model);  // the chosen model stays usable
+  }
+}
+
+function chooseFilters() {
+  state.filters = { key: $("filter-key").value, model: $("filter-model").value };
+  state.page = 1;
+  writeUrl();
+  loadEntries(periodBounds());
 }
 
 async function loadAnalytics(bounds) {
@@ -225,7 +266,8 @@ async function loadEntries(bounds) {
   setPanel("entries-panel", "loading", "Loading…");
   try {
     const { body } = await latest("entries", api("/usage", {
-      ...usageRange(bounds), sortOrder: "desc", limit: PAGE_SIZE, page: state.page }));
+      ...usageRange(bounds), ...filterParams(), sortOrder: "desc", limit: PAGE_SIZE,
+      page: state.page }));
     state.totalPages = Number(body.pagination.totalPages);
     fillTable("entries-table", body.data.map((e) => [
       e.timestamp.replace("T", " ").replace("Z", ""), e.sku, num(e.units), num(e.pricePerUnitUsd),
@@ -240,12 +282,20 @@ async function loadEntries(bounds) {
       : "No entries";
     $("prev-page").disabled = state.page <= 1;
     $("next-page").disabled = state.page >= state.totalPages;
-    setPanel("entries-panel", total ? "ready" : "empty", total ? "" : "No entries in this period.");
-    return total;
+    const filtered = Boolean(state.filters.key || state.filters.model);
+    setPanel("entries-panel", total ? "ready" : "empty", total ? ""
+      : filtered ? "No entries of this key and model in this period." : "No entries in this period.");
+    return filtered ? null : total;  // a filtered count says nothing of the period's usage
   } catch (error) {
     panelError("entries-panel", error);
     return null;
   }
+}
+
+// /billing/usage's own filters, for what the pickers hold.
+function filterParams() {
+  const { key, model } = state.filters;
+  return { ...(key ? { apiKeyId: key } : {}), ...(model ? { modelId: model } : {}) };
 }
 
 function tokens(details) {
@@ -273,7 +323,8 @@ async function refresh() {
     setPanel(id, "loading", "Loading…");
   }
   try {
-    const [total] = await Promise.all([loadEntries(bounds), loadAnalytics(bounds), loadBalances()]);
+    const [total] = await Promise.all([loadEntries(bounds), loadAnalytics(bounds), loadBalances(),
+      loadModelPicker(bounds)]);
     if (load === state.load && total !== null) await explainEmpty(total);
   } catch (error) {
     handleKeyError(error);
@@ -299,6 +350,7 @@ async function signIn(key) {
     await api("/usage", { limit: 1 });  // one cheap call tells a wrong key from a good one
     sessionStorage.setItem(KEY_STORE, key);
     showDashboard();
+    state.filters = filtersFromUrl();
     choosePeriod(periodFromUrl());
   } catch (error) {
     handleKeyError(error);
@@ -336,7 +388,7 @@ async function downloadCsv() {
   const button = $("download-csv");
   button.disabled = true;
   try {
-    const csv = await periodCsv(bounds, (rows) => {
+    const csv = await periodCsv(bounds, filterParams(), (rows) => {
       status.textContent = `Preparing CSV… up to ${grouped(String(rows))} rows`;
     });
     const link = document.createElement("a");
@@ -366,10 +418,24 @@ function choosePeriod(period) {
   const bounds = periodBounds();  // the pickers always show the period on screen
   $("range-start").value = bounds.start;
   $("range-end").value = bounds.end;
-  // The view lives in the URL (reload, bookmark, share); the key never does.
-  const query = period.start ? `?start=${period.start}&end=${period.end}` : `?days=${period.days}`;
-  if (location.search !== query) history.replaceState(null, "", query);
+  writeUrl();
   refresh();
+}
+
+// The view lives in the URL (reload, bookmark, share); the key never does.
+function writeUrl() {
+  const { period, filters } = state;
+  const view = new URLSearchParams(period.start ? { start: period.start, end: period.end }
+    : { days: String(period.days) });
+  if (filters.key) view.set("key", filters.key);
+  if (filters.model) view.set("model", filters.model);
+  const query = `?${view}`;
+  if (location.search !== query) history.replaceState(null, "", query);
+}
+
+function filtersFromUrl() {
+  const params = new URLSearchParams(location.search);
+  return { key: params.get("key") || "", model: params.get("model") || "" };
 }
 
 function periodFromUrl() {
@@ -412,6 +478,8 @@ function wire() {
   }
   $("period-form").addEventListener("submit", applyRange);
   $("download-csv").addEventListener("click", downloadCsv);
+  $("filter-key").addEventListener("change", chooseFilters);
+  $("filter-model").addEventListener("change", chooseFilters);
   $("prev-page").addEventListener("click", () => { state.page -= 1; loadEntries(periodBounds()); });
   $("next-page").addEventListener("click", () => { state.page += 1; loadEntries(periodBounds()); });
   const today = isoDay(new Date());
