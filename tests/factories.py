@@ -8,7 +8,8 @@ from decimal import Decimal
 from usagebook.ledger.catalog import DEMO_CATALOG
 from usagebook.money import charge_amount
 from usagebook.store.engine import Database
-from usagebook.store.entries import NewEntry, insert_entries
+from usagebook.store.entries import insert_entries
+from usagebook.store.rows import NewEntry
 from usagebook.timeutil import now_ms
 
 CURRENCIES = ("USD", "DIEM", "BUNDLED_CREDITS")

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from usagebook.money import format_decimal
-from usagebook.store.entries import EntryRow
+from usagebook.store.rows import EntryRow
 from usagebook.timeutil import format_ms
 
 HEADER = (

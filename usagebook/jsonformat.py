@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from usagebook.money import format_decimal
-from usagebook.store.entries import EntryFields
+from usagebook.store.rows import EntryFields
 from usagebook.timeutil import format_ms
 
 

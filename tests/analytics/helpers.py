@@ -11,7 +11,7 @@ from typing import Any
 from tests.conftest import Harness, Tenant
 from usagebook.ledger.catalog import DEMO_CATALOG
 from usagebook.money import charge_amount
-from usagebook.store.entries import NewEntry
+from usagebook.store.rows import NewEntry
 from usagebook.timeutil import MS_PER_DAY, day_start_ms, now_ms
 
 PATH = "/api/v1/billing/usage-analytics"

@@ -22,7 +22,7 @@ from usagebook.ledger.analytics import cache_ttl_ms
 from usagebook.ledger.cache import MemoryCache, RedisCache
 from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog
 from usagebook.ledger.keys import KeyType, create_key
-from usagebook.store.entries import NewEntry
+from usagebook.store.rows import NewEntry
 from usagebook.timeutil import to_ms
 
 SHARED_REDIS = "redis://127.0.0.1:6379/0"

@@ -10,7 +10,7 @@ from tests.analytics.helpers import entry, exact, get, today
 from tests.conftest import Harness, Tenant
 from tests.factories import store_entries
 from usagebook.store.engine import Database
-from usagebook.store.entries import NewEntry
+from usagebook.store.rows import NewEntry
 
 ROUNDS = 8
 

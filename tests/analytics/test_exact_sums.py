@@ -16,7 +16,7 @@ from tests.analytics.helpers import DIEM_LIKE, SKUS, USD_LIKE, entry, exact, get
 from tests.conftest import Harness
 from tests.factories import store_entries
 from usagebook.store.engine import Database
-from usagebook.store.entries import NewEntry
+from usagebook.store.rows import NewEntry
 from usagebook.store.tables import usage_entries
 from usagebook.timeutil import MS_PER_DAY, day_start_ms
 

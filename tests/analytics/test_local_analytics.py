@@ -22,7 +22,7 @@ from tests.factories import store_entries
 from tests.recording.test_tags import named_problem
 from usagebook.ledger.events import tags_text
 from usagebook.money import charge_amount
-from usagebook.store.entries import NewEntry
+from usagebook.store.rows import NewEntry
 
 PATH = "/api/v1/usage/analytics"
 ZONES = ("Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns", "America/New_York",

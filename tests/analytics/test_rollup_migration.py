@@ -16,9 +16,10 @@ from tests.conftest import TEST_SECRET, _create_postgres_database
 from tests.factories import random_entries
 from usagebook.settings import Settings
 from usagebook.store.engine import Database, create_database
-from usagebook.store.entries import NewEntry, insert_entries
+from usagebook.store.entries import insert_entries
 from usagebook.store.migrate import upgrade
 from usagebook.store.rollups import NO_KEY, day_ms_of
+from usagebook.store.rows import NewEntry
 from usagebook.store.tables import (
     rollup_day_currency,
     rollup_day_key,

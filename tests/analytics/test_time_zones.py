@@ -25,7 +25,7 @@ from tests.analytics.test_api import SCHEMA
 from tests.conftest import Harness, Tenant
 from tests.factories import store_entries
 from usagebook.money import charge_amount
-from usagebook.store.entries import NewEntry
+from usagebook.store.rows import NewEntry
 
 ZONES = ("Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns", "America/New_York",
          "Europe/London", "Australia/Lord_Howe", "Pacific/Chatham", "UTC")

@@ -22,7 +22,7 @@ from tests.api.usage_support import (
 from tests.conftest import Harness, Tenant
 from tests.factories import random_entries
 from usagebook.ledger.catalog import DEMO_CATALOG
-from usagebook.store.entries import NewEntry
+from usagebook.store.rows import NewEntry
 from usagebook.timeutil import format_ms, now_ms
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

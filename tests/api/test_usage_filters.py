@@ -15,7 +15,7 @@ from tests.api.usage_support import URL, assert_bad_request, page, request_ids, 
 from tests.conftest import Harness, Tenant
 from tests.factories import random_entries
 from usagebook.ledger.catalog import DEMO_CATALOG
-from usagebook.store.entries import NewEntry
+from usagebook.store.rows import NewEntry
 from usagebook.timeutil import MS_PER_DAY, format_ms, now_ms
 
 MODEL_OF = {row.sku: row.model_id for row in DEMO_CATALOG}

@@ -11,7 +11,8 @@ import jsonschema
 
 from tests.conftest import Harness, Tenant
 from tests.factories import random_entries, store_entries
-from usagebook.store.entries import NewEntry, insert_entries
+from usagebook.store.entries import insert_entries
+from usagebook.store.rows import NewEntry
 from usagebook.timeutil import format_ms, now_ms
 
 URL = "/api/v1/billing/usage-history"

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tests.api.usage_support import page, request_ids, store
 from tests.conftest import Harness
-from usagebook.store.entries import NewEntry
+from usagebook.store.rows import NewEntry
 from usagebook.timeutil import MS_PER_DAY, format_ms, now_ms
 
 HOUR = 3_600_000

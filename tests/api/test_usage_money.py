@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tests.api.usage_support import PLAIN_NUMBER, URL, exact_json, page, store
 from tests.conftest import Harness, Tenant
 from usagebook.money import charge_amount
-from usagebook.store.entries import NewEntry
+from usagebook.store.rows import NewEntry
 from usagebook.timeutil import now_ms
 
 NANO = Decimal("0.000000001")

@@ -11,7 +11,7 @@ from tests.conftest import Harness, Tenant
 from tests.factories import random_entries
 from usagebook.ledger.catalog import DEMO_CATALOG
 from usagebook.money import charge_amount
-from usagebook.store.entries import NewEntry
+from usagebook.store.rows import NewEntry
 from usagebook.timeutil import format_ms, now_ms
 
 

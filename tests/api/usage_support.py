@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 
 from tests.conftest import Harness, Tenant
 from tests.factories import store_entries
-from usagebook.store.entries import NewEntry
+from usagebook.store.rows import NewEntry
 
 URL = "/api/v1/billing/usage"
 SCHEMAS = json.loads((Path(__file__).parents[1] / "contract" / "venice_schemas.json").read_text())

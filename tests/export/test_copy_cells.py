@@ -15,8 +15,9 @@ from tests.conftest import make_settings
 from usagebook.csvformat import entry_row
 from usagebook.ledger.accounts import create_account
 from usagebook.store.engine import Database, create_database
-from usagebook.store.entries import EntryFilter, NewEntry, insert_entries
+from usagebook.store.entries import EntryFilter, insert_entries
 from usagebook.store.export import copy_csv_batches, entry_batches, snapshot
+from usagebook.store.rows import NewEntry
 
 # No NUL (PostgreSQL text cannot hold it) and no lone surrogates (not UTF-8).
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),

@@ -23,7 +23,7 @@ from usagebook.ledger.accounts import create_account
 from usagebook.ledger.balances import grant_credit, set_diem_allocation
 from usagebook.ledger.keys import KeyType, create_key
 from usagebook.store.engine import Database
-from usagebook.store.entries import NewEntry
+from usagebook.store.rows import NewEntry
 from usagebook.timeutil import MS_PER_DAY, format_ms, now_ms
 
 ACCOUNTS = 4

@@ -22,7 +22,7 @@ from usagebook.ledger.keys import MAX_ACTIVE_KEYS, KeyType, create_key
 from usagebook.ledger.ratelimit import RateLimiter
 from usagebook.store import ratelimit_log
 from usagebook.store.engine import Database
-from usagebook.store.entries import NewEntry
+from usagebook.store.rows import NewEntry
 from usagebook.timeutil import MS_PER_DAY, format_ms, now_ms
 
 STATUS = KEYS + "/rate_limits"

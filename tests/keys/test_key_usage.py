@@ -21,8 +21,8 @@ from usagebook.ledger.key_usage import (
     usage_of_keys,
 )
 from usagebook.ledger.keys import get_key
-from usagebook.store.entries import NewEntry
 from usagebook.store.key_spend import Window
+from usagebook.store.rows import NewEntry
 from usagebook.timeutil import MS_PER_DAY, to_ms
 
 NOW = to_ms(datetime(2026, 3, 10, 15, 30, tzinfo=UTC))

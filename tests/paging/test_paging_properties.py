@@ -23,13 +23,8 @@ from usagebook.ledger.usage import UsageQuery, list_usage
 from usagebook.money import charge_amount
 from usagebook.store import paging
 from usagebook.store.engine import Database
-from usagebook.store.entries import (
-    EntryFilter,
-    NewEntry,
-    count_entries,
-    insert_entries,
-    list_entries_page,
-)
+from usagebook.store.entries import EntryFilter, count_entries, insert_entries, list_entries_page
+from usagebook.store.rows import NewEntry
 
 H = 3_600_000
 D = 24 * H

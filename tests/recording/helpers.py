@@ -8,7 +8,8 @@ from typing import Any
 from tests.conftest import OPERATOR_TOKEN, Harness
 from usagebook.ledger import balances
 from usagebook.store.engine import Database
-from usagebook.store.entries import EntryFilter, EntryRow, list_entries_page
+from usagebook.store.entries import EntryFilter, list_entries_page
+from usagebook.store.rows import EntryRow
 from usagebook.timeutil import MS_PER_DAY
 
 EVENTS_PATH = "/api/v1/usage/events"

@@ -25,7 +25,8 @@ from tests.recording.helpers import (
 )
 from usagebook.money import charge_amount
 from usagebook.store.engine import Database
-from usagebook.store.entries import EntryFilter, EntryRow, list_entries_page
+from usagebook.store.entries import EntryFilter, list_entries_page
+from usagebook.store.rows import EntryRow
 
 WRITERS = 8
 EVENTS = max(20_000, int(os.environ.get("RECORDING_CONCURRENCY_EVENTS", "20000")))

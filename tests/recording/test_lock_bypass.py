@@ -21,7 +21,8 @@ from usagebook.ledger.events import Event
 from usagebook.ledger.recording import EventResult, record
 from usagebook.money import charge_amount
 from usagebook.store.engine import Database
-from usagebook.store.entries import NewEntry, insert_entries
+from usagebook.store.entries import insert_entries
+from usagebook.store.rows import NewEntry
 from usagebook.timeutil import now_ms
 
 SENT = frozenset({"request_id", "sku", "units", "account_id", "ts_ms"})

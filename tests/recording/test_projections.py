@@ -39,7 +39,7 @@ from usagebook.ledger.catalog import DEMO_CATALOG
 from usagebook.ledger.importer import ImportJob, import_file
 from usagebook.money import charge_amount
 from usagebook.store.engine import Database
-from usagebook.store.entries import NewEntry
+from usagebook.store.rows import NewEntry
 from usagebook.store.skus import SkuRow
 from usagebook.store.tables import (
     account_balances,

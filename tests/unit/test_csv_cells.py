@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from usagebook.api.csv import HEADER, entries_csv, number_cell, text_cell
-from usagebook.store.entries import EntryRow
+from usagebook.store.rows import EntryRow
 
 
 @pytest.mark.parametrize(("value", "cell"), [

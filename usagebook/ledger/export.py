@@ -29,8 +29,9 @@ from usagebook.money import FILTER_CURRENCIES
 from usagebook.store import accounts as account_store
 from usagebook.store import export as store
 from usagebook.store.engine import Database, for_lagging_reads
-from usagebook.store.entries import EntryFilter, EntryRow
+from usagebook.store.entries import EntryFilter
 from usagebook.store.export_plan import Position
+from usagebook.store.rows import EntryRow
 from usagebook.timeutil import to_ms
 
 FORMATS = ("csv", "jsonl")

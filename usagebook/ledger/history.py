@@ -39,7 +39,8 @@ from usagebook.money import Currency
 from usagebook.store import entries as store
 from usagebook.store import pages
 from usagebook.store.engine import Database
-from usagebook.store.entries import EntryFilter, EntryRow
+from usagebook.store.entries import EntryFilter
+from usagebook.store.rows import EntryRow
 from usagebook.timeutil import now_ms, to_ms
 
 MIN_PAGE_SIZE = 10

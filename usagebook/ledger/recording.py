@@ -40,9 +40,10 @@ from usagebook.store import holds as hold_store
 from usagebook.store import recording as store
 from usagebook.store import skus as sku_store
 from usagebook.store.engine import Database
-from usagebook.store.entries import AlreadyStored, EntryFields, NewEntry, insert_entries
+from usagebook.store.entries import AlreadyStored, insert_entries
 from usagebook.store.holds import HoldRow
 from usagebook.store.recording import EntryKey
+from usagebook.store.rows import EntryFields, NewEntry
 from usagebook.timeutil import MS_PER_DAY, now_ms
 
 Status = Literal["recorded", "duplicate", "conflict"]

@@ -33,8 +33,8 @@ from usagebook.ledger.months import month_span
 from usagebook.store import holds as hold_store
 from usagebook.store import limits as limit_store
 from usagebook.store.engine import Database
-from usagebook.store.entries import NewEntry
 from usagebook.store.holds import HoldRow
+from usagebook.store.rows import NewEntry
 from usagebook.timeutil import now_ms
 
 ZERO = Decimal(0)

@@ -11,7 +11,8 @@ from usagebook.money import FILTER_CURRENCIES
 from usagebook.store import entries as store
 from usagebook.store import pages, paging, skus
 from usagebook.store.engine import Database
-from usagebook.store.entries import EntryFilter, EntryRow
+from usagebook.store.entries import EntryFilter
+from usagebook.store.rows import EntryRow
 from usagebook.timeutil import parse_date_time, to_ms
 
 # Well-formed ids that name nothing match nothing (an empty page); anything else is a 400.

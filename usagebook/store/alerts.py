@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,13 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.store.balances import read_credits
 from usagebook.store.outbox import EventRow, add_events
+from usagebook.store.rows import StoredEntry
 from usagebook.store.tables import alert_balance_thresholds as abt
 from usagebook.store.tables import alert_crossings as ac
 from usagebook.store.tables import alert_settings, api_keys
 from usagebook.timeutil import now_ms
-
-if TYPE_CHECKING:
-    from usagebook.store.entries import StoredEntry
 
 BALANCE_LOW = "balance.low"  # the crossing kind of account.balance.low
 DEFAULT_THRESHOLDS = (50, 80, 100)

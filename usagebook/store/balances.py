@@ -20,13 +20,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.money import from_nanos
+from usagebook.store.rows import StoredEntry
 from usagebook.store.tables import account_balances, accounts, credit_grants, diem_days
 from usagebook.store.tables import usage_entries as ue
 from usagebook.timeutil import MS_PER_DAY
 
 if TYPE_CHECKING:
     from usagebook.store.engine import Database
-    from usagebook.store.entries import StoredEntry
 
 DIEM = "DIEM"
 ZERO = Decimal(0)

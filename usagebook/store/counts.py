@@ -11,16 +11,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from usagebook.store.rows import StoredEntry
 from usagebook.store.tables import usage_count_buckets, usage_count_days
-
-if TYPE_CHECKING:
-    from usagebook.store.entries import StoredEntry
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000

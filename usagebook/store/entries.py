@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Boolean, ColumnElement, Select, func, select, tuple_
@@ -22,64 +21,8 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from usagebook.store.pg_write import UNIQUE_ENTRY, write_batch
 from usagebook.store.projections import apply_projections
+from usagebook.store.rows import EntryRow, NewEntry, StoredEntry
 from usagebook.store.tables import usage_entries as ue
-
-
-# Not frozen: recording builds one per event, and a frozen dataclass's __init__ costs three
-# times as much (one object.__setattr__ per field). Nothing mutates one after it is built.
-@dataclass(slots=True)
-class NewEntry:
-    """A priced entry ready to store: amount and currency are already decided."""
-
-    account_id: str
-    api_key_id: str | None
-    ts_ms: int
-    sku: str
-    price_per_unit_usd: Decimal
-    units: Decimal
-    amount: Decimal
-    currency: str
-    request_id: str
-    notes: str | None = None
-    execution_ms: int | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    tags: str | None = None  # canonical JSON text (`ledger.events.tags_text`)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEntry:
-    """An entry this transaction has just stored, with the id the database gave it."""
-
-    id: int
-    entry: NewEntry
-
-
-# Not frozen, as NewEntry: a page builds hundreds, and a frozen __init__ (one
-# object.__setattr__ per field) was a tenth of a page request's server CPU. Nothing mutates one.
-@dataclass(slots=True)
-class EntryRow:
-    """A stored entry as the ledger reads it back."""
-
-    id: int
-    ts_ms: int
-    sku: str
-    price_per_unit_usd: Decimal
-    units: Decimal
-    amount: Decimal
-    currency: str
-    notes: str | None
-    request_id: str
-    execution_ms: int | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    api_key_id: str | None = None
-    tags: str | None = None
-
-
-# What an answer shows and a repeat is compared with: an entry read back, or one this
-# transaction has just stored (both carry every field the contract's entry has).
-EntryFields = EntryRow | NewEntry
 
 
 @dataclass(frozen=True, slots=True)

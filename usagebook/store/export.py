@@ -26,8 +26,9 @@ from sqlalchemy import Select, func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.store.engine import Database
-from usagebook.store.entries import ENTRY_COLUMNS, EntryFilter, EntryRow, _filtered
+from usagebook.store.entries import ENTRY_COLUMNS, EntryFilter, _filtered
 from usagebook.store.export_plan import KeyRange, Position, plan_ranges
+from usagebook.store.rows import EntryRow
 from usagebook.store.tables import usage_entries as ue
 
 

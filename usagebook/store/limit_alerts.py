@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,11 +20,9 @@ from usagebook.store.alerts import cross, new_event_id, read_settings
 from usagebook.store.key_spend import Window, amounts_in_windows
 from usagebook.store.limits import spend_by_currency
 from usagebook.store.outbox import EventRow, add_events
+from usagebook.store.rows import StoredEntry
 from usagebook.store.tables import accounts, api_keys
 from usagebook.timeutil import MS_PER_DAY, now_ms
-
-if TYPE_CHECKING:
-    from usagebook.store.entries import StoredEntry
 
 ZERO = Decimal(0)
 

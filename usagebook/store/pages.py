@@ -22,8 +22,9 @@ from typing import Any
 
 from usagebook.money import from_nanos
 from usagebook.store.engine import Database
-from usagebook.store.entries import ENTRY_COLUMNS, EntryFilter, EntryRow
+from usagebook.store.entries import ENTRY_COLUMNS, EntryFilter
 from usagebook.store.paging import Cut, cut_range
+from usagebook.store.rows import EntryRow
 from usagebook.store.types import Money
 
 _COLUMNS = ", ".join(column.name for column in ENTRY_COLUMNS)  # EntryRow's fields, in order

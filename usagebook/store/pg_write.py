@@ -17,15 +17,13 @@ same projection rows; each CTE still feeds its rows in key order, as the SQLite 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.store.pg_alerts import ALERT_CTES
-
-if TYPE_CHECKING:
-    from usagebook.store.entries import NewEntry
+from usagebook.store.rows import NewEntry
 
 # Floored (not truncated) hour and day starts, as Python's % and migration 0003 compute them.
 _HOUR = "(ts_ms - (((ts_ms % 3600000) + 3600000) % 3600000))"

@@ -11,7 +11,6 @@ that concurrent batches lock rows in the same order and cannot deadlock.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,9 +19,7 @@ from usagebook.store.balances import project_balances
 from usagebook.store.counts import add_counts
 from usagebook.store.limit_alerts import project_limit_alerts
 from usagebook.store.rollups import update_rollups
-
-if TYPE_CHECKING:
-    from usagebook.store.entries import StoredEntry
+from usagebook.store.rows import StoredEntry
 
 
 async def apply_projections(conn: AsyncConnection, stored: Sequence[StoredEntry]) -> None:

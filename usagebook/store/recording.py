@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from usagebook.store.entries import ENTRY_COLUMNS, EntryRow
+from usagebook.store.entries import ENTRY_COLUMNS
+from usagebook.store.rows import EntryRow
 from usagebook.store.tables import api_keys
 from usagebook.store.tables import usage_entries as ue
 

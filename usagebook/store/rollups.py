@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from usagebook.store.rows import NewEntry, StoredEntry
 from usagebook.store.tables import (
     rollup_day_currency,
     rollup_day_key,
@@ -31,9 +32,6 @@ from usagebook.store.tables import (
     rollup_quarter_tag,
 )
 from usagebook.timeutil import MS_PER_DAY
-
-if TYPE_CHECKING:
-    from usagebook.store.entries import NewEntry, StoredEntry
 
 NO_KEY = ""  # the rollups' stand-in for usage without an API key
 Sums = dict[tuple[Any, ...], list[Decimal]]
