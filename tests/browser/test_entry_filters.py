@@ -4,6 +4,7 @@ with `apiKeyId` and `modelId`, and the choice is kept in the URL (a reload shows
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -84,6 +85,14 @@ def test_the_pickers_filter_the_entries_as_the_api_does(
         assert page.input_value("#filter-key") == key
         assert page.input_value("#filter-model") == model
         assert _shown_rows(page) == wanted
+        if viewport is DESKTOP:  # the download is what is shown: the filtered entries, as CSV
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Download CSV").click()
+            csv = site.api("/usage", "text/csv", apiKeyId=key, modelId=model, sortOrder="asc",
+                           limit=500, startDate=f"{start}T00:00:00.000Z",
+                           endDate=f"{end}T23:59:59.999Z")
+            assert Path(download.value.path()).read_bytes() == csv.content
+            assert csv.content.count(b"\n") == total + 1  # under one page of 500
 
         page.select_option("#filter-key", "")  # back to every key: the model alone
         alone = site.api("/usage", modelId=model, limit=1, startDate=f"{start}T00:00:00.000Z",
