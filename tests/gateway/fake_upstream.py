@@ -8,6 +8,8 @@ client's `extra_body`), which the gateway forwards like any other field:
     {"mode": "fail", "status": 500}   an OpenAI error body with that status
     {"delay": 0.05}          seconds between streamed chunks (slow mode)
     {"wait": 3}              seconds before answering at all (a stalled upstream)
+    {"split": 1.0}           send each content event in two writes, cut inside its text,
+                             that many seconds apart
     {"cached": 7}            report that many prompt tokens as cached
 
 Every answer is noted in `served` by its id, with the usage it reported and the content chunks
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -31,6 +34,7 @@ import uvicorn
 from tests.servers import free_port
 
 Scope = dict[str, Any]
+_CONTENT_START = re.compile(rb'"(content|text)":"w')  # a content event's text, first letter
 
 
 @dataclass
@@ -146,14 +150,20 @@ class FakeUpstream:
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]})
         left = asyncio.create_task(_disconnected(receive))
-        delay = float(fake.get("delay", 0))
+        delay, split = float(fake.get("delay", 0)), float(fake.get("split", 0))
         try:
             for event in self._events(served):
                 if left.done():
                     served.cancelled = True
                     return
+                content = _CONTENT_START.search(event)
+                if split and content:
+                    await send({"type": "http.response.body", "body": event[:content.end()],
+                                "more_body": True})
+                    await asyncio.sleep(split)
+                    event = event[content.end():]
                 await send({"type": "http.response.body", "body": event, "more_body": True})
-                if b'"content":"w' in event or b'"text":"w' in event:
+                if content:
                     served.chunks_sent += 1
                 if delay:
                     await asyncio.sleep(delay)

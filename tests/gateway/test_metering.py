@@ -87,30 +87,56 @@ def sse(chunk: object) -> bytes:
     return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 
-def test_stream_events_split_anywhere_and_usage_chunk_only_when_asked() -> None:
-    content = {"id": "c1", "choices": [{"index": 0, "delta": {"content": "hi"}}]}
-    usage = {"id": "c1", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}
-    stream = sse(content) + b": keep-alive\r\n\r\n" + sse(usage) + b"data: [DONE]\n\n"
-    for relay_usage in (False, True):
-        tally = StreamTally(Kind.CHAT, relay_usage_chunk=relay_usage)
-        kept: list[bytes] = []
-        for i in range(0, len(stream), 7):  # events cut at arbitrary byte boundaries
-            for raw, data in tally.split(stream[i:i + 7]):
-                keep, contents = tally.read(data)
-                tally.content_chunks += contents
-                kept += [raw] if keep else []
-        assert tally.rest() == b""
-        assert (sse(usage) in kept) is relay_usage
-        assert kept[0] == sse(content) and kept[-1] == b"data: [DONE]\n\n"
+def feed_all(tally: StreamTally, stream: bytes, step: int) -> list[list[tuple[bytes, bool]]]:
+    """The passages for each chunk, the stream cut every `step` bytes."""
+    passages = [tally.feed(stream[i:i + step]) for i in range(0, len(stream), step)]
+    return [*passages, [(tally.rest(), False)]]
+
+
+def joined(passages: list[list[tuple[bytes, bool]]]) -> bytes:
+    return b"".join(data for chunk in passages for data, _ in chunk)
+
+
+CONTENT = {"id": "c1", "choices": [{"index": 0, "delta": {"content": "hi"}}]}
+USAGE = {"id": "c1", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}
+STREAM = sse(CONTENT) + b": keep-alive\r\n\r\n" + sse(USAGE) + b"data: [DONE]\n\n"
+
+
+def test_a_stream_the_customer_asked_usage_of_passes_byte_for_byte() -> None:
+    for step in (1, 7, 64, len(STREAM)):  # events cut at arbitrary byte boundaries
+        tally = StreamTally(Kind.CHAT, relay_usage_chunk=True)
+        passages = feed_all(tally, STREAM, step)
+        for i, chunk in enumerate(passages[:-1]):  # each chunk's bytes go out as they came
+            assert b"".join(data for data, _ in chunk) == STREAM[i * step:(i + 1) * step]
+        done = [data for chunk in passages for data, completes in chunk if completes]
+        assert b"".join(done) in b"data: [DONE]\n\n" and STREAM.endswith(done[0])
         assert tally.usage(prompt_guess=50) == Usage(3, 1)
         assert (tally.upstream_id, tally.content_chunks) == ("c1", 1)
+
+
+def test_the_usage_chunk_nobody_asked_for_is_dropped_and_the_rest_passes_at_once() -> None:
+    for step in (1, 7, 64, len(STREAM)):
+        tally = StreamTally(Kind.CHAT, relay_usage_chunk=False)
+        assert joined(feed_all(tally, STREAM, step)) == STREAM.replace(sse(USAGE), b"")
+        assert tally.usage(prompt_guess=50) == Usage(3, 1)
+    # A content event goes out as soon as its bytes show a choice, before it is complete.
+    tally = StreamTally(Kind.CHAT, relay_usage_chunk=False)
+    cut = sse(CONTENT).index(b'"delta"')
+    assert tally.feed(sse(CONTENT)[:cut]) == [(sse(CONTENT)[:cut], False)]
+    assert tally.feed(sse(CONTENT)[cut:cut + 5]) == [(sse(CONTENT)[cut:cut + 5], False)]
+    assert tally.content_chunks == 0  # counted once complete
+    assert tally.feed(sse(CONTENT)[cut + 5:]) == [(sse(CONTENT)[cut + 5:], False)]
+    assert tally.content_chunks == 1
+    # An event that has shown no choice yet waits for its end (it may be the usage chunk).
+    head = sse(USAGE)[:20]
+    assert tally.feed(head) == []
+    assert tally.feed(sse(USAGE)[20:] + b"data: [DONE]\n\n") == [(b"data: [DONE]\n\n", True)]
 
 
 def test_stream_without_usage_is_counted_per_content_chunk() -> None:
     tally = StreamTally(Kind.COMPLETION, relay_usage_chunk=False)
     for text in ("a", "", "bcd"):
-        for _, data in tally.split(sse({"id": "x", "choices": [{"text": text}]})):
-            tally.content_chunks += tally.read(data)[1]
+        tally.feed(sse({"id": "x", "choices": [{"text": text}]}))
     assert tally.usage(prompt_guess=6) == Usage(6, 2, counted=True)
 
 

@@ -3,6 +3,8 @@ a real ledger. Every charge is checked against what the upstream reported."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import openai
 import pytest
@@ -151,3 +153,37 @@ def test_models_are_listed_from_the_upstream(ledger: Ledger,
                                              gateway: GatewayServer) -> None:
     client = customer_client(gateway, ledger.customer())
     assert [model.id for model in client.models.list()] == ["llama-3.3-70b"]
+
+
+@pytest.mark.parametrize("include_usage", [False, True])
+def test_a_chunk_cut_mid_event_reaches_the_customer_before_the_event_is_complete(
+        ledger: Ledger, gateway: GatewayServer, include_usage: bool) -> None:
+    """The upstream sends the first half of each content event, then the rest a second later;
+    the customer has the first half while the upstream still withholds the rest."""
+    customer = ledger.customer()
+    body = {"model": MODEL, "messages": MESSAGES, "stream": True,
+            "fake": {"chunks": 2, "split": 1.0}}
+    if include_usage:
+        body["stream_options"] = {"include_usage": True}
+    received: list[tuple[float, bytes]] = []
+    with httpx.stream("POST", gateway.base_url + "/v1/chat/completions", json=body,
+                      headers={"Authorization": f"Bearer {customer.key}"}, timeout=30) as answer:
+        assert answer.status_code == 200
+        for chunk in answer.iter_raw():
+            received.append((time.monotonic(), chunk))
+    stream = b"".join(chunk for _, chunk in received)
+    assert stream.endswith(b"data: [DONE]\n\n") and (b'"usage"' in stream) is include_usage
+    for word in (b'"content":"w0 "', b'"content":"w1 "'):
+        end = stream.index(word) + len(word) - 3  # the cut: the text's first letter, `w`
+        half_at = next(at for at, got in _prefixes(received) if len(got) >= end)
+        whole_at = next(at for at, got in _prefixes(received) if len(got) >= end + 3)
+        assert whole_at - half_at >= 0.5  # the half came first, on its own
+
+
+def _prefixes(received: list[tuple[float, bytes]]) -> list[tuple[float, bytes]]:
+    """(when, everything received until then), chunk by chunk."""
+    found, so_far = [], b""
+    for at, chunk in received:
+        so_far += chunk
+        found.append((at, so_far))
+    return found

@@ -54,7 +54,8 @@ def test_every_upstream_token_is_in_the_ledger_once(
                         break
             answered[request_id] = "left" if leave else "stream"
         except openai.APIStatusError as exc:
-            assert customer is customers[3] and exc.status_code == 402
+            assert customer is customers[3] and exc.status_code == 402, (
+                n, exc.status_code, exc.response.text)
             assert exc.response.json() == {"error": LIMIT_TEXT}
             outcomes["limit"] += 1
 

@@ -5,9 +5,10 @@ Guarantees, for both plain and streamed answers:
 - an upstream error status is passed through as it came and nothing is charged: the hold is
   released before the answer goes out (`releases`), as it is for a customer who leaves a stream
   before any token reached them, and for any request that ends without its usage queued;
+- a stream is passed on byte for byte as the upstream's chunks arrive (`sse`);
 - the usage is in the durable queue before the answer completes (a plain answer is sent after
-  the queue's fsync; a stream's `[DONE]` and its end are sent after it), so an answer the
-  customer has whole is never lost to a crash;
+  the queue's fsync; the bytes that complete a stream's `[DONE]`, and its end, after it), so an
+  answer the customer has whole is never lost to a crash;
 - a customer who leaves mid-stream cancels the upstream request and is charged for what was
   delivered, once (the queue keeps one record per gateway request id).
 """
@@ -36,7 +37,7 @@ from usagebook.gateway.asgi import (
 from usagebook.gateway.queue import UsageQueue
 from usagebook.gateway.records import UsageRecord
 from usagebook.gateway.releases import Releaser
-from usagebook.gateway.sse import DONE, StreamTally
+from usagebook.gateway.sse import StreamTally
 from usagebook.gateway.usage import Usage, counted_answer_usage, prompt_tokens_guess, reported_usage
 from usagebook.timeutil import format_ms
 
@@ -163,18 +164,13 @@ class Forwarder:
     async def _relay(self, exchange: Exchange, response: httpx.Response, tally: StreamTally,
                      send: Send, recorded: asyncio.Event) -> None:
         try:
-            async for chunk in response.aiter_raw():
-                out: list[bytes] = []
-                for raw, data in tally.split(chunk):
-                    if data == DONE and not recorded.is_set():
-                        await _send_body(send, out)
+            async for chunk in response.aiter_raw():  # each chunk as the socket gives it
+                for passage, completes_done in tally.feed(chunk):
+                    if completes_done and not recorded.is_set():
                         await self._put_stream(exchange, tally)
                         recorded.set()
-                    keep, contents = tally.read(data)
-                    if keep:
-                        out.append(raw)
-                        tally.content_chunks += contents
-                await _send_body(send, out)
+                    await send({"type": "http.response.body", "body": passage,
+                                "more_body": True})
         except httpx.HTTPError as exc:
             raise UpstreamFailed(f"{type(exc).__name__}: {exc}") from exc
         if not recorded.is_set():
@@ -197,12 +193,6 @@ class Forwarder:
         exchange.closed = True
         if exchange.admitted.hold_id is not None:
             await self._releaser.release(exchange.admitted.hold_id)
-
-
-async def _send_body(send: Send, parts: list[bytes]) -> None:
-    if parts:
-        await send({"type": "http.response.body", "body": b"".join(parts), "more_body": True})
-        parts.clear()
 
 
 def _passed(response: httpx.Response, exchange: Exchange) -> list[tuple[bytes, bytes]]:

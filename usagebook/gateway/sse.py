@@ -1,9 +1,15 @@
-"""Reading an upstream's server-sent events as they pass, to meter them.
+"""Passing an upstream's server-sent events on byte for byte, reading them on the side to meter.
 
-The relay forwards whole events as soon as each is complete (a partial event is of no use to a
-client), so metering adds no waiting. The tally keeps what the stream reported (`usage`, the
-upstream's `id`) and what was delivered (content chunks), for the charge of a stream that ends
-without usage or whose customer leaves.
+`feed` answers, for each chunk the upstream sends, the bytes to forward at once: every byte as
+it arrives, a partial event included, so the gateway adds no buffering. The one exception is
+the usage chunk the gateway asked for on behalf of a customer who did not (`choices: []` with
+`usage`; clients that read `choices[0]` would break on it): then an event is held only until
+its bytes show a choice (`"choices": [{...`, which every server sends before the content), and
+an event that ends without one is forwarded whole, or dropped when it is that usage chunk.
+Meanwhile each complete event is parsed: the tally keeps what the stream reported (`usage`,
+the upstream's `id`) and what was delivered (content chunks), for the charge of a stream that
+ends without usage or whose customer leaves. The bytes that complete the `[DONE]` event come
+apart from the rest, so that the usage is queued before the customer has the whole stream.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ import orjson
 from usagebook.gateway.usage import Kind, Usage, reported_usage
 
 _BOUNDARY = re.compile(rb"\r?\n\r?\n")
+_HAS_CHOICE = re.compile(rb'"choices"\s*:\s*\[\s*[^\s\]]')
 DONE = b"[DONE]"
+Passage = tuple[bytes, bool]  # bytes to forward, and whether they complete the [DONE] event
 
 
 class StreamTally:
@@ -27,29 +35,37 @@ class StreamTally:
         self.upstream_id: str | None = None
         self.reported: Usage | None = None
         self.content_chunks = 0
-        self._pending = b""
+        self._event = b""  # the bytes of the event under way (not complete yet)
+        self._sent = 0  # how many of them the customer already has
 
-    def split(self, chunk: bytes) -> list[tuple[bytes, bytes | None]]:
-        """The complete events in the bytes seen so far: (raw event with its blank line,
-        its data) pairs, data None for events without data (comments, keep-alives)."""
-        self._pending += chunk
-        events: list[tuple[bytes, bytes | None]] = []
+    def feed(self, chunk: bytes) -> list[Passage]:
+        """What to forward now, in order, for these upstream bytes; reads each event they
+        complete (the tally counts its content chunks once its last byte is passed on)."""
+        out: list[Passage] = []
+        buffer = self._event + chunk
         start = 0
-        for boundary in _BOUNDARY.finditer(self._pending):
-            raw = self._pending[start:boundary.end()]
-            events.append((raw, _data(self._pending[start:boundary.start()])))
-            start = boundary.end()
-        self._pending = self._pending[start:]
-        return events
+        for boundary in _BOUNDARY.finditer(buffer):
+            data = _data(buffer[start:boundary.start()])
+            keep, contents = self.read(data)
+            if keep or self._sent:  # an event already begun is always finished
+                self.content_chunks += contents
+                _add(out, buffer[start + self._sent:boundary.end()], data == DONE)
+            start, self._sent = boundary.end(), 0
+        self._event = buffer[start:]
+        if self._event and (self.relay_usage_chunk or self._sent
+                            or _HAS_CHOICE.search(self._event)):
+            _add(out, self._event[self._sent:], False)
+            self._sent = len(self._event)
+        return out
 
     def rest(self) -> bytes:
-        """Bytes after the last complete event (an upstream that ended mid-event)."""
-        rest, self._pending = self._pending, b""
+        """Bytes of an event the upstream never finished that the customer has not had."""
+        rest = self._event[self._sent:]
+        self._event, self._sent = b"", 0
         return rest
 
     def read(self, data: bytes | None) -> tuple[bool, int]:
-        """Reads one event's data: (whether the customer gets it, its content chunks).
-        The caller adds the content chunks to `content_chunks` once the event is sent."""
+        """Reads one event's data: (whether the customer gets it, its content chunks)."""
         if data is None or data == DONE:
             return True, 0
         try:
@@ -86,3 +102,13 @@ def _content(choice: dict[str, Any], kind: str) -> bool:
         delta = choice.get("delta")
         return isinstance(delta, dict) and bool(delta.get("content"))
     return bool(choice.get("text"))
+
+
+def _add(out: list[Passage], data: bytes, done: bool) -> None:
+    """Append to the passages, joining bytes that may go out together."""
+    if not data:
+        return
+    if out and not done and not out[-1][1]:
+        out[-1] = (out[-1][0] + data, False)
+    else:
+        out.append((data, done))
