@@ -106,3 +106,24 @@ def test_the_pickers_filter_the_entries_as_the_api_does(
         assert tab.errors == []
     finally:
         context.close()
+
+
+def test_a_shared_view_whose_key_has_no_entries_says_so(browser: Any, site: Site) -> None:
+    """A link naming a key the period never saw: the key stays chosen (listed by its id), the
+    table says that this key and model have no entries, and no notice speaks of the period."""
+    context, tab = open_tab(browser, DESKTOP)
+    try:
+        page = tab.page
+        page.goto(f"{site.base_url}/?days=7&key=key_0000000000000000")
+        page.get_by_label("ADMIN API key").fill(site.admin_key)
+        page.get_by_role("button", name="Show my usage").click()
+        wait_until_loaded(page)
+        assert page.get_attribute("#entries-panel", "data-state") == "empty"
+        assert page.text_content("#entries-panel .panel-status") == (
+            "No entries of this key and model in this period.")
+        assert page.input_value("#filter-key") == "key_0000000000000000"
+        assert page.is_hidden("#notice")
+        assert "key=key_0000000000000000" in page.url
+        assert tab.errors == []
+    finally:
+        context.close()

@@ -285,7 +285,9 @@ async function loadEntries(bounds) {
     const filtered = Boolean(state.filters.key || state.filters.model);
     setPanel("entries-panel", total ? "ready" : "empty", total ? ""
       : filtered ? "No entries of this key and model in this period." : "No entries in this period.");
-    return filtered ? null : total;  // a filtered count says nothing of the period's usage
+    // A filtered count says nothing of the period's usage: the notice about it is left out.
+    if (filtered) $("notice").hidden = true;
+    return filtered ? null : total;
   } catch (error) {
     panelError("entries-panel", error);
     return null;
