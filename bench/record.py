@@ -249,7 +249,8 @@ def _rows(events: int) -> list[tuple[Any, ...]]:
 
 async def _raw(url: str, rows: list[tuple[Any, ...]], *, temp_table: bool) -> float:
     """Seconds to write the rows 1000 per transaction: straight COPY, or COPY into a temporary
-    table followed by INSERT ... SELECT ... ON CONFLICT DO NOTHING (idempotent, like recording)."""
+    table followed by INSERT ... SELECT ... ON CONFLICT DO NOTHING (idempotent, like recording;
+    on the partitioned ledger the conflict is on the idempotency keys, as in recording)."""
     account = "acct_raw_upsert" if temp_table else "acct_raw_copy"
     records = [(account, *row[1:]) for row in rows]
     conn = await asyncpg.connect(url)
@@ -258,6 +259,19 @@ async def _raw(url: str, rows: list[tuple[Any, ...]], *, temp_table: bool) -> fl
         if temp_table:
             await conn.execute(f"CREATE TEMP TABLE staged AS SELECT {columns} FROM usage_entries "
                                "WITH NO DATA")
+            upsert = (f"INSERT INTO usage_entries ({columns}) SELECT {columns} FROM staged "
+                      "ON CONFLICT (account_id, request_id, sku) DO NOTHING")
+            if await conn.fetchval("SELECT to_regclass('usage_request_keys') IS NOT NULL"):
+                # The partitioned ledger (revision 0011): the key is claimed apart, as
+                # store.pg_write does.
+                picked = ", ".join(f"s.{name}" for name in COLUMNS)
+                upsert = (
+                    "WITH claimed AS (INSERT INTO usage_request_keys (account_id, request_id, "
+                    "sku, entry_id, ts_ms) SELECT account_id, request_id, sku, "
+                    "nextval('usage_entries_id_seq'), ts_ms FROM staged ON CONFLICT DO NOTHING "
+                    "RETURNING account_id, request_id, sku, entry_id) "
+                    f"INSERT INTO usage_entries (id, {columns}) SELECT c.entry_id, {picked} "
+                    "FROM staged AS s JOIN claimed AS c USING (account_id, request_id, sku)")
         started = time.perf_counter()
         for start in range(0, len(records), BATCH):
             chunk = records[start : start + BATCH]
@@ -267,9 +281,7 @@ async def _raw(url: str, rows: list[tuple[Any, ...]], *, temp_table: bool) -> fl
                                                      columns=COLUMNS)
                     continue
                 await conn.copy_records_to_table("staged", records=chunk, columns=COLUMNS)
-                await conn.execute(
-                    f"INSERT INTO usage_entries ({columns}) SELECT {columns} FROM staged "
-                    "ON CONFLICT (account_id, request_id, sku) DO NOTHING")
+                await conn.execute(upsert)
                 await conn.execute("TRUNCATE staged")
         return time.perf_counter() - started
     finally:

@@ -509,6 +509,9 @@ app.add_typer(keys_app, name="keys")
 from usagebook.cli_limits import limits_app  # noqa: E402
 
 app.add_typer(limits_app, name="limits")
+from usagebook.cli_partitions import partitions_app  # noqa: E402
+
+app.add_typer(partitions_app, name="partitions")
 
 
 def main() -> None:

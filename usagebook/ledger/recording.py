@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook import metrics
 from usagebook.errors import ProblemCollector
-from usagebook.ledger.balances import Consumption, load_consumption
+from usagebook.ledger.balances import USD, Consumption, load_consumption
 from usagebook.ledger.events import Event, parse_batch
 from usagebook.ledger.pricing import MAX_CHARGE, price
 from usagebook.ledger.settlement import Settlement, check_hold
@@ -291,6 +291,9 @@ async def _store(
     # Stored by a writer that bypasses the account lock, after the originals were read: answer
     # with that original.
     originals.update(await store.find_stored(conn, [k for k in first if k not in recorded]))
+    archived = [key for key in first if key not in originals]
+    for key, (_, ts_ms) in (await store.find_archived(conn, archived)).items():
+        originals[key] = _archived_original(batch[first[key]], ts_ms)
     results = []
     for index, (key, item) in enumerate(zip(keys, batch, strict=True)):
         if key in recorded and first[key] == index:
@@ -312,6 +315,19 @@ def _new_entry(item: _Resolved, received: int, state: Consumption) -> NewEntry:
     return NewEntry(  # positional, in NewEntry's field order: kwargs cost a third more
         item.account_id, event.api_key_id, ts_ms, event.sku, price_per_unit, event.units,
         amount, currency, event.request_id, event.notes, event.execution_ms,
+        event.prompt_tokens, event.completion_tokens, event.tags,
+    )
+
+
+def _archived_original(item: _Resolved, ts_ms: int) -> NewEntry:
+    """What a repeat of an archived event is compared with and answered with: its original
+    went to the archive file with its month (`usagebook partitions archive`) and only its key
+    and time stay, so the repeat stands in for it at the original's time, priced as now. The
+    key decides: it is a duplicate (or a conflict, sent with another time), never charged."""
+    event = item.event
+    return NewEntry(
+        item.account_id, event.api_key_id, ts_ms, event.sku, item.price_per_unit, event.units,
+        item.amount, event.currency or USD, event.request_id, event.notes, event.execution_ms,
         event.prompt_tokens, event.completion_tokens, event.tags,
     )
 

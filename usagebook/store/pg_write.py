@@ -92,14 +92,23 @@ _TAG_ROLLUP = (
     "ON CONFLICT (account_id, quarter_ms, tag_key, tag_value, currency, sku) DO UPDATE SET "
     "amount = t.amount + excluded.amount, units = t.units + excluded.units"
 )
-UNIQUE_ENTRY = "uq_usage_entries_account_id_request_id_sku"
+# The ledger's idempotency key (account, requestId, sku) lives apart from the partitioned
+# entries (store.partitions): an entry is stored only once its key is claimed there, with the
+# id it will have.
+UNIQUE_ENTRY = "pk_usage_request_keys"
 
 _WRITE_BATCH = f"""
 WITH batch AS (
     SELECT * FROM json_to_recordset($1::json) AS e({_COLUMNS})
-), stored AS (
-    INSERT INTO usage_entries ({_NAMES}) SELECT {_NAMES} FROM batch
+), claimed AS (
+    INSERT INTO usage_request_keys (account_id, request_id, sku, entry_id, ts_ms)
+    SELECT account_id, request_id, sku, nextval('usage_entries_id_seq'), ts_ms FROM batch
     {{on_conflict}}
+    RETURNING account_id, request_id, sku, entry_id
+), stored AS (
+    INSERT INTO usage_entries (id, {_NAMES})
+    SELECT c.entry_id, {", ".join("b." + name for name in _NAMES.split(", "))}
+    FROM batch AS b JOIN claimed AS c USING (account_id, request_id, sku)
     RETURNING id, account_id, api_key_id, ts_ms, sku, units, amount, currency, request_id, tags
 ), balances AS (
     INSERT INTO account_balances AS t (account_id, currency, granted, consumed)
@@ -145,6 +154,13 @@ async def write_batch(
     # Decimals: `str` writes those as JSON strings, which json_to_recordset reads with numeric's
     # own input function, so no float ever sees them. (A C callable: a Python one cost as much
     # as the rest of the payload.)
+    if len({(e.account_id, e.request_id, e.sku) for e in entries}) < len(entries):
+        # A key twice in one batch would join its one claim to both rows: keep the first (as
+        # ON CONFLICT did on the unpartitioned table; recording never sends a key twice).
+        firsts: dict[tuple[str, str, str], NewEntry] = {}
+        for entry in entries:
+            firsts.setdefault((entry.account_id, entry.request_id, entry.sku), entry)
+        entries = list(firsts.values())
     payload = orjson.dumps(entries, default=str).decode()
     statement = WRITE_BATCH_IDEMPOTENT if idempotent else WRITE_BATCH
     result = await conn.exec_driver_sql(statement, (payload,))

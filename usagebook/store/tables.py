@@ -113,6 +113,20 @@ usage_entries = Table(
     Index("ix_usage_entries_account_sku_ts", "account_id", "sku", "ts_ms", "id"),
 )
 
+# PostgreSQL only (revision 0012, `store.partitions`): there `usage_entries` is partitioned by
+# month of ts_ms, its primary key is (account_id, ts_ms, id) and it has no other unique key;
+# this table holds the ledger's idempotency key for every entry ever stored, archived ones
+# included.
+usage_request_keys = Table(
+    "usage_request_keys",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("request_id", String(200), primary_key=True),
+    Column("sku", String(200), primary_key=True),
+    Column("entry_id", BigInteger, nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+)
+
 # --- Recording and balances (revision 0002) ---------------------------------------------------
 # Balances are projections over entries: `consumed` moves only in apply_projections, in the same
 # transaction as the entries it counts, so balance = granted - consumed = grants - charges, exactly.

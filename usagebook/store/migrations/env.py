@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from alembic import context
 from sqlalchemy import text
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from usagebook.store.migrate import CONNECT_TIMEOUT_SECONDS, MIGRATION_LOCK, connect_args
+from usagebook.store.partitions import ensure_partitions
 from usagebook.store.tables import metadata
 
 config = context.config
@@ -25,6 +27,9 @@ def _run(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        # Every migrate (so every `serve` start) keeps the ledger's coming months partitioned,
+        # under the same lock as the migrations.
+        ensure_partitions(connection, int(time.time() * 1000))
 
 
 async def _run_async() -> None:
