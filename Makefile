@@ -58,4 +58,4 @@ fmt: install ## Format the code with ruff
 	$(BIN)/ruff check --fix usagebook tests bench
 
 bench: install ## Run the benchmarks on PostgreSQL (figures go to docs/performance.md)
-	@for script in bench/*.py; do case $$script in */_*|*/dataset.py) ;; *) echo "== $$script"; $(BIN)/python $$script || exit 1;; esac; done
+	@for script in bench/*.py; do case $$script in */_*|*/dataset.py) ;; *) echo "== $$script"; $(BIN)/python -m bench.$$(basename $$script .py) || exit 1;; esac; done

@@ -53,7 +53,7 @@ def _met(name: str, value: float, backend: str) -> str:
 
 def render(results: dict[str, Any]) -> str:
     lines = [
-        f"Command: `.venv/bin/python bench/hotpath.py --entries {results['entries']} "
+        f"Command: `.venv/bin/python -m bench.hotpath --entries {results['entries']} "
         f"--seconds {results['seconds']:g}` ({results['measured']}); wrk, "
         f"{results['clients']} keep-alive connections (c8) or one (c1), "
         f"{results['seconds']:g} s per case, every case in the same run; load average at the "

@@ -1,7 +1,7 @@
 """Benchmark: 90-day usage analytics for the 5M-entry account on PostgreSQL, uncached, through
 the HTTP API of a real `usagebook serve`, beside a plain GROUP BY over the raw entries.
 
-    .venv/bin/python bench/analytics.py [--runs 25]
+    .venv/bin/python -m bench.analytics [--runs 25]
 
 Uncached means computed: the server shares its cache through Redis, and the benchmark deletes
 the answer's cache entry before each timed request (the same Redis round trips a cache miss
@@ -27,17 +27,14 @@ import asyncpg
 import httpx
 import redis
 
+from bench._proc import cpu_seconds
+from bench.dataset import BenchDataset, ensure_bench_account
+from tests.support.servers import UsagebookServer
+from usagebook.ledger.analytics import analytics_cache_key
+from usagebook.ledger.analytics_period import resolve_period
+from usagebook.timeutil import MS_PER_DAY, day_start_ms
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python bench/analytics.py` from the repository root
-    sys.path.insert(0, str(ROOT))
-
-from bench._proc import cpu_seconds  # noqa: E402
-from bench.dataset import BenchDataset, ensure_bench_account  # noqa: E402
-from tests.servers import UsagebookServer  # noqa: E402
-from usagebook.ledger.analytics import analytics_cache_key  # noqa: E402
-from usagebook.ledger.analytics_period import resolve_period  # noqa: E402
-from usagebook.timeutil import MS_PER_DAY, day_start_ms  # noqa: E402
-
 REDIS_URL = "redis://127.0.0.1:6379/0"
 CACHE_PREFIX = "usagebook:"  # RedisCache's default
 PATH = "/api/v1/billing/usage-analytics"
@@ -153,7 +150,7 @@ def _report(api: dict[str, Any], raw: dict[str, list[float]], runs: int, log: Pa
     lines = [
         SECTION,
         "",
-        f"`.venv/bin/python bench/analytics.py --runs {runs}` "
+        f"`.venv/bin/python -m bench.analytics --runs {runs}` "
         f"({datetime.now(tz=UTC):%Y-%m-%d %H:%M} UTC): `GET /billing/usage-analytics?lookback=90d` "
         "for the 5M-entry account on PostgreSQL, through a real `usagebook serve` over loopback, "
         "its Redis cache entry deleted before each timed request. Load average (1 min) at the "

@@ -2,7 +2,7 @@
 --workers 2` on loopback, PostgreSQL) over many keys and over one hot key, p50 and p99, next to
 the same transaction written as raw SQL with asyncpg in the same run.
 
-    .venv/bin/python bench/authorize.py [--seconds 10] [--accounts 100] [--keys 10]
+    .venv/bin/python -m bench.authorize [--seconds 10] [--accounts 100] [--keys 10]
                                         [--concurrency 32]
 
 A scratch database (`usagebook_bench_authorize`) is created, migrated and dropped at the end.
@@ -37,24 +37,21 @@ import asyncpg
 import httpx
 import orjson
 
+from bench._proc import postgres_cpu, server_cpu
+from tests.support.servers import UsagebookServer
+from usagebook.ledger.accounts import create_account
+from usagebook.ledger.admission import authorize
+from usagebook.ledger.balances import grant_credit
+from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog
+from usagebook.ledger.keys import KeyLimits, KeyOptions, KeyType, create_key
+from usagebook.ledger.ratelimit import RateLimiter
+from usagebook.settings import Settings
+from usagebook.store.admission_pg import INSERT_HOLD, LOCK_BY_ID, STATE_SQL
+from usagebook.store.engine import create_database
+from usagebook.store.migrate import upgrade
+from usagebook.timeutil import MS_PER_DAY, now_ms
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python bench/authorize.py` from the repository root
-    sys.path.insert(0, str(ROOT))
-
-from bench._proc import cpu_seconds  # noqa: E402
-from tests.servers import UsagebookServer  # noqa: E402
-from usagebook.ledger.accounts import create_account  # noqa: E402
-from usagebook.ledger.admission import authorize  # noqa: E402
-from usagebook.ledger.balances import grant_credit  # noqa: E402
-from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog  # noqa: E402
-from usagebook.ledger.keys import KeyLimits, KeyOptions, KeyType, create_key  # noqa: E402
-from usagebook.ledger.ratelimit import RateLimiter  # noqa: E402
-from usagebook.settings import Settings  # noqa: E402
-from usagebook.store.admission_pg import INSERT_HOLD, LOCK_BY_ID, STATE_SQL  # noqa: E402
-from usagebook.store.engine import create_database  # noqa: E402
-from usagebook.store.migrate import upgrade  # noqa: E402
-from usagebook.timeutil import MS_PER_DAY, now_ms  # noqa: E402
-
 SERVER = os.environ.get("USAGEBOOK_BENCH_POSTGRES", "postgresql://127.0.0.1:5432")
 DATABASE = "usagebook_bench_authorize"
 DOCS = ROOT / "docs" / "performance.md"
@@ -109,12 +106,12 @@ def main() -> None:
             pid = server.process.pid
             runs = []
             for name, chosen in (("many keys", keys), ("one hot key", hot), (TRIVIAL, [])):
-                before, database_before = _tree_cpu(pid), _postgres_cpu()
+                before, database_before = server_cpu(pid), postgres_cpu(DATABASE)
                 run = asyncio.run(_endpoint(server.base_url, token, chosen, seconds,
                                             concurrency, hold_seconds, name))
                 runs.append(Run(run.name, run.calls, run.seconds, run.latencies_ms,
-                                run.failures, _tree_cpu(pid) - before,
-                                _postgres_cpu() - database_before))
+                                run.failures, server_cpu(pid) - before,
+                                postgres_cpu(DATABASE) - database_before))
         finally:
             server.stop()
         runs.append(asyncio.run(_ledger(settings, keys, seconds, concurrency, hold_seconds)))
@@ -162,27 +159,6 @@ async def _setup(settings: Settings, accounts: int, per_account: int) -> list[tu
     finally:
         await db.dispose()
     return made
-
-
-def _postgres_cpu() -> float:
-    """CPU-seconds used so far by PostgreSQL for this benchmark: the backends connected to its
-    database and the server's own processes (not other databases' backends)."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                title = (entry / "cmdline").read_bytes().decode(errors="replace")
-                backend = "(" in title or "[local]" in title
-                if title.startswith("postgres:") and (not backend or f" {DATABASE} " in title):
-                    total += cpu_seconds(int(entry.name))
-            except (OSError, IndexError):
-                continue  # gone meanwhile
-    return total
-
-
-def _tree_cpu(pid: int) -> float:
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return cpu_seconds(pid) + sum(cpu_seconds(int(child)) for child in children)
 
 
 async def _endpoint(base_url: str, token: str, keys: list[tuple[str, str]], seconds: int,
@@ -240,11 +216,11 @@ async def _ledger(settings: Settings, keys: list[tuple[str, str]], seconds: int,
     try:
         await client_loop(time.perf_counter() + 0.5)  # connect first: backends' CPU is counted
         latencies.clear()
-        cpu_before, database_before = time.process_time(), _postgres_cpu()
+        cpu_before, database_before = time.process_time(), postgres_cpu(DATABASE)
         started = time.perf_counter()
         await asyncio.gather(*(client_loop(started + seconds) for _ in range(concurrency)))
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_before
-        database = _postgres_cpu() - database_before  # before the backends exit
+        database = postgres_cpu(DATABASE) - database_before  # before the backends exit
     finally:
         await db.dispose()
     return Run(LEDGER, len(latencies), elapsed, latencies, 0, cpu, database)
@@ -276,12 +252,12 @@ async def _raw(url: str, keys: list[tuple[str, str]], seconds: int, concurrency:
             latencies.append((time.perf_counter() - started) * 1000)
 
     try:
-        database_before = _postgres_cpu()
+        database_before = postgres_cpu(DATABASE)
         started = time.perf_counter()
         deadline = started + seconds
         await asyncio.gather(*(client_loop(deadline) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-        database = _postgres_cpu() - database_before  # before the backends exit
+        database = postgres_cpu(DATABASE) - database_before  # before the backends exit
     finally:
         await pool.close()
     return Run(name, len(latencies), elapsed, latencies, 0, 0.0, database)
@@ -306,7 +282,7 @@ async def _check(url: str) -> int:
 def _report(runs: list[Run], seconds: int, accounts: int, keys: int, concurrency: int,
             hold_seconds: int, live: int) -> None:
     raw = {run.name.removeprefix("raw SQL, "): run for run in runs if run.name.startswith("raw")}
-    command = (f"`.venv/bin/python bench/authorize.py --seconds {seconds} --accounts {accounts} "
+    command = (f"`.venv/bin/python -m bench.authorize --seconds {seconds} --accounts {accounts} "
                f"--keys {keys} --concurrency {concurrency} --hold-seconds {hold_seconds}`")
     lines = [
         SECTION,

@@ -6,7 +6,7 @@ PostgreSQL, built once, reused.
     dataset = ensure_bench_account(entries=1_000_000)   # another size: its own database
     dataset.database_url, dataset.account_id, dataset.admin_key, dataset.secret_key
 
-or from a shell: `python bench/dataset.py [--entries N]` (prints the JSON below; `--rebuild`
+or from a shell: `python -m bench.dataset [--entries N]` (prints the JSON below; `--rebuild`
 starts over). bench/hotpath.py and bench/paging.py take `--entries N` and pass it here;
 USAGEBOOK_BENCH_DATABASE and USAGEBOOK_BENCH_ENTRIES set the default database name and size.
 
@@ -54,19 +54,16 @@ from typing import Any
 
 import asyncpg
 
+from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog
+from usagebook.ledger.ids import new_id
+from usagebook.ledger.keys import SECRET_PREFIX, hash_secret
+from usagebook.money import charge_amount
+from usagebook.settings import Settings
+from usagebook.store.engine import create_database
+from usagebook.store.migrate import MIGRATIONS, alembic_config, upgrade
+from usagebook.timeutil import MS_PER_DAY, now_ms
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python bench/dataset.py` from the repository root
-    sys.path.insert(0, str(ROOT))
-
-from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog  # noqa: E402
-from usagebook.ledger.ids import new_id  # noqa: E402
-from usagebook.ledger.keys import SECRET_PREFIX, hash_secret  # noqa: E402
-from usagebook.money import charge_amount  # noqa: E402
-from usagebook.settings import Settings  # noqa: E402
-from usagebook.store.engine import create_database  # noqa: E402
-from usagebook.store.migrate import MIGRATIONS, alembic_config, upgrade  # noqa: E402
-from usagebook.timeutil import MS_PER_DAY, now_ms  # noqa: E402
-
 SERVER_URL = "postgresql://127.0.0.1:5432"
 RESULTS = ROOT / "bench" / "results"
 BIG_ENTRIES = 5_000_000

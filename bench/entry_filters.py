@@ -5,7 +5,7 @@ with the exact total), per filter, for 7 and 90 days, beside the same page unfil
 total comes from the count buckets). Each statement runs warm, 7 times; the median is shown
 with the index that counts it (from EXPLAIN ANALYZE, so an index change shows up here).
 
-    .venv/bin/python bench/entry_filters.py [--entries N]
+    .venv/bin/python -m bench.entry_filters [--entries N]
 
 The page itself is a short index walk in every case; the total is what costs: the buckets count
 by account, currency and hour only, so a filtered total counts the matching index entries (one
@@ -19,18 +19,14 @@ import asyncio
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.dataset import ensure_bench_account  # noqa: E402
-from usagebook.store import pages  # noqa: E402
-from usagebook.store.entries import EntryFilter  # noqa: E402
-from usagebook.store.paging import cut_range  # noqa: E402
+from bench.dataset import ensure_bench_account
+from usagebook.store import pages
+from usagebook.store.entries import EntryFilter
+from usagebook.store.paging import cut_range
 
 DAY_MS = 86_400_000
 RUNS = 7

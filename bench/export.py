@@ -1,7 +1,7 @@
 """Export throughput: `usagebook export` of the 5M-entry account on PostgreSQL, beside a raw
 `COPY ... TO STDOUT` of the same rows in the same run, and the export's peak RSS.
 
-    .venv/bin/python bench/export.py [--rounds 3] [--no-jsonl]
+    .venv/bin/python -m bench.export [--rounds 3] [--no-jsonl]
 
 Each round times, one after the other on the same warm cache:
 - raw COPY: `COPY (SELECT * FROM usage_entries WHERE account_id = ...) TO STDOUT (FORMAT csv)`
@@ -34,16 +34,13 @@ from typing import Any
 
 import asyncpg
 
+from bench._proc import cpu_seconds
+from bench.dataset import BenchDataset, ensure_bench_account
+from usagebook.ledger.export import ExportQuery, export_entries
+from usagebook.settings import Settings
+from usagebook.store.engine import create_database
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python bench/export.py` from the repository root
-    sys.path.insert(0, str(ROOT))
-
-from bench._proc import cpu_seconds  # noqa: E402
-from bench.dataset import BenchDataset, ensure_bench_account  # noqa: E402
-from usagebook.ledger.export import ExportQuery, export_entries  # noqa: E402
-from usagebook.settings import Settings  # noqa: E402
-from usagebook.store.engine import create_database  # noqa: E402
-
 RESULTS = ROOT / "bench" / "results" / "export.json"
 DOC = ROOT / "docs" / "performance.md"
 SECTION = "## Export (bench/export.py)"
@@ -229,7 +226,7 @@ def main() -> None:
     args = parser.parse_args()
     dataset = ensure_bench_account()
     figures = measure(dataset, args.rounds, not args.no_jsonl)
-    command = ".venv/bin/python bench/export.py" + "".join(
+    command = ".venv/bin/python -m bench.export" + "".join(
         f" {a}" for a in sys.argv[1:])
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")

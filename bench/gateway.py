@@ -1,8 +1,8 @@
 """Benchmark: what the metering gateway adds in front of a fast OpenAI-compatible upstream.
 
-    .venv/bin/python bench/gateway.py [--requests 300] [--concurrency 16] [--seconds 10]
+    .venv/bin/python -m bench.gateway [--requests 300] [--concurrency 16] [--seconds 10]
 
-Three real processes on loopback: the fake upstream of the tests (tests/gateway/fake_upstream.py,
+Three real processes on loopback: the fake upstream of the tests (tests/support/fake_upstream.py,
 answering at once), `usagebook serve` as the ledger on PostgreSQL (a fresh database
 `usagebook_gateway_bench`, dropped afterwards) and `usagebook gateway`; the client is httpx in
 this process. Every figure is measured the same way direct to the upstream and through the
@@ -35,20 +35,17 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from bench._proc import cpu_seconds
+from tests.support.servers import GatewayServer, UsagebookServer, _wait_for_port, free_port
+from usagebook.ledger.accounts import create_account
+from usagebook.ledger.balances import grant_credit
+from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog
+from usagebook.ledger.keys import KeyType, create_key
+from usagebook.settings import Settings
+from usagebook.store.engine import create_database
+from usagebook.store.migrate import upgrade
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python bench/gateway.py` from the repository root
-    sys.path.insert(0, str(ROOT))
-
-from bench._proc import cpu_seconds  # noqa: E402
-from tests.servers import GatewayServer, UsagebookServer, _wait_for_port, free_port  # noqa: E402
-from usagebook.ledger.accounts import create_account  # noqa: E402
-from usagebook.ledger.balances import grant_credit  # noqa: E402
-from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog  # noqa: E402
-from usagebook.ledger.keys import KeyType, create_key  # noqa: E402
-from usagebook.settings import Settings  # noqa: E402
-from usagebook.store.engine import create_database  # noqa: E402
-from usagebook.store.migrate import upgrade  # noqa: E402
-
 SERVER = "postgresql://127.0.0.1:5432"
 DATABASE = "usagebook_gateway_bench"
 OPERATOR_TOKEN = "gateway-bench-" + secrets.token_hex(16)
@@ -262,7 +259,7 @@ async def main(args: argparse.Namespace) -> int:
     key, admin = await prepare()
     work = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     port = free_port()
-    upstream = subprocess.Popen([sys.executable, "-m", "tests.gateway.fake_upstream", "--port",
+    upstream = subprocess.Popen([sys.executable, "-m", "tests.support.fake_upstream", "--port",
                                  str(port)], cwd=ROOT)
     ledger = UsagebookServer({"USAGEBOOK_DATABASE_URL": f"{SERVER}/{DATABASE}",
                               "USAGEBOOK_OPERATOR_TOKEN": OPERATOR_TOKEN,

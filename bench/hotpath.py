@@ -1,7 +1,7 @@
 """The read hot path in one run: usagebook against the raw database running the minimal
 statements, and against a trivial FastAPI endpoint on the same server settings.
 
-    .venv/bin/python bench/hotpath.py [--entries 1000000] [--seconds 5] [--backend both]
+    .venv/bin/python -m bench.hotpath [--entries 1000000] [--seconds 5] [--backend both]
                                       [--no-profile] [--no-docs]
 
 For each backend (PostgreSQL: the shared dataset of `bench/dataset.py` at `--entries`;
@@ -32,13 +32,9 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench import _raw  # noqa: E402
-from bench._hotdata import ensure_balances, sqlite_copy  # noqa: E402
-from bench._load import (  # noqa: E402
+from bench import _raw
+from bench._hotdata import ensure_balances, sqlite_copy
+from bench._load import (
     load_average,
     process_tree,
     profile,
@@ -46,10 +42,11 @@ from bench._load import (  # noqa: E402
     tree_cpu,
     wait_quiet,
 )
-from bench._report import write_report  # noqa: E402
-from bench.dataset import RESULTS, BenchDataset, ensure_bench_account, entries_option  # noqa: E402
-from tests.servers import UsagebookServer, free_port  # noqa: E402
+from bench._report import write_report
+from bench.dataset import RESULTS, BenchDataset, ensure_bench_account, entries_option
+from tests.support.servers import UsagebookServer, free_port
 
+ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = 8
 BALANCE = "/api/v1/billing/balance"
 PAGE = "/api/v1/billing/usage?limit=200"

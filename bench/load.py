@@ -1,7 +1,7 @@
 """Benchmark: a bounded mixed load on loopback through a real `usagebook serve` (one uvicorn
 process) on PostgreSQL, with Redis for the rate limits and the analytics cache.
 
-    .venv/bin/python bench/load.py [--duration 60] [--readers 6] [--writers 2]
+    .venv/bin/python -m bench.load [--duration 60] [--readers 6] [--writers 2]
 
 Readers loop over the four billing endpoints (usage, usage-history, usage-analytics, balance)
 for random accounts; writers record batches of events for random accounts through the operator
@@ -38,20 +38,16 @@ import asyncpg
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python bench/load.py` from the repository root
-    sys.path.insert(0, str(ROOT))
-
-from tests.factories import random_entries, store_entries  # noqa: E402
-from tests.servers import UsagebookServer  # noqa: E402
-from usagebook.ledger.accounts import create_account  # noqa: E402
-from usagebook.ledger.balances import grant_credit, set_diem_allocation  # noqa: E402
-from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog  # noqa: E402
-from usagebook.ledger.keys import KeyType, create_key  # noqa: E402
-from usagebook.settings import Settings  # noqa: E402
-from usagebook.store.engine import create_database  # noqa: E402
-from usagebook.store.migrate import upgrade  # noqa: E402
-from usagebook.timeutil import MS_PER_DAY, now_ms  # noqa: E402
+from tests.support.factories import random_entries, store_entries
+from tests.support.servers import UsagebookServer
+from usagebook.ledger.accounts import create_account
+from usagebook.ledger.balances import grant_credit, set_diem_allocation
+from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog
+from usagebook.ledger.keys import KeyType, create_key
+from usagebook.settings import Settings
+from usagebook.store.engine import create_database
+from usagebook.store.migrate import upgrade
+from usagebook.timeutil import MS_PER_DAY, now_ms
 
 SERVER = "postgresql://127.0.0.1:5432"
 DATABASE = "usagebook_load"

@@ -1,7 +1,7 @@
 """Benchmark: analytics in local time on the 5M-entry account (PostgreSQL), uncached, through a
 real `usagebook serve`, each figure beside the same query in UTC from the same run.
 
-    .venv/bin/python bench/local_analytics.py [--runs 15]
+    .venv/bin/python -m bench.local_analytics [--runs 15]
 
 - `GET /billing/usage-analytics?lookback=90d` with and without `timeZone=Asia/Kolkata` (its
   Redis cache entry deleted before each timed request);
@@ -31,18 +31,15 @@ import asyncpg
 import httpx
 import redis
 
+from bench.analytics import CACHE_PREFIX, REDIS_URL
+from bench.dataset import BenchDataset, ensure_bench_account
+from tests.support.servers import UsagebookServer
+from usagebook.ledger.analytics import analytics_cache_key
+from usagebook.ledger.analytics_period import resolve_period
+from usagebook.ledger.local_time import day_start_ms, local_date
+from usagebook.timeutil import now_ms
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.analytics import CACHE_PREFIX, REDIS_URL  # noqa: E402
-from bench.dataset import BenchDataset, ensure_bench_account  # noqa: E402
-from tests.servers import UsagebookServer  # noqa: E402
-from usagebook.ledger.analytics import analytics_cache_key  # noqa: E402
-from usagebook.ledger.analytics_period import resolve_period  # noqa: E402
-from usagebook.ledger.local_time import day_start_ms, local_date  # noqa: E402
-from usagebook.timeutil import now_ms  # noqa: E402
-
 DOCS = ROOT / "docs" / "performance.md"
 SECTION = "## Analytics in local time (bench/local_analytics.py)"
 ZONE = "Asia/Kolkata"
@@ -158,7 +155,7 @@ def _report(timings: dict[str, list[float]], runs: int) -> None:
                     f"{local / utc:.2f}x |")
     lines = [
         SECTION, "",
-        f"`.venv/bin/python bench/local_analytics.py --runs {runs}` "
+        f"`.venv/bin/python -m bench.local_analytics --runs {runs}` "
         f"({datetime.now(tz=UTC):%Y-%m-%d %H:%M} UTC): the 5M-entry account on PostgreSQL, "
         "through a real `usagebook serve` over loopback, uncached (the Venice endpoint's Redis "
         "entry deleted before each request; `/usage/analytics` has no cache), medians of "

@@ -1,7 +1,7 @@
 """Paging and totals on the big account (5,000,000 entries, or `--entries N`), through the
 HTTP API, in one run.
 
-    .venv/bin/python bench/paging.py [--rounds 7] [--no-docs]
+    .venv/bin/python -m bench.paging [--rounds 7] [--no-docs]
 
 Builds or reuses the shared dataset (`bench/dataset.py`), serves it with a real uvicorn process
 on loopback, and times, round-robin so that the machine's noise falls on every case alike:
@@ -29,18 +29,15 @@ from typing import Any
 import asyncpg
 import httpx
 
+from bench.dataset import RESULTS, BenchDataset, ensure_bench_account, entries_option
+from tests.support.servers import UsagebookServer
+from usagebook.settings import Settings
+from usagebook.store.engine import create_database
+from usagebook.store.entries import EntryFilter, list_entries_page
+from usagebook.store.paging import count_matching
+from usagebook.timeutil import MS_PER_DAY, format_ms
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.dataset import RESULTS, BenchDataset, ensure_bench_account, entries_option  # noqa: E402
-from tests.servers import UsagebookServer  # noqa: E402
-from usagebook.settings import Settings  # noqa: E402
-from usagebook.store.engine import create_database  # noqa: E402
-from usagebook.store.entries import EntryFilter, list_entries_page  # noqa: E402
-from usagebook.store.paging import count_matching  # noqa: E402
-from usagebook.timeutil import MS_PER_DAY, format_ms  # noqa: E402
-
 LIMIT = 200
 DOCS = ROOT / "docs" / "performance.md"
 SECTION = "## Paging and totals (bench/paging.py)"
@@ -261,7 +258,7 @@ def _report(results: dict[str, Any], rounds: int) -> str:
         "on `(ts_ms, id)` bounded by a snapshot id, carried in a signed cursor",
         "(`usagebook/ledger/history.py`).",
         "",
-        f"Command: `.venv/bin/python bench/paging.py --rounds {rounds} --entries "
+        f"Command: `.venv/bin/python -m bench.paging --rounds {rounds} --entries "
         f"{results['entries']}` ({results['measured']}). The {results['entries']:,}-entry "
         "account of `bench/dataset.py`; HTTP "
         "through a uvicorn process on loopback (one worker, keep-alive client), medians of "

@@ -2,7 +2,7 @@
 loopback, batches of 1000) on PostgreSQL, beside the raw database's own bulk paths in the same
 run: COPY, and COPY into a temporary table then INSERT ... ON CONFLICT DO NOTHING.
 
-    .venv/bin/python bench/record.py [--events 100000] [--accounts 8] [--concurrency 8] [--watched]
+    .venv/bin/python -m bench.record [--events 100000] [--accounts 8] [--concurrency 8] [--watched]
 
 A scratch database (`usagebook_bench_record`) is created, migrated and dropped at the end. The
 endpoint's batches go round-robin over `--accounts` accounts (one account per batch, as an
@@ -37,27 +37,24 @@ import asyncpg
 import httpx
 import orjson
 
+from bench._proc import postgres_cpu, server_cpu
+from tests.support.servers import UsagebookServer
+from usagebook.ledger.accounts import create_account
+from usagebook.ledger.alerts import AlertSettings, put_settings
+from usagebook.ledger.balances import audit, grant_credit, set_diem_allocation
+from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog
+from usagebook.ledger.key_usage import LimitPeriod
+from usagebook.ledger.keys import KeyLimits, KeyOptions, KeyType, create_key
+from usagebook.ledger.limits import set_limits
+from usagebook.money import charge_amount
+from usagebook.settings import Settings
+from usagebook.store.engine import create_database
+from usagebook.store.entries import EntryFilter, count_entries
+from usagebook.store.limits import AccountLimits
+from usagebook.store.migrate import upgrade
+from usagebook.timeutil import now_ms
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python bench/record.py` from the repository root
-    sys.path.insert(0, str(ROOT))
-
-from bench._proc import cpu_seconds  # noqa: E402
-from tests.servers import UsagebookServer  # noqa: E402
-from usagebook.ledger.accounts import create_account  # noqa: E402
-from usagebook.ledger.alerts import AlertSettings, put_settings  # noqa: E402
-from usagebook.ledger.balances import audit, grant_credit, set_diem_allocation  # noqa: E402
-from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog  # noqa: E402
-from usagebook.ledger.key_usage import LimitPeriod  # noqa: E402
-from usagebook.ledger.keys import KeyLimits, KeyOptions, KeyType, create_key  # noqa: E402
-from usagebook.ledger.limits import set_limits  # noqa: E402
-from usagebook.money import charge_amount  # noqa: E402
-from usagebook.settings import Settings  # noqa: E402
-from usagebook.store.engine import create_database  # noqa: E402
-from usagebook.store.entries import EntryFilter, count_entries  # noqa: E402
-from usagebook.store.limits import AccountLimits  # noqa: E402
-from usagebook.store.migrate import upgrade  # noqa: E402
-from usagebook.timeutil import now_ms  # noqa: E402
-
 SERVER = os.environ.get("USAGEBOOK_BENCH_POSTGRES", "postgresql://127.0.0.1:5432")
 DATABASE = os.environ.get("USAGEBOOK_BENCH_RECORD_DATABASE", "usagebook_bench_record")
 BATCH = 1000
@@ -118,30 +115,13 @@ def _endpoint_run(url: str, settings: Settings, token: str, bodies: list[bytes],
     assert server.process is not None
     pid = server.process.pid
     try:
-        server_before, database_before = _tree_cpu(pid), _postgres_cpu()
+        server_before, database_before = server_cpu(pid), postgres_cpu(DATABASE)
         seconds = asyncio.run(_send(server.base_url, token, bodies, concurrency))
-        server_cpu = _tree_cpu(pid) - server_before
-        database_cpu = _postgres_cpu() - database_before
+        server_seconds = server_cpu(pid) - server_before
+        database_cpu = postgres_cpu(DATABASE) - database_before
     finally:
         server.stop()
-    return EndpointRun(workers, seconds, server_cpu, database_cpu)
-
-
-def _postgres_cpu() -> float:
-    """CPU-seconds used so far by PostgreSQL for this benchmark: the backends connected to its
-    database, and the server's own processes (WAL writer, checkpointer...), but not backends
-    of other databases (other engineers' tests share the server)."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                title = (entry / "cmdline").read_bytes().decode(errors="replace")
-                backend = "(" in title or "[local]" in title  # "user db host(port) ..."
-                if title.startswith("postgres:") and (not backend or f" {DATABASE} " in title):
-                    total += cpu_seconds(int(entry.name))
-            except (OSError, IndexError):
-                continue  # gone meanwhile
-    return total
+    return EndpointRun(workers, seconds, server_seconds, database_cpu)
 
 
 async def _admin(sql: str) -> None:
@@ -191,12 +171,6 @@ def _bodies(accounts: list[tuple[str, str]], events: int, tag: str) -> list[byte
                  for i in range(min(BATCH, events - start))]
         bodies.append(orjson.dumps({"events": batch}))
     return bodies
-
-
-def _tree_cpu(pid: int) -> float:
-    """CPU-seconds of the server and its worker processes."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return cpu_seconds(pid) + sum(cpu_seconds(int(child)) for child in children)
 
 
 async def _send(base_url: str, token: str, bodies: list[bytes], concurrency: int) -> float:
@@ -291,7 +265,7 @@ async def _raw(url: str, rows: list[tuple[Any, ...]], *, temp_table: bool) -> fl
 def _report(events: int, accounts: int, concurrency: int, runs: list[EndpointRun],
             copy: float, upsert: float) -> None:
     copy_rate, upsert_rate = events / copy, events / upsert
-    command = "`.venv/bin/python bench/record.py"
+    command = "`.venv/bin/python -m bench.record"
     command += f" --events {events} --accounts {accounts} --concurrency {concurrency}"
     command += " --watched`" if "--watched" in sys.argv else "`"
     lines = [

@@ -4,7 +4,7 @@ of the same bytes (which takes the last of two equal keys and cannot say which w
 and the reading it replaced: orjson.loads, then a scan for floats (present, the body is read
 again with Decimals). The body is a batch of 1000 typical events.
 
-    .venv/bin/python bench/strict_json.py [--rounds 200]
+    .venv/bin/python -m bench.strict_json [--rounds 200]
 
 Figures go to docs/performance.md, section "Strict JSON bodies".
 """

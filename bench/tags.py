@@ -1,6 +1,6 @@
 """Benchmark: what tags cost, the worst case included (a tag with one value per end user).
 
-    .venv/bin/python bench/tags.py [--events 30000]
+    .venv/bin/python -m bench.tags [--events 30000]
 
 In a scratch PostgreSQL database (`usagebook_bench_tags`, dropped at the end), three runs record
 `--events` events each through the recording path (`ledger.recording.record`, in process,
@@ -26,22 +26,19 @@ from typing import Any
 
 import asyncpg
 
+from usagebook.errors import ProblemCollector
+from usagebook.ledger.accounts import create_account
+from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog
+from usagebook.ledger.events import parse_events
+from usagebook.ledger.keys import KeyType, create_key
+from usagebook.ledger.recording import record
+from usagebook.ledger.usage_analytics import local_analytics
+from usagebook.ledger.usage_analytics_query import RawAnalyticsQuery
+from usagebook.settings import Settings
+from usagebook.store.engine import Database, create_database
+from usagebook.store.migrate import upgrade
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from usagebook.errors import ProblemCollector  # noqa: E402
-from usagebook.ledger.accounts import create_account  # noqa: E402
-from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog  # noqa: E402
-from usagebook.ledger.events import parse_events  # noqa: E402
-from usagebook.ledger.keys import KeyType, create_key  # noqa: E402
-from usagebook.ledger.recording import record  # noqa: E402
-from usagebook.ledger.usage_analytics import local_analytics  # noqa: E402
-from usagebook.ledger.usage_analytics_query import RawAnalyticsQuery  # noqa: E402
-from usagebook.settings import Settings  # noqa: E402
-from usagebook.store.engine import Database, create_database  # noqa: E402
-from usagebook.store.migrate import upgrade  # noqa: E402
-
 SERVER = "postgresql://127.0.0.1:5432"
 DATABASE = os.environ.get("USAGEBOOK_BENCH_TAGS_DATABASE", "usagebook_bench_tags")
 DOCS = ROOT / "docs" / "performance.md"
@@ -134,7 +131,7 @@ def _report(events: int, found: dict[str, Any]) -> None:
     base = found[VARIANTS[0]]["rate"]
     lines = [
         SECTION, "",
-        f"`.venv/bin/python bench/tags.py --events {events}` "
+        f"`.venv/bin/python -m bench.tags --events {events}` "
         f"({datetime.now(tz=UTC):%Y-%m-%d %H:%M} UTC): {events:,} events per run recorded in "
         "process on PostgreSQL (batches of 1000, timestamps of now), one run after the other. "
         f"Load average (1 min) at the end: {os.getloadavg()[0]:.1f} on 2 cores, shared.", "",

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from fastapi.testclient import TestClient
 
-from tests.admission.helpers import AUTHORIZE_PATH, Customer, key_limit_text
-from tests.conftest import Harness
-from tests.recording.helpers import IMAGE, LLAMA_IN, OPERATOR, grant, set_diem
+from tests.support.admission import AUTHORIZE_PATH, Customer, key_limit_text
+from tests.support.harness import Harness
+from tests.support.recording import IMAGE, LLAMA_IN, OPERATOR, grant, set_diem
 from usagebook.app import create_app
 from usagebook.ledger.keys import revoke_key
 

@@ -7,9 +7,9 @@ import json
 
 from typer.testing import CliRunner
 
-from tests.admission.helpers import LIMITS_PATH, Customer
-from tests.cli.test_cli import SECRET_ENV
-from tests.conftest import Harness
+from tests.support.admission import LIMITS_PATH, Customer
+from tests.support.cli import SECRET_ENV
+from tests.support.harness import Harness
 from usagebook.cli import app
 
 

@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.admission.helpers import AUTHORIZE_PATH, Customer, key_limit_text
-from tests.conftest import OPERATOR_TOKEN, Harness
-from tests.recording.helpers import EVENTS_PATH, IMAGE, record_ok
-from tests.servers import UsagebookServer
+from tests.support.admission import AUTHORIZE_PATH, Customer, key_limit_text
+from tests.support.harness import OPERATOR_TOKEN, Harness
+from tests.support.recording import EVENTS_PATH, IMAGE, record_ok
+from tests.support.servers import UsagebookServer
 from usagebook.ledger.key_usage import current_period_usage
 from usagebook.ledger.keys import get_key
 from usagebook.store import holds as hold_store

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.admission.helpers import LIMITS_PATH, Customer
-from tests.conftest import Harness
-from tests.recording.helpers import set_diem
+from tests.support.admission import LIMITS_PATH, Customer
+from tests.support.harness import Harness
+from tests.support.recording import set_diem
 
 
 def test_put_and_get_limits(harness: Harness) -> None:

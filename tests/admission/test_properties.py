@@ -16,9 +16,9 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tests.admission.helpers import Customer
-from tests.conftest import Harness
-from tests.recording.helpers import IMAGE
+from tests.support.admission import Customer
+from tests.support.harness import Harness
+from tests.support.recording import IMAGE
 from usagebook.errors import PaymentRequired
 from usagebook.ledger.admission import ORDER, Refusal, Room, authorize, choose_currency
 from usagebook.ledger.events import Event

@@ -6,9 +6,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from tests.admission.helpers import LIMITS_PATH, Customer
-from tests.conftest import Harness
-from tests.recording.helpers import IMAGE, audit_clean, grant, post_events, record_ok, set_diem
+from tests.support.admission import LIMITS_PATH, Customer
+from tests.support.harness import Harness
+from tests.support.recording import IMAGE, audit_clean, grant, post_events, record_ok, set_diem
 from usagebook.store import holds as hold_store
 from usagebook.store.engine import Database
 from usagebook.store.holds import HoldRow

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import jsonschema
 import pytest
 
-from tests.analytics.helpers import days_back, entry, exact, get, today
-from tests.conftest import Harness, Tenant
-from tests.factories import random_entries, store_entries
+from tests.support.analytics import ANALYTICS_SCHEMA, days_back, entry, exact, get, today
+from tests.support.factories import random_entries, store_entries
+from tests.support.harness import Harness, Tenant
 from usagebook.ledger.keys import KeyType, create_key
 from usagebook.timeutil import day_start_ms
-
-SCHEMA = json.loads(
-    (Path(__file__).parents[1] / "contract" / "venice_schemas.json").read_text())["usageAnalytics"]
 
 
 def test_answer_follows_venice_schema_with_a_row_per_day(harness: Harness, tenant: Tenant) -> None:
@@ -28,11 +23,11 @@ def test_answer_follows_venice_schema_with_a_row_per_day(harness: Harness, tenan
     assert answer.status_code == 200, answer.text
     assert answer.headers["cache-control"] == "private, max-age=600"
     body = answer.json()
-    jsonschema.validate(body, SCHEMA)
+    jsonschema.validate(body, ANALYTICS_SCHEMA)
     assert body["lookback"] == "7d"
     assert [row["date"] for row in body["byDate"]] == [d.isoformat() for d in days_back(7)]
     assert [row["date"] for row in body["byModelDaily"]] == [day_start_ms(d) for d in days_back(7)]
-    assert set(body) == set(SCHEMA["required"])
+    assert set(body) == set(ANALYTICS_SCHEMA["required"])
 
 
 def test_days_without_usage_are_zero_rows(harness: Harness, tenant: Tenant) -> None:

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.analytics.helpers import PATH, entry, today
-from tests.conftest import Harness, Tenant, make_settings
-from tests.factories import store_entries
+from tests.support.analytics import PATH, entry, today
+from tests.support.factories import store_entries
+from tests.support.harness import Harness, Tenant, make_settings
 from usagebook.app import create_app
 from usagebook.ledger.accounts import create_account
 from usagebook.ledger.analytics import cache_ttl_ms

@@ -6,9 +6,9 @@ import asyncio
 from datetime import timedelta
 from decimal import Decimal
 
-from tests.analytics.helpers import entry, exact, get, today
-from tests.conftest import Harness, Tenant
-from tests.factories import store_entries
+from tests.support.analytics import entry, exact, get, today
+from tests.support.factories import store_entries
+from tests.support.harness import Harness, Tenant
 from usagebook.store.engine import Database
 from usagebook.store.rows import NewEntry
 

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from tests.analytics.helpers import DIEM_LIKE, SKUS, USD_LIKE, entry, exact, get, spend, today
-from tests.conftest import Harness
-from tests.factories import store_entries
+from tests.support.analytics import DIEM_LIKE, SKUS, USD_LIKE, entry, exact, get, spend, today
+from tests.support.factories import store_entries
+from tests.support.harness import Harness
 from usagebook.store.engine import Database
 from usagebook.store.rows import NewEntry
 from usagebook.store.tables import usage_entries

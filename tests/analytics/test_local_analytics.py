@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.analytics.helpers import SKUS, exact
-from tests.analytics.local_reference import Stored, local_day, local_midnight_ms, stored_entries
-from tests.conftest import Harness, Tenant
-from tests.factories import store_entries
-from tests.recording.test_tags import named_problem
+from tests.support.analytics import SKUS, exact
+from tests.support.factories import store_entries
+from tests.support.harness import Harness, Tenant
+from tests.support.local_analytics import Stored, local_day, local_midnight_ms, stored_entries
+from tests.support.recording import named_problem
 from usagebook.ledger.events import tags_text
 from usagebook.money import charge_amount
 from usagebook.store.rows import NewEntry

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from tests.conftest import TEST_SECRET, _create_postgres_database
-from tests.factories import random_entries
+from tests.support.factories import random_entries
+from tests.support.harness import TEST_SECRET, create_postgres_database
+from tests.support.projections import PROJECTIONS, grain_rollups
 from usagebook.settings import Settings
 from usagebook.store.engine import Database, create_database
 from usagebook.store.entries import insert_entries
@@ -34,7 +35,7 @@ def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
         yield Settings.from_env({}, database_url=f"sqlite:///{tmp_path}/old.db",
                                 secret_key=TEST_SECRET).database_url
         return
-    url, drop = _create_postgres_database()
+    url, drop = create_postgres_database()
     yield Settings.from_env({}, database_url=url, secret_key=TEST_SECRET).database_url
     drop()
 
@@ -126,8 +127,6 @@ def test_sqlite_refuses_a_rollup_sum_past_64_bits(tmp_path: Path) -> None:
 def test_upgrade_backfills_hour_and_quarter_rollups(scratch_url: str) -> None:
     """Migration 0008 fills the hour and quarter-hour rollups as the write path would have,
     floored before 1970 too."""
-    from tests.recording.test_projections import PROJECTIONS, _grain_rollups
-
     upgrade(scratch_url, "0007")
     entries = random_entries("acct_old", 300, seed=6, span_ms=4 * 86_400_000, end_ms=86_400_000,
                              key_ids=(None, "key_a", "key_b"))
@@ -151,6 +150,6 @@ def test_upgrade_backfills_hour_and_quarter_rollups(scratch_url: str) -> None:
 
     asyncio.run(run(True))
     upgrade(scratch_url)
-    expected = _grain_rollups([("acct_old", e.api_key_id, e.ts_ms, e.sku, e.units, e.amount,
+    expected = grain_rollups([("acct_old", e.api_key_id, e.ts_ms, e.sku, e.units, e.amount,
                                 e.currency) for e in entries])
     assert asyncio.run(run(False)) == expected

@@ -12,8 +12,10 @@ import jsonschema
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.analytics.helpers import SKUS, exact, get, today
-from tests.analytics.local_reference import (
+from tests.support.analytics import ANALYTICS_SCHEMA, SKUS, exact, get, today
+from tests.support.factories import store_entries
+from tests.support.harness import Harness, Tenant
+from tests.support.local_analytics import (
     Stored,
     by_local_day,
     grouped,
@@ -21,9 +23,6 @@ from tests.analytics.local_reference import (
     spend,
     stored_entries,
 )
-from tests.analytics.test_api import SCHEMA
-from tests.conftest import Harness, Tenant
-from tests.factories import store_entries
 from usagebook.money import charge_amount
 from usagebook.store.rows import NewEntry
 
@@ -106,7 +105,7 @@ def test_local_days_equal_the_sums_of_their_entries(
     answer = get(harness, tenant, startDate=first.isoformat(), endDate=last.isoformat(),
                  timeZone=zone_name)
     assert answer.status_code == 200, answer.text
-    jsonschema.validate(answer.json(), SCHEMA)
+    jsonschema.validate(answer.json(), ANALYTICS_SCHEMA)
     assert_matches_entries(exact(answer), stored_entries(harness, tenant.account_id), first,
                            last, zone)
 
@@ -150,7 +149,7 @@ def test_dst_days_have_23_and_25_hours(harness: Harness) -> None:
 
 
 def test_utc_zone_gives_the_utc_answer(harness: Harness, tenant: Tenant) -> None:
-    from tests.factories import random_entries
+    from tests.support.factories import random_entries
 
     keys = (None, tenant.admin_key_id, tenant.inference_key_id)
     made = random_entries(tenant.account_id, 200, seed=5, span_ms=12 * 86_400_000, key_ids=keys)

@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from tests.analytics.helpers import PATH, SKUS, entry, today
-from tests.conftest import Harness, Tenant, make_settings
-from tests.factories import store_entries
+from tests.support.analytics import PATH, SKUS, entry, today
+from tests.support.factories import store_entries
+from tests.support.harness import Harness, Tenant, make_settings
 from usagebook.app import create_app
 from usagebook.errors import QueryTimeout
 from usagebook.store.analytics import TIMEOUT_MESSAGE, analytics_snapshot

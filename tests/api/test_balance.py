@@ -8,8 +8,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.conftest import Harness, Tenant
-from tests.recording.helpers import event, grant, record_ok, set_diem
+from tests.support.harness import Harness, Tenant
+from tests.support.recording import event, grant, record_ok, set_diem
 
 SCHEMAS = json.loads((Path(__file__).parents[1] / "contract" / "venice_schemas.json").read_text())
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.usage_support import assert_bad_request
-from tests.conftest import OPERATOR_TOKEN, Harness, Tenant
+from tests.support.harness import OPERATOR_TOKEN, Harness, Tenant
+from tests.support.usage import assert_bad_request
 
 
 @pytest.mark.parametrize("field", ["sku", "requestId", "notes", "accountId"])

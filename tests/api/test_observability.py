@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import OPERATOR_TOKEN, Harness, Tenant
+from tests.support.harness import OPERATOR_TOKEN, Harness, Tenant
 from usagebook import metrics
 from usagebook.app import create_app
 from usagebook.logs import JsonFormatter

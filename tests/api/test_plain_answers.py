@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import OPERATOR_TOKEN, TEST_SECRET, Harness, Tenant
+from tests.support.harness import OPERATOR_TOKEN, TEST_SECRET, Harness, Tenant
 from usagebook.app import create_app
 from usagebook.settings import Settings
 

@@ -13,8 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from redis.asyncio import Redis
 
-from tests.conftest import OPERATOR_TOKEN, Harness, Tenant
-from tests.servers import ScratchRedis, free_port
+from tests.support.clock import FrozenClock
+from tests.support.harness import OPERATOR_TOKEN, Harness, Tenant
+from tests.support.servers import ScratchRedis, free_port
 from usagebook.app import create_app
 from usagebook.errors import RateLimited
 from usagebook.ledger.ratelimit import REDIS_RETRY_SECONDS, RateLimiter
@@ -24,12 +25,7 @@ USAGE = "/api/v1/billing/usage"
 MINUTE_START = 60.0 * 100_000  # a clock reading at the very start of a window
 
 
-class FrozenClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
 
-    def __call__(self) -> float:
-        return self.now
 
 
 def key_id() -> str:

@@ -1,5 +1,5 @@
-from tests.conftest import Harness, Tenant
-from tests.factories import random_entries, store_entries
+from tests.support.factories import random_entries, store_entries
+from tests.support.harness import Harness, Tenant
 
 
 def test_usage_lists_only_the_callers_entries(harness: Harness, tenant: Tenant) -> None:

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.api.usage_support import URL, assert_standard_error, page
-from tests.conftest import Harness, Tenant
+from tests.support.harness import Harness, Tenant
+from tests.support.usage import URL, assert_standard_error, page
 from usagebook.ledger.keys import KeyType, create_key, hash_secret, revoke_key
 from usagebook.store.engine import Database
 from usagebook.store.keys import KeyRow, insert_key

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.api.usage_support import (
+from tests.support.factories import random_entries
+from tests.support.harness import Harness, Tenant
+from tests.support.usage import (
     CSV_HEADER,
     PAGINATION_HEADERS,
     URL,
@@ -19,8 +21,6 @@ from tests.api.usage_support import (
     page,
     store,
 )
-from tests.conftest import Harness, Tenant
-from tests.factories import random_entries
 from usagebook.ledger.catalog import DEMO_CATALOG
 from usagebook.store.rows import NewEntry
 from usagebook.timeutil import format_ms, now_ms

@@ -11,9 +11,9 @@ from dataclasses import replace
 
 import pytest
 
-from tests.api.usage_support import URL, assert_bad_request, page, request_ids, store
-from tests.conftest import Harness, Tenant
-from tests.factories import random_entries
+from tests.support.factories import random_entries
+from tests.support.harness import Harness, Tenant
+from tests.support.usage import URL, assert_bad_request, page, request_ids, store
 from usagebook.ledger.catalog import DEMO_CATALOG
 from usagebook.store.rows import NewEntry
 from usagebook.timeutil import MS_PER_DAY, format_ms, now_ms

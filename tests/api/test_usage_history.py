@@ -9,8 +9,8 @@ from typing import Any
 
 import jsonschema
 
-from tests.conftest import Harness, Tenant
-from tests.factories import random_entries, store_entries
+from tests.support.factories import random_entries, store_entries
+from tests.support.harness import Harness, Tenant
 from usagebook.store.entries import insert_entries
 from usagebook.store.rows import NewEntry
 from usagebook.timeutil import format_ms, now_ms

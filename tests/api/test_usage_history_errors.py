@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Harness, Tenant
-from tests.factories import random_entries, store_entries
+from tests.support.factories import random_entries, store_entries
+from tests.support.harness import Harness, Tenant
 from usagebook.ledger.cursors import WalkCursor, encode_cursor
 from usagebook.timeutil import now_ms
 

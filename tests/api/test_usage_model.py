@@ -9,8 +9,8 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.api.usage_support import page, request_ids, store
-from tests.conftest import Harness
+from tests.support.harness import Harness
+from tests.support.usage import page, request_ids, store
 from usagebook.store.rows import NewEntry
 from usagebook.timeutil import MS_PER_DAY, format_ms, now_ms
 

@@ -10,8 +10,8 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.api.usage_support import PLAIN_NUMBER, URL, exact_json, page, store
-from tests.conftest import Harness, Tenant
+from tests.support.harness import Harness, Tenant
+from tests.support.usage import PLAIN_NUMBER, URL, exact_json, page, store
 from usagebook.money import charge_amount
 from usagebook.store.rows import NewEntry
 from usagebook.timeutil import now_ms

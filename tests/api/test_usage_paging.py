@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from tests.api.usage_support import page, request_ids, store
-from tests.conftest import Harness, Tenant
-from tests.factories import random_entries
+from tests.support.factories import random_entries
+from tests.support.harness import Harness, Tenant
+from tests.support.usage import page, request_ids, store
 from usagebook.ledger.catalog import DEMO_CATALOG
 from usagebook.money import charge_amount
 from usagebook.store.rows import NewEntry

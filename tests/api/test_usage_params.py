@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.usage_support import URL, assert_bad_request, page, request_ids, store
-from tests.conftest import Harness, Tenant
-from tests.factories import random_entries
+from tests.support.factories import random_entries
+from tests.support.harness import Harness, Tenant
+from tests.support.usage import URL, assert_bad_request, page, request_ids, store
 
 INVALID = [
     ({"limit": "0"}, "limit"),

@@ -19,8 +19,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from tests.conftest import OPERATOR_TOKEN
-from tests.servers import UsagebookServer
+from tests.support.harness import OPERATOR_TOKEN
+from tests.support.servers import UsagebookServer
 
 CHROMIUM = os.environ.get("USAGEBOOK_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

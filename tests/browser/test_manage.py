@@ -10,7 +10,7 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Site, Tab, screenshot, sign_in, wait_until_loaded
-from tests.conftest import OPERATOR_TOKEN
+from tests.support.harness import OPERATOR_TOKEN
 
 
 def open_manage(tab: Tab, site: Site) -> Page:

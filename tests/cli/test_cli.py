@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -17,43 +16,19 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from tests.api.usage_support import URL, assert_standard_error, page, request_ids
-from tests.conftest import POSTGRES_URL, Harness, Tenant
+from tests.support.cli import (
+    ACCOUNT_ID,
+    CONSOLE_SCRIPT,
+    KEY_ID,
+    SECRET_ENV,
+    assert_failed,
+    cli,
+    ok_json,
+)
+from tests.support.harness import POSTGRES_URL, Harness, Tenant
+from tests.support.usage import URL, assert_standard_error, page, request_ids
 from usagebook.cli import app, main
 from usagebook.store.tables import api_keys
-
-SECRET_ENV = {"USAGEBOOK_SECRET_KEY": "cli-test-secret-0123456789abcdef"}
-ACCOUNT_ID = re.compile(r"^acct_[A-Za-z0-9]+$")
-KEY_ID = re.compile(r"^key_[A-Za-z0-9]+$")
-CONSOLE_SCRIPT = Path(sys.executable).parent / "usagebook"
-
-
-def cli(harness: Harness, *args: str) -> Any:
-    """Run a command in-process on the harness's database; returns typer's Result."""
-    result = CliRunner().invoke(app, [*args, "--database-url", harness.settings.database_url],
-                                env=SECRET_ENV)
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result
-
-
-def ok_json(harness: Harness, *args: str) -> dict[str, Any]:
-    result = cli(harness, *args, "--json")
-    assert result.exit_code == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert len(lines) == 1, result.stdout
-    payload: dict[str, Any] = json.loads(lines[0])
-    return payload
-
-
-def assert_failed(result: Any) -> str:
-    """One `FAILED:` line on stderr, nothing on stdout, a non-zero exit (a CliRunner Result or
-    a CompletedProcess)."""
-    assert getattr(result, "exit_code", getattr(result, "returncode", 0)) != 0
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("FAILED: "), result.stderr
-    assert "Traceback" not in result.stderr
-    return str(lines[0])
 
 
 def _key_rows(harness: Harness, account_id: str) -> list[dict[str, Any]]:

@@ -18,8 +18,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tests.cli.test_cli import CONSOLE_SCRIPT, KEY_ID, SECRET_ENV, assert_failed, cli
-from tests.conftest import Harness, Tenant, _create_postgres_database
+from tests.support.cli import CONSOLE_SCRIPT, KEY_ID, SECRET_ENV, assert_failed, cli
+from tests.support.harness import Harness, Tenant, create_postgres_database
 from usagebook.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -133,7 +133,7 @@ def test_key_ids_are_printed_whole_when_piped(harness: Harness, tenant: Tenant) 
 
 @pytest.mark.parametrize("args", STORED_DATA_COMMANDS[:3], ids=lambda a: "-".join(a[:2]))
 def test_an_unmigrated_postgresql_database_is_left_empty(args: tuple[str, ...]) -> None:
-    url, drop = _create_postgres_database()
+    url, drop = create_postgres_database()
     try:
         # A password in the URL (trust authentication ignores it) must not reach the message.
         role = asyncio.run(_current_role(url))

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.client.proxy import FaultyProxy
-from tests.servers import UsagebookServer
+from tests.support.faulty_proxy import FaultyProxy
+from tests.support.servers import UsagebookServer
 from usagebook.cli import app
 from usagebook.client import Event, RetryPolicy, UsagebookClient
 

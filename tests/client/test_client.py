@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.client.conftest import FAST_RETRY, SKU, Ledger, events, stored_request_ids
-from tests.client.proxy import FaultyProxy
-from tests.servers import free_port
+from tests.support.faulty_proxy import FaultyProxy
+from tests.support.servers import free_port
 from usagebook.client import (
     AsyncUsagebookClient,
     Estimate,

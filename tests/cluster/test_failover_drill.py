@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cluster.drill import ROOT, SKU, Load, cluster, reconcile
+from tests.support.cluster_drill import ROOT, SKU, Load, cluster, reconcile
 
 pytestmark = pytest.mark.cluster
 

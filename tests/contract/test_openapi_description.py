@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Harness
+from tests.support.harness import Harness
 
 USAGE = "/api/v1/billing/usage"
 

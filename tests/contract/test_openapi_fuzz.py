@@ -28,9 +28,9 @@ from hypothesis import HealthCheck, settings
 from jsonschema import Draft202012Validator
 from schemathesis.checks import positive_data_acceptance
 
-from tests.api.usage_support import SCHEMAS
-from tests.conftest import OPERATOR_TOKEN, TEST_SECRET, make_settings
-from tests.factories import random_entries, store_entries
+from tests.support.factories import random_entries, store_entries
+from tests.support.harness import OPERATOR_TOKEN, TEST_SECRET, make_settings
+from tests.support.usage import SCHEMAS
 from usagebook.app import create_app
 from usagebook.ledger.accounts import create_account
 from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog

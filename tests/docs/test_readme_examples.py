@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import UsagebookServer
+from tests.support.servers import UsagebookServer
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 RUNNABLE = re.compile(r"<!-- runnable -->\n```(\w+)\n(.*?)\n```", re.S)

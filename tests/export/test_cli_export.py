@@ -10,8 +10,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from tests.conftest import Harness, Tenant
-from tests.factories import random_entries, store_entries
+from tests.support.factories import random_entries, store_entries
+from tests.support.harness import Harness, Tenant
 from usagebook.cli import app
 from usagebook.ledger.export import ExportQuery, export_entries
 from usagebook.timeutil import DATE_TIME_EXPECTED

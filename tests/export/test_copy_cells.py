@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import make_settings
+from tests.support.harness import make_settings
 from usagebook.csvformat import entry_row
 from usagebook.ledger.accounts import create_account
 from usagebook.store.engine import Database, create_database

@@ -11,9 +11,9 @@ from itertools import pairwise
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tests.conftest import Harness, Tenant
-from tests.export.test_export_matches_api import api_pages
-from tests.factories import random_entries, store_entries
+from tests.support.factories import random_entries, store_entries
+from tests.support.harness import Harness, Tenant
+from tests.support.usage import api_pages
 from usagebook.ledger.export import ExportQuery, export_entries
 from usagebook.store.counts import HOUR_MS, hour_of
 from usagebook.store.engine import Database, create_database

@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import json
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
-from tests.conftest import Harness, Tenant
-from tests.factories import random_entries, store_entries
+from tests.support.factories import random_entries, store_entries
+from tests.support.harness import Harness, Tenant
+from tests.support.usage import api_pages
 from usagebook.errors import InvalidInput, NotFound
 from usagebook.ledger.export import Exported, ExportQuery, export_entries
 from usagebook.timeutil import DATE_TIME_EXPECTED, format_ms, now_ms
@@ -43,16 +43,7 @@ def export_bytes(harness: Harness, query: ExportQuery, batch_size: int = 97) -> 
     return out.getvalue()
 
 
-def api_pages(harness: Harness, tenant: Tenant, params: dict[str, str], accept: str) -> list[Any]:
-    pages, page = [], 1
-    while True:
-        answer = harness.get("/api/v1/billing/usage", tenant, headers={"Accept": accept},
-                             params={**params, "sortOrder": "asc", "limit": 500, "page": page})
-        assert answer.status_code == 200, answer.text
-        pages.append(answer)
-        if page >= int(answer.headers["x-pagination-total-pages"]):
-            return pages
-        page += 1
+
 
 
 def query_for(tenant: Tenant, params: dict[str, str], fmt: str = "csv") -> ExportQuery:

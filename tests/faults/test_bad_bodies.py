@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import OPERATOR_TOKEN, Harness, Tenant
-from tests.faults.traffic import EVENTS, SKU
+from tests.support.harness import OPERATOR_TOKEN, Harness, Tenant
+from tests.support.traffic import EVENTS, SKU
 
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}", "content-type": "application/json"}
 LIMIT = 2 * 1024 * 1024

@@ -9,21 +9,15 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import OPERATOR_TOKEN
-from tests.faults.conftest import ServerFactory, assert_log_clean, seed_tenant
-from tests.faults.traffic import Traffic, assert_whole_batches, stored_request_ids
-from tests.servers import ScratchPostgres
+from tests.support.harness import OPERATOR_TOKEN
+from tests.support.served import ServerFactory, assert_log_clean, seed_tenant
+from tests.support.servers import ScratchPostgres
+from tests.support.traffic import Traffic, assert_whole_batches, stored_request_ids, wait_until
 
 pytestmark = pytest.mark.slow  # a real server and real outages: seconds each
 
 
-def wait_until(seconds: float, check: object) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not within {seconds} s")
+
 
 
 def test_postgres_down_is_a_503_and_the_service_recovers(

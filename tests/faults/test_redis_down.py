@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import OPERATOR_TOKEN
-from tests.faults.conftest import ServerFactory, assert_log_clean, seed_tenant
-from tests.servers import ScratchPostgres, ScratchRedis
+from tests.support.harness import OPERATOR_TOKEN
+from tests.support.served import ServerFactory, assert_log_clean, seed_tenant
+from tests.support.servers import ScratchPostgres, ScratchRedis
 
 pytestmark = pytest.mark.slow  # a real server and real outages: seconds each
 

@@ -16,8 +16,8 @@ import asyncpg
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import OPERATOR_TOKEN
-from tests.servers import ScratchPostgres, ScratchStandby
+from tests.support.harness import OPERATOR_TOKEN
+from tests.support.servers import ScratchPostgres, ScratchStandby
 from usagebook.app import create_app
 from usagebook.ledger.accounts import create_account
 from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog

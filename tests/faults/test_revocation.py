@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Tenant
-from tests.faults.conftest import SECRET_KEY, seed_tenant, server_env
-from tests.servers import ScratchPostgres, ScratchRedis, UsagebookServer
+from tests.support.harness import Tenant
+from tests.support.served import SECRET_KEY, seed_tenant, server_env
+from tests.support.servers import ScratchPostgres, ScratchRedis, UsagebookServer
 
 pytestmark = pytest.mark.slow  # real servers, and the contract's 5 s
 

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import OPERATOR_TOKEN
-from tests.faults.conftest import ServerFactory, assert_log_clean, seed_tenant
-from tests.faults.test_postgres_restart import wait_until
-from tests.faults.traffic import Traffic, assert_whole_batches, stored_request_ids
-from tests.servers import ScratchPostgres
+from tests.support.harness import OPERATOR_TOKEN
+from tests.support.served import ServerFactory, assert_log_clean, seed_tenant
+from tests.support.servers import ScratchPostgres
+from tests.support.traffic import Traffic, assert_whole_batches, stored_request_ids, wait_until
 
 pytestmark = pytest.mark.slow  # a real server and real outages: seconds each
 

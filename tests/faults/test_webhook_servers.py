@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import OPERATOR_TOKEN, Tenant
-from tests.faults.conftest import SECRET_KEY, ServerFactory, seed_tenant
-from tests.servers import ScratchPostgres, UsagebookServer
-from tests.webhooks.receiver import Receiver, wait_until
+from tests.support.harness import OPERATOR_TOKEN, Tenant
+from tests.support.receiver import Receiver, wait_until
+from tests.support.served import SECRET_KEY, ServerFactory, seed_tenant
+from tests.support.servers import ScratchPostgres, UsagebookServer
 from usagebook.ledger.accounts import create_account
 from usagebook.ledger.keys import KeyType, create_key
 from usagebook.settings import Settings

@@ -17,9 +17,9 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import OPERATOR_TOKEN, POSTGRES_URL, _create_postgres_database
-from tests.gateway.fake_upstream import FakeUpstream, ThreadedServer
-from tests.servers import GatewayServer, UsagebookServer
+from tests.support.fake_upstream import FakeUpstream, ThreadedServer
+from tests.support.harness import OPERATOR_TOKEN, POSTGRES_URL, create_postgres_database
+from tests.support.servers import GatewayServer, UsagebookServer
 from usagebook.ledger import balances
 from usagebook.ledger.accounts import create_account
 from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog
@@ -135,7 +135,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
 
 @pytest.fixture
 def postgres_ledger(tmp_path: Path) -> Iterator[Ledger]:
-    url, drop = _create_postgres_database()
+    url, drop = create_postgres_database()
     assert url.startswith(POSTGRES_URL.rsplit("/", 1)[0])
     started = start_ledger(url, tmp_path / "pg-ledger.log")
     yield started

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from tests.cli.test_cli import assert_failed
+from tests.support.cli import assert_failed
 from usagebook.cli import app
 
 

@@ -13,10 +13,10 @@ import openai
 import pytest
 
 from tests.gateway.conftest import MODEL, GatewayFactory, Ledger, customer_client, start_ledger
-from tests.gateway.fake_upstream import FakeUpstream, ThreadedServer
-from tests.gateway.helpers import assert_billed_as_reported, by_request, upstream_of
-from tests.gateway.ledger_front import LedgerFront
-from tests.servers import GatewayServer, free_port
+from tests.support.fake_upstream import FakeUpstream, ThreadedServer
+from tests.support.gateway import assert_billed_as_reported, by_request, upstream_of
+from tests.support.ledger_front import LedgerFront
+from tests.support.servers import GatewayServer, free_port
 from usagebook.gateway.usage import COUNTED_NOTE
 
 MESSAGES = [{"role": "user", "content": "Tell me a long story."}]

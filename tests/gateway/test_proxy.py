@@ -16,9 +16,9 @@ from tests.gateway.conftest import (
     Ledger,
     customer_client,
 )
-from tests.gateway.fake_upstream import FakeUpstream
-from tests.gateway.helpers import assert_billed_as_reported, by_request, upstream_of
-from tests.servers import GatewayServer
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.gateway import assert_billed_as_reported, by_request, upstream_of
+from tests.support.servers import GatewayServer
 from usagebook.gateway.usage import COUNTED_NOTE
 
 MESSAGES = [{"role": "user", "content": "Say hello in a few words, please."}]

@@ -12,9 +12,9 @@ from decimal import Decimal
 import openai
 
 from tests.gateway.conftest import MODEL, Customer, Ledger, customer_client
-from tests.gateway.fake_upstream import FakeUpstream
-from tests.gateway.helpers import assert_billed_as_reported, by_request, upstream_of
-from tests.servers import GatewayServer
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.gateway import assert_billed_as_reported, by_request, upstream_of
+from tests.support.servers import GatewayServer
 from usagebook.gateway.usage import COUNTED_NOTE
 
 LIMIT_TEXT = ("API key USD spend limit exceeded. Your account may still have USD balance, but "

@@ -15,11 +15,11 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import OPERATOR_TOKEN
 from tests.gateway.conftest import MODEL, Customer, GatewayFactory, Ledger, customer_client
-from tests.gateway.fake_upstream import FakeUpstream, ThreadedServer
-from tests.gateway.ledger_front import LedgerFront
-from tests.servers import GatewayServer, free_port
+from tests.support.fake_upstream import FakeUpstream, ThreadedServer
+from tests.support.harness import OPERATOR_TOKEN
+from tests.support.ledger_front import LedgerFront
+from tests.support.servers import GatewayServer, free_port
 from usagebook.gateway.ledger_client import LedgerClient
 from usagebook.gateway.queue import UsageQueue
 from usagebook.gateway.records import UsageRecord

@@ -9,9 +9,9 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
-from tests.conftest import OPERATOR_TOKEN
 from tests.gateway.conftest import CACHED_MODEL, MODEL, Customer, Ledger
-from tests.servers import free_port
+from tests.support.harness import OPERATOR_TOKEN
+from tests.support.servers import free_port
 from usagebook.gateway.ledger_client import LedgerClient
 from usagebook.gateway.queue import UsageQueue
 from usagebook.gateway.records import UsageRecord

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import Harness
+from tests.support.harness import Harness
 
 REFERENCE = re.compile(r'(?:src|href)="([^"]+)"')
 

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import OPERATOR_TOKEN, TEST_SECRET, Harness, Tenant, make_settings
-from tests.hardening.test_timeouts import bounded, pg_lock  # noqa: F401 (a fixture)
-from tests.recording.helpers import OPERATOR
-from tests.servers import UsagebookServer
+from tests.support.harness import OPERATOR_TOKEN, TEST_SECRET, Harness, Tenant, make_settings
+from tests.support.recording import OPERATOR
+from tests.support.servers import UsagebookServer
+from tests.support.stall import bounded
 from usagebook.app import create_app
 
 USAGE = "/api/v1/billing/usage"
@@ -61,7 +61,7 @@ def test_valid_keys_and_wrong_kinds_do_not_count(guarded: TestClient, tenant: Te
 # Shown with a lock on the keys table, which SQLite readers do not wait on.
 @pytest.mark.parametrize("harness", ["postgresql"], indirect=True)
 def test_a_blocked_address_never_reaches_the_database(
-    harness: Harness, guarded: TestClient, pg_lock: Callable[[str], None],  # noqa: F811
+    harness: Harness, guarded: TestClient, pg_lock: Callable[[str], None],
 ) -> None:
     for _ in range(LIMIT + 1):
         guarded.get(USAGE, headers=guess())

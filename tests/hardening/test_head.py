@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.routing import Mount, Route
 
-from tests.conftest import Harness, Tenant
+from tests.support.harness import Harness, Tenant
 
 # Headers that differ between any two answers, HEAD or not.
 _PER_ANSWER = {"x-request-id", "date", "content-disposition", "x-next-cursor"}

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Harness, Tenant
-from tests.recording.helpers import IMAGE, event, post_events
+from tests.support.harness import Harness, Tenant
+from tests.support.recording import IMAGE, event, post_events
 
 UNITS = "999999999"  # each event adds 999999999 * 10**9 nano-units to its units totals
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import OPERATOR_TOKEN, TEST_SECRET
-from tests.servers import UsagebookServer
+from tests.support.harness import OPERATOR_TOKEN, TEST_SECRET
+from tests.support.servers import UsagebookServer
 
 DROPPED_WITHIN = 30.0  # seconds, the bound
 KIB = 1024

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Harness, Tenant
-from tests.recording.helpers import EVENTS_PATH, OPERATOR, event, grant, post_events
+from tests.support.harness import Harness, Tenant
+from tests.support.recording import EVENTS_PATH, OPERATOR, event, grant, post_events
 from usagebook.ledger.cursors import WalkCursor, encode_cursor
 from usagebook.timeutil import now_ms
 

@@ -2,43 +2,25 @@
 a bounded time and answers 503 StandardError with Retry-After, never a hang: connect and
 statement timeouts on both databases, and /readyz within a few seconds.
 
-The stalled database is a TCP listener that accepts and never answers (tests.hardening.stall);
+The stalled database is a TCP listener that accepts and never answers (tests.support.stall);
 the lock is held by another session on this test run's own scratch database."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import asyncpg
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import OPERATOR_TOKEN, TEST_SECRET, Harness, Tenant, make_settings
-from tests.hardening.stall import StalledListener
-from tests.recording.helpers import EVENTS_PATH, OPERATOR, event
+from tests.support.harness import OPERATOR_TOKEN, TEST_SECRET, Harness, Tenant, make_settings
+from tests.support.recording import EVENTS_PATH, OPERATOR, event
+from tests.support.stall import BOUND_SECONDS, StalledListener, bounded
 from usagebook.app import create_app
-
-T = TypeVar("T")
-BOUND_SECONDS = 15  # far above every timeout configured here: past it the call is a hang
-
-
-def bounded(call: Callable[[], T], seconds: float = BOUND_SECONDS) -> T:
-    """`call()`'s result; fails the test (instead of hanging it) if it takes over `seconds`."""
-    outcome: list[Any] = []
-    worker = threading.Thread(target=lambda: outcome.append(call()), daemon=True)
-    worker.start()
-    worker.join(seconds)
-    assert not worker.is_alive(), f"still waiting after {seconds} s: a hang"
-    assert outcome, "the call raised (see the thread's traceback above)"
-    result: T = outcome[0]
-    return result
 
 
 def assert_unavailable(answer: Any) -> None:
@@ -89,40 +71,7 @@ def test_the_cli_fails_in_one_line_on_a_stalled_database(stalled: StalledListene
     assert len(lines) == 1 and lines[0].startswith("FAILED: "), done.stderr
 
 
-async def _hold_lock(url: str, tables: str, locked: threading.Event,
-                     release: threading.Event) -> None:
-    conn = await asyncpg.connect(url, timeout=10)
-    try:
-        async with conn.transaction():
-            if tables == "*":
-                names = await conn.fetch("SELECT quote_ident(tablename) AS name FROM pg_tables "
-                                         "WHERE schemaname = 'public'")
-                tables = ", ".join(row["name"] for row in names)
-            await conn.execute(f"LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE")
-            locked.set()
-            await asyncio.get_running_loop().run_in_executor(None, release.wait, 60)
-    finally:
-        await conn.close()
 
-
-@pytest.fixture
-def pg_lock(database_urls: dict[str, str]) -> Iterator[Callable[[str], None]]:
-    """Take an ACCESS EXCLUSIVE lock on tables ("*": all of them) of this run's scratch
-    database from another session, until the test ends."""
-    holders: list[tuple[threading.Thread, threading.Event]] = []
-
-    def lock(tables: str) -> None:
-        locked, release = threading.Event(), threading.Event()
-        holder = threading.Thread(target=asyncio.run, daemon=True, args=(
-            _hold_lock(database_urls["postgresql"], tables, locked, release),))
-        holder.start()
-        holders.append((holder, release))
-        assert locked.wait(15), "could not take the lock"
-
-    yield lock
-    for holder, release in holders:
-        release.set()
-        holder.join(15)
 
 
 # PostgreSQL's lock; SQLite's is tested below.

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import Harness
-from tests.factories import random_entries, store_entries
+from tests.support.factories import random_entries, store_entries
+from tests.support.harness import Harness
 from usagebook.ledger.accounts import create_account
 from usagebook.ledger.balances import grant_credit, set_diem_allocation
 from usagebook.ledger.keys import KeyType, create_key

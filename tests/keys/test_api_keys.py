@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Harness, Tenant
-from tests.keys.support import KEYS, bearer, create, problems, venice_errors
+from tests.support.harness import Harness, Tenant
+from tests.support.keys import KEYS, bearer, create, problems, venice_errors
 from usagebook.store import keys as key_store
 from usagebook.store.engine import Database
 from usagebook.timeutil import now_ms

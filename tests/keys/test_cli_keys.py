@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli.test_cli import assert_failed, cli, ok_json
-from tests.conftest import Harness, Tenant
-from tests.keys.support import KEYS
+from tests.support.cli import assert_failed, cli, ok_json
+from tests.support.harness import Harness, Tenant
+from tests.support.keys import KEYS
 
 
 def test_limits_set_by_the_cli_are_what_http_shows(harness: Harness, tenant: Tenant) -> None:

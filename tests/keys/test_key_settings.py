@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import Harness, Tenant
+from tests.support.harness import Harness, Tenant
 from usagebook.errors import InvalidInput, NotFound
 from usagebook.ledger import keys
 from usagebook.ledger.key_usage import LimitPeriod

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.admission.helpers import Customer
-from tests.api.test_rate_limits import FrozenClock
-from tests.conftest import Harness, Tenant
-from tests.factories import store_entries
-from tests.keys.support import KEYS, bearer, create, problems, venice_errors
+from tests.support.admission import Customer
+from tests.support.clock import FrozenClock
+from tests.support.factories import store_entries
+from tests.support.harness import Harness, Tenant
+from tests.support.keys import KEYS, bearer, create, problems, venice_errors
 from usagebook.app import create_app
 from usagebook.ledger.balances import grant_credit, set_diem_allocation
 from usagebook.ledger.keys import MAX_ACTIVE_KEYS, KeyType, create_key

@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import Harness, Tenant
-from tests.factories import CURRENCIES, random_entries, store_entries
+from tests.support.factories import CURRENCIES, random_entries, store_entries
+from tests.support.harness import Harness, Tenant
 from usagebook.ledger.key_usage import (
     LimitPeriod,
     Spend,

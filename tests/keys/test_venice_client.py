@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Harness, Tenant
-from tests.faults.conftest import server_env
-from tests.keys.support import venice_errors
-from tests.servers import UsagebookServer
+from tests.support.harness import Harness, Tenant
+from tests.support.keys import venice_errors
+from tests.support.served import server_env
+from tests.support.servers import UsagebookServer
 
 # The examples of Venice's create and update request schemas (swagger.yaml 20260821.193530),
 # with the example expiry (2023-10-01T12:00:00Z, now past) moved into the future.

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import _create_postgres_database, make_settings
-from tests.factories import random_entries
+from tests.support.factories import random_entries
+from tests.support.harness import create_postgres_database, make_settings
 from usagebook.store.counts import day_of, hour_of
 from usagebook.store.engine import create_database
 from usagebook.store.migrate import upgrade
@@ -25,7 +25,7 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'backfill.db'}"
         return
-    url, drop = _create_postgres_database()
+    url, drop = create_postgres_database()
     yield url
     drop()
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import Harness
+from tests.support.harness import Harness
 from usagebook.ledger import usage
 from usagebook.ledger.catalog import DEMO_CATALOG
 from usagebook.ledger.usage import UsageQuery, list_usage

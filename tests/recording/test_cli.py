@@ -6,9 +6,9 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from tests.cli.test_cli import assert_failed, cli, ok_json
-from tests.conftest import Harness, Tenant
-from tests.recording.helpers import event, record_ok
+from tests.support.cli import assert_failed, cli, ok_json
+from tests.support.harness import Harness, Tenant
+from tests.support.recording import event, record_ok
 
 
 def test_prices_import_csv_and_json_then_list(

@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
-from tests.conftest import Harness, Tenant
-from tests.recording.helpers import (
+from tests.support.harness import Harness, Tenant
+from tests.support.recording import (
     audit_clean,
     event,
     grant,

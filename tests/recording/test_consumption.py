@@ -8,8 +8,8 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import Harness, Tenant
-from tests.recording.helpers import audit_clean, dec, event, grant, record_ok, set_diem
+from tests.support.harness import Harness, Tenant
+from tests.support.recording import audit_clean, dec, event, grant, record_ok, set_diem
 from usagebook.ledger.balances import balance_of
 from usagebook.store.engine import Database
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import jsonschema
 
-from tests.conftest import Harness
-from tests.recording.helpers import audit_clean, entries_by_id, replay_currencies
+from tests.support.harness import Harness
+from tests.support.recording import audit_clean, entries_by_id, replay_currencies
 from usagebook.ledger.demo import DIEM_PER_DAY, GRANTS, create_demo
 from usagebook.ledger.keys import authenticate
 

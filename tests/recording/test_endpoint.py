@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import Harness, Tenant
-from tests.recording.helpers import (
+from tests.support.harness import Harness, Tenant
+from tests.support.recording import (
     EVENTS_PATH,
     IMAGE,
     LLAMA_IN,

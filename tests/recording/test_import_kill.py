@@ -10,9 +10,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.cli.test_cli import CONSOLE_SCRIPT, SECRET_ENV, ok_json
-from tests.conftest import Harness
-from tests.recording.helpers import audit_clean, grant, set_diem
+from tests.support.cli import CONSOLE_SCRIPT, SECRET_ENV, ok_json
+from tests.support.harness import Harness
+from tests.support.recording import audit_clean, grant, set_diem
 from usagebook.store.engine import Database
 from usagebook.store.entries import EntryFilter, count_entries, list_entries_page
 

@@ -14,8 +14,8 @@ from decimal import Decimal
 
 from sqlalchemy import text
 
-from tests.conftest import Harness, Tenant
-from tests.recording.helpers import IMAGE, audit_clean, entries_by_id
+from tests.support.harness import Harness, Tenant
+from tests.support.recording import IMAGE, audit_clean, entries_by_id
 from usagebook.ledger.catalog import DEMO_CATALOG
 from usagebook.ledger.events import Event
 from usagebook.ledger.recording import EventResult, record

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import _create_postgres_database
-from tests.factories import random_entries
+from tests.support.factories import random_entries
+from tests.support.harness import create_postgres_database
 from usagebook.settings import normalise_database_url
 from usagebook.store.migrate import upgrade
 from usagebook.store.tables import account_balances, accounts, diem_days, usage_entries
@@ -24,7 +24,7 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield normalise_database_url(f"sqlite:///{tmp_path / 'pre-0002.db'}")
         return
-    url, drop = _create_postgres_database()
+    url, drop = create_postgres_database()
     try:
         yield normalise_database_url(url)
     finally:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Harness, Tenant
-from tests.recording.helpers import event, post_events, record_ok
+from tests.support.harness import Harness, Tenant
+from tests.support.recording import event, named_problem, post_events, record_ok
 from usagebook.ledger.export import ExportQuery, export_entries
 
 HISTORY = "/api/v1/billing/usage-history"
@@ -19,13 +19,7 @@ ENTRY_KEYS = {"timestamp", "sku", "pricePerUnitUsd", "units", "amount", "currenc
               "inferenceDetails"}
 
 
-def named_problem(answer: Any, path: str) -> list[str]:
-    """The messages of a DetailedError at `path` (nested per dotted segment)."""
-    node = answer.json()["details"]
-    for segment in path.split("."):
-        node = node[segment]
-    messages: list[str] = node["_errors"]
-    return messages
+
 
 
 def _tagged(request_id: str, tenant: Tenant, tags: Any = None, **extra: Any) -> dict[str, Any]:

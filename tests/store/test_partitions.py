@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from tests.conftest import Harness, Tenant, _create_postgres_database, make_settings
+from tests.support.harness import Harness, Tenant, create_postgres_database, make_settings
 from usagebook.app import create_app
 from usagebook.cli import app as cli_app
 from usagebook.ledger.balances import grant_credit
@@ -45,7 +45,7 @@ def _cli(*args: str) -> Any:
 
 @pytest.fixture
 def own() -> Iterator[Harness]:
-    url, drop = _create_postgres_database()
+    url, drop = create_postgres_database()
     try:
         settings = make_settings(url)
         upgrade(settings.database_url)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from tests.conftest import TEST_SECRET, _create_postgres_database
+from tests.support.harness import TEST_SECRET, create_postgres_database
 from usagebook.settings import normalise_database_url
 from usagebook.store.migrate import code_revision, database_revision, upgrade
 
@@ -26,7 +26,7 @@ def usagebook(*args: str, url: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def fresh_postgres() -> Iterator[str]:
-    url, drop = _create_postgres_database()
+    url, drop = create_postgres_database()
     yield url
     drop()
 
@@ -36,7 +36,7 @@ def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
-    url, drop = _create_postgres_database()
+    url, drop = create_postgres_database()
     yield url
     drop()
 

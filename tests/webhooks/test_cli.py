@@ -7,7 +7,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from tests.conftest import Harness, Tenant
+from tests.support.harness import Harness, Tenant
 from usagebook.cli import app
 
 SECRET_ENV = {"USAGEBOOK_SECRET_KEY": "cli-test-secret-0123456789abcdef"}

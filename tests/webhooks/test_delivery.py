@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import pytest
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from tests.conftest import Harness, Tenant
-from tests.webhooks.helpers import (
+from tests.support.harness import Harness, Tenant
+from tests.support.receiver import Receiver, wait_until
+from tests.support.webhooks import (
     HOOKS,
     LOW,
     balance_alert,
@@ -20,7 +21,6 @@ from tests.webhooks.helpers import (
     spend_usd,
     subscribe,
 )
-from tests.webhooks.receiver import Receiver, wait_until
 
 
 @pytest.fixture

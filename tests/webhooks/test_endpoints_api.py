@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import Harness, Tenant, make_settings
+from tests.support.harness import Harness, Tenant, make_settings
 from usagebook.app import create_app
 
 HOOKS = "/api/v1/webhooks"

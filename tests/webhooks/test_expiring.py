@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import Harness, Tenant
-from tests.webhooks.helpers import subscribe
-from tests.webhooks.receiver import Receiver
+from tests.support.harness import Harness, Tenant
+from tests.support.receiver import Receiver
+from tests.support.webhooks import subscribe
 from usagebook.ledger.expiry import raise_expiring
 from usagebook.ledger.keys import KeyType, create_key
 from usagebook.store.engine import Database

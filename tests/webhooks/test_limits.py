@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Harness, Tenant
-from tests.webhooks.helpers import grant, subscribe
-from tests.webhooks.receiver import Receiver, wait_until
+from tests.support.harness import Harness, Tenant
+from tests.support.receiver import Receiver, wait_until
+from tests.support.webhooks import grant, subscribe
 from usagebook.ledger.events import Event
 from usagebook.ledger.key_usage import LimitPeriod
 from usagebook.ledger.keys import KeyLimits, KeyOptions, KeyType, create_key

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from tests.conftest import OPERATOR_TOKEN, Harness
+from tests.support.harness import OPERATOR_TOKEN, Harness
 from usagebook.ledger import balances
 from usagebook.store.engine import Database
 from usagebook.store.entries import EntryFilter, list_entries_page
@@ -88,3 +88,12 @@ def entries_by_id(harness: Harness, account_id: str, limit: int = 100_000) -> li
             )
 
     return sorted(harness.call(work), key=lambda row: row.id)
+
+
+def named_problem(answer: Any, path: str) -> list[str]:
+    """The messages of a DetailedError at `path` (nested per dotted segment)."""
+    node = answer.json()["details"]
+    for segment in path.split("."):
+        node = node[segment]
+    messages: list[str] = node["_errors"]
+    return messages

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from tests.gateway.fake_upstream import FakeUpstream, Served
+from tests.support.fake_upstream import FakeUpstream, Served
 from usagebook.gateway.usage import COUNTED_NOTE
 
 MILLION = Decimal(1_000_000)

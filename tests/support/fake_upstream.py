@@ -15,7 +15,7 @@ client's `extra_body`), which the gateway forwards like any other field:
 Every answer is noted in `served` by its id, with the usage it reported and the content chunks
 it managed to send, so a test can reconcile the ledger with what the upstream really did.
 
-`python -m tests.gateway.fake_upstream --port N` serves it alone (for bench/gateway.py).
+`python -m tests.support.fake_upstream --port N` serves it alone (for bench/gateway.py).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 import uvicorn
 
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 Scope = dict[str, Any]
 _CONTENT_START = re.compile(rb'"(content|text)":"w')  # a content event's text, first letter

@@ -8,7 +8,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from tests.conftest import Harness, Tenant
+from tests.support.harness import Harness, Tenant
 
 KEYS = "/api/v1/api_keys"
 SCHEMAS = json.loads((Path(__file__).parents[1] / "contract" / "venice_schemas.json").read_text())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Harness, Tenant
-from tests.recording.helpers import event, grant, record_ok
+from tests.support.harness import Harness, Tenant
+from tests.support.recording import event, grant, record_ok
 
 HOOKS = "/api/v1/webhooks"
 LOW = "account.balance.low"

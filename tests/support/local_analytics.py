@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from tests.analytics.helpers import SKUS
-from tests.conftest import Harness
+from tests.support.analytics import SKUS
+from tests.support.harness import Harness
 from usagebook.store.engine import Database
 from usagebook.store.tables import usage_entries as ue
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from tests.conftest import Harness, Tenant
-from tests.factories import store_entries
+from tests.support.factories import store_entries
+from tests.support.harness import Harness, Tenant
 from usagebook.store.rows import NewEntry
 
 URL = "/api/v1/billing/usage"
@@ -101,3 +101,16 @@ def assert_standard_error(answer: Any, status: int) -> dict[str, Any]:
     assert set(body) == {"error"} and body["error"]
     assert "Traceback" not in answer.text
     return body  # type: ignore[no-any-return]
+
+
+def api_pages(harness: Harness, tenant: Tenant, params: dict[str, str], accept: str) -> list[Any]:
+    """Every page of /billing/usage for `params`, oldest first, 500 a page, in `accept`."""
+    pages, page = [], 1
+    while True:
+        answer = harness.get("/api/v1/billing/usage", tenant, headers={"Accept": accept},
+                             params={**params, "sortOrder": "asc", "limit": 500, "page": page})
+        assert answer.status_code == 200, answer.text
+        pages.append(answer)
+        if page >= int(answer.headers["x-pagination-total-pages"]):
+            return pages
+        page += 1

@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from tests.conftest import Harness
-from tests.recording.helpers import OPERATOR, grant
+from tests.support.harness import Harness
+from tests.support.recording import OPERATOR, grant
 from usagebook.ledger.accounts import create_account
 from usagebook.ledger.key_usage import LimitPeriod
 from usagebook.ledger.keys import KeyLimits, KeyOptions, KeyType, create_key

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from tests.conftest import OPERATOR_TOKEN, Tenant
+from tests.support.harness import OPERATOR_TOKEN, Tenant
 
 EVENTS = "/api/v1/usage/events"
 USAGE = "/api/v1/billing/usage"
@@ -124,3 +124,13 @@ def assert_whole_batches(traffic: Traffic, stored: list[str]) -> None:
     for answer in traffic.writes():
         kept = [rid for rid in answer.batch if rid in present]
         assert len(kept) in (0, len(answer.batch)), f"partial batch {answer.batch}: {kept}"
+
+
+def wait_until(seconds: float, check: object) -> None:
+    """Returns once `check()` is true; fails if it is not within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"not within {seconds} s")

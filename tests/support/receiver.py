@@ -13,7 +13,7 @@ from typing import Any
 
 from standardwebhooks import Webhook
 
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ import json
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from tests.conftest import Harness, Tenant
+from tests.support.harness import Harness, Tenant
 from usagebook.ledger.catalog import DEMO_CATALOG
 from usagebook.money import charge_amount
 from usagebook.store.rows import NewEntry
@@ -54,3 +55,8 @@ def spend(entries: Iterable[NewEntry], currencies: tuple[str, ...]) -> Decimal:
 
 USD_LIKE = ("USD", "BUNDLED_CREDITS")
 DIEM_LIKE = ("DIEM",)
+
+
+# Venice's published schema of GET /billing/usage-analytics.
+ANALYTICS_SCHEMA = json.loads(
+    (Path(__file__).parents[1] / "contract" / "venice_schemas.json").read_text())["usageAnalytics"]
