@@ -200,10 +200,10 @@ def report(figures: dict[str, Any], command: str) -> str:
         "first connection alone. The client reads COPY's output in gathered pieces (a 2 ms "
         "pause after a piece under 64 kB lets the socket buffer fill), which cuts its CPU "
         "about fourfold. "
-        "`tests/export/test_copy_cells.py` proves these bytes equal the Python formatter's "
+        "`tests/store/test_copy_cells.py` proves these bytes equal the Python formatter's "
         "(hypothesis: quotes, commas, line breaks, formula starts, unicode, extreme decimals), "
-        "`tests/export/test_export_matches_api.py` that the export equals the concatenated "
-        "`/billing/usage` CSV pages on both backends, and `tests/export/test_export_batches.py` "
+        "`tests/ledger/test_export_matches_api.py` that the export equals the concatenated "
+        "`/billing/usage` CSV pages on both backends, and `tests/ledger/test_export_batches.py` "
         "that batches stay bounded, that wrong buckets change batch sizes, never the output, "
         "and that every connection of an export reads the state of its first read.",
     ]

@@ -8,7 +8,7 @@ once, by path (`events.<index>.<field>`), before anything is written.
 words every error. Recording 20,000 events a second leaves no room for it on the common path,
 so `_fast_event` accepts the plain well-formed event in a few microseconds and hands anything
 else (an error, a float, an unusual key) to the model; it only ever says "valid, and here is the
-same value the model would give" or "ask the model". tests/unit/test_event_fast_path.py holds
+same value the model would give" or "ask the model". tests/ledger/test_event_fast_path.py holds
 it to that with hypothesis.
 """
 

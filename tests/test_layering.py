@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).parents[2] / "usagebook"
+PACKAGE = Path(__file__).parents[1] / "usagebook"
 SQL = re.compile(r"\b(SELECT\b|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE)")
 ALLOWED_SQLALCHEMY = {"ledger": {"sqlalchemy.ext.asyncio"},
                       "api": {"sqlalchemy.ext.asyncio", "sqlalchemy.exc"}}
