@@ -6,7 +6,7 @@ NOTHING unless the caller knows the entries are new), and the rows actually inse
 (RETURNING) feed data-modifying CTEs that add them to the balances, the count buckets and the
 daily rollups. One round trip instead of nine, and no
 Python loop over the batch for the sums. `store.projections` does the same in Python for SQLite,
-which has no data-modifying CTEs; tests/recording/test_projections.py holds both to a
+which has no data-modifying CTEs; tests/store/test_projections.py holds both to a
 recomputation from the stored entries.
 
 Every projection row's key starts with the account, and every writer holds the account's lock
