@@ -11,7 +11,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Site, Tab, screenshot, sign_in, wait_until_loaded
+from tests.support.browser import Site, Tab, screenshot, sign_in, wait_until_loaded
 
 
 def exact(answer: Any) -> Any:

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Browser
 
-from tests.browser.conftest import Site
+from tests.support.browser import Site
 
 
 def test_docs_renders_every_operation_from_this_origin(browser: Browser, site: Site) -> None:

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from tests.browser.conftest import DESKTOP, PHONE, Site, open_tab, sign_in, wait_until_loaded
+from tests.support.browser import DESKTOP, PHONE, Site, open_tab, sign_in, wait_until_loaded
 from usagebook.timeutil import MS_PER_DAY, format_ms, now_ms
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Site, Tab, screenshot, sign_in, wait_until_loaded
+from tests.support.browser import Site, Tab, screenshot, sign_in, wait_until_loaded
 
 VIEW = {"start": "2026-10-01", "end": "2026-12-01", "timeZone": "Asia/Kolkata",
         "granularity": "week", "groupBy": "model"}

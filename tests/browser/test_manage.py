@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Site, Tab, screenshot, sign_in, wait_until_loaded
+from tests.support.browser import Site, Tab, screenshot, sign_in, wait_until_loaded
 from tests.support.harness import OPERATOR_TOKEN
 
 

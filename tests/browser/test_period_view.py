@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Site, Tab, sign_in, wait_until_loaded
+from tests.support.browser import Site, Tab, sign_in, wait_until_loaded
 
 
 def day(offset: int) -> str:

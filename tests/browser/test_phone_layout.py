@@ -9,7 +9,7 @@ from typing import Any
 
 from playwright.sync_api import Page
 
-from tests.browser.conftest import PHONE, SCREENSHOTS, Site, Tab, sign_in, wait_until_loaded
+from tests.support.browser import PHONE, SCREENSHOTS, Site, Tab, sign_in, wait_until_loaded
 
 CAPTION = "Usage entries of the period, newest first"
 SELF_EXPLAINING = {"Time (UTC)", "SKU", "Amount", "Currency"}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.browser.conftest import Site
+from tests.support.browser import Site
 from usagebook.api.dashboard import STATIC
 
 VENDOR = STATIC / "vendor" / "chartjs"

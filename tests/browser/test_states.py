@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, Route, expect
 
-from tests.browser.conftest import Site, Tab, screenshot, sign_in, wait_until_loaded
+from tests.support.browser import Site, Tab, screenshot, sign_in, wait_until_loaded
 
 CONTROLS = "button, input, summary, a[href], select, textarea, [tabindex='0']"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.client.conftest import FAST_RETRY, SKU, Ledger, events, stored_request_ids
+from tests.support.client import FAST_RETRY, SKU, Ledger, events, stored_request_ids
 from tests.support.faulty_proxy import FaultyProxy
 from tests.support.servers import free_port
 from usagebook.client import (
@@ -21,6 +21,7 @@ from usagebook.client import (
     Event,
     InvalidRequest,
     Refused,
+    ServerError,
     Unauthorized,
     Unreachable,
     UsagebookClient,
@@ -93,9 +94,8 @@ def test_refusals_are_retried_then_reported(ledger: Ledger, proxy: FaultyProxy) 
     with ledger.client(proxy.url, retry=FAST_RETRY) as client:
         assert [r.status for r in client.record(events(ledger, 2))] == ["recorded"] * 2
         proxy.faults = ["refuse"] * 3
-        with pytest.raises(Exception) as refused:
+        with pytest.raises(ServerError):
             client.record(events(ledger, 1))
-    assert refused.value.__class__.__name__ == "ServerError"
     assert len(proxy.batches) == 3 + 3
 
 
@@ -137,7 +137,9 @@ def test_authorize_then_settle(ledger: Ledger) -> None:
 
 def test_the_client_imports_nothing_of_the_server() -> None:
     package = Path(__file__).parents[2] / "usagebook" / "client"
-    for path in package.glob("*.py"):
+    modules = sorted(package.glob("*.py"))
+    assert len(modules) > 3, package  # else the loop below checks nothing
+    for path in modules:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]

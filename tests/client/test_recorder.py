@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.client.conftest import FAST_RETRY, Ledger, events, stored_request_ids
+from tests.support.client import FAST_RETRY, Ledger, events, stored_request_ids
 from tests.support.faulty_proxy import FaultyProxy
 from usagebook.client import (
     AsyncRecorder,

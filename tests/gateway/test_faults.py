@@ -12,9 +12,17 @@ import httpx
 import openai
 import pytest
 
-from tests.gateway.conftest import MODEL, GatewayFactory, Ledger, customer_client, start_ledger
 from tests.support.fake_upstream import FakeUpstream, ThreadedServer
-from tests.support.gateway import assert_billed_as_reported, by_request, upstream_of
+from tests.support.gateway import (
+    MODEL,
+    GatewayFactory,
+    Ledger,
+    assert_billed_as_reported,
+    by_request,
+    customer_client,
+    start_ledger,
+    upstream_of,
+)
 from tests.support.ledger_front import LedgerFront
 from tests.support.servers import GatewayServer, free_port
 from usagebook.gateway.usage import COUNTED_NOTE

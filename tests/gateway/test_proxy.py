@@ -9,15 +9,17 @@ import httpx
 import openai
 import pytest
 
-from tests.gateway.conftest import (
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.gateway import (
     CACHED_MODEL,
     MODEL,
     UPSTREAM_KEY,
     Ledger,
+    assert_billed_as_reported,
+    by_request,
     customer_client,
+    upstream_of,
 )
-from tests.support.fake_upstream import FakeUpstream
-from tests.support.gateway import assert_billed_as_reported, by_request, upstream_of
 from tests.support.servers import GatewayServer
 from usagebook.gateway.usage import COUNTED_NOTE
 

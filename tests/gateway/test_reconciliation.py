@@ -11,9 +11,16 @@ from decimal import Decimal
 
 import openai
 
-from tests.gateway.conftest import MODEL, Customer, Ledger, customer_client
 from tests.support.fake_upstream import FakeUpstream
-from tests.support.gateway import assert_billed_as_reported, by_request, upstream_of
+from tests.support.gateway import (
+    MODEL,
+    Customer,
+    Ledger,
+    assert_billed_as_reported,
+    by_request,
+    customer_client,
+    upstream_of,
+)
 from tests.support.servers import GatewayServer
 from usagebook.gateway.usage import COUNTED_NOTE
 

@@ -15,8 +15,8 @@ import httpx
 import openai
 import pytest
 
-from tests.gateway.conftest import MODEL, Customer, GatewayFactory, Ledger, customer_client
 from tests.support.fake_upstream import FakeUpstream, ThreadedServer
+from tests.support.gateway import MODEL, Customer, GatewayFactory, Ledger, customer_client
 from tests.support.harness import OPERATOR_TOKEN
 from tests.support.ledger_front import LedgerFront
 from tests.support.servers import GatewayServer, free_port

@@ -9,7 +9,7 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
-from tests.gateway.conftest import CACHED_MODEL, MODEL, Customer, Ledger
+from tests.support.gateway import CACHED_MODEL, MODEL, Customer, Ledger
 from tests.support.harness import OPERATOR_TOKEN
 from tests.support.servers import free_port
 from usagebook.gateway.ledger_client import LedgerClient

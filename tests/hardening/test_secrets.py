@@ -112,5 +112,7 @@ def test_the_sqlite_database_is_created_0600(tmp_path: Path, umask_022: None) ->
     settings = Settings.from_env({}, database_url=f"sqlite:///{tmp_path}/ledger.db",
                                  secret_key=STRONG)
     upgrade(settings.database_url)
-    for path in tmp_path.iterdir():
+    made = sorted(tmp_path.iterdir())
+    assert tmp_path / "ledger.db" in made, made  # else the loop below checks nothing
+    for path in made:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

@@ -1,5 +1,5 @@
 """The client tests' real ledger server, for the integrations' tests too."""
 
-from tests.client.conftest import ledger
+from tests.support.client import ledger
 
 __all__ = ["ledger"]

@@ -17,7 +17,7 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download of the cost map
 import litellm
 
-from tests.client.conftest import Ledger
+from tests.support.client import Ledger
 from usagebook.client import Event, Recorder
 from usagebook.integrations.litellm import UsagebookCallback
 
