@@ -16,7 +16,7 @@ from usagebook.ledger import keys
 from usagebook.ledger.key_usage import LimitPeriod
 from usagebook.ledger.keys import KEEP, Keep, KeyLimits, KeyOptions, KeyUpdate
 from usagebook.money import format_decimal
-from usagebook.store.keys import KeyRow
+from usagebook.store.rows import KeyRow
 from usagebook.timeutil import format_ms, to_ms
 
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True, cls=PlainGroup)

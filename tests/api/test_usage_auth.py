@@ -12,7 +12,8 @@ from tests.support.harness import Harness, Tenant
 from tests.support.usage import URL, assert_standard_error, page
 from usagebook.ledger.keys import KeyType, create_key, hash_secret, revoke_key
 from usagebook.store.engine import Database
-from usagebook.store.keys import KeyRow, insert_key
+from usagebook.store.keys import insert_key
+from usagebook.store.rows import KeyRow
 from usagebook.store.tables import api_keys
 from usagebook.timeutil import now_ms
 

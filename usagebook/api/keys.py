@@ -31,7 +31,7 @@ from usagebook.ledger.key_usage import usage_of_keys
 from usagebook.ledger.keys import Caller, KeyType
 from usagebook.ledger.ratelimit import RateLimiter
 from usagebook.store.engine import Database
-from usagebook.store.keys import KeyRow
+from usagebook.store.rows import KeyRow
 from usagebook.timeutil import format_ms, now_ms
 
 KEY_CREATIONS_PER_MINUTE = 20  # per account, over HTTP

@@ -40,7 +40,7 @@ from usagebook.ledger.keys import Caller, KeyType, hash_secret
 from usagebook.ledger.months import month_span
 from usagebook.ledger.ratelimit import RateLimiter
 from usagebook.store import admission as store
-from usagebook.store.admission import (
+from usagebook.store.admission_state import (
     AdmissionState,
     AdmissionTransaction,
     LockedKey,

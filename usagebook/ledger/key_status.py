@@ -21,8 +21,8 @@ from usagebook.store import holds as hold_store
 from usagebook.store import keys as key_store
 from usagebook.store import ratelimit_log as log_store
 from usagebook.store.engine import Database
-from usagebook.store.keys import KeyRow
 from usagebook.store.ratelimit_log import Refusal
+from usagebook.store.rows import KeyRow
 from usagebook.timeutil import MS_PER_DAY
 
 log = logging.getLogger("usagebook.ratelimit")

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from usagebook.money import Currency
 from usagebook.store.engine import Database
 from usagebook.store.key_spend import AmountSums, Window, amounts_in_windows
-from usagebook.store.keys import KeyRow
+from usagebook.store.rows import KeyRow
 from usagebook.timeutil import MS_PER_DAY, to_ms
 
 ZERO = Decimal(0)

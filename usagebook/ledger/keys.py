@@ -21,7 +21,7 @@ from usagebook.ledger.key_usage import LimitPeriod
 from usagebook.store import accounts as account_store
 from usagebook.store import keys as store
 from usagebook.store.engine import Database
-from usagebook.store.keys import KeyRow
+from usagebook.store.rows import KeyRow
 from usagebook.timeutil import now_ms, to_ms
 
 SECRET_PREFIX = "ubk_"

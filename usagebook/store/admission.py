@@ -16,9 +16,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,70 +24,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from usagebook.store import balances as balance_store
 from usagebook.store import holds as hold_store
 from usagebook.store import skus as sku_store
+from usagebook.store.admission_pg import asyncpg_transaction
+from usagebook.store.admission_state import (
+    AdmissionState,
+    AdmissionTransaction,
+    LockedKey,
+    Span,
+    StateQuery,
+)
 from usagebook.store.engine import Database
-from usagebook.store.holds import HoldRow, LiveHolds
+from usagebook.store.holds import HoldRow
 from usagebook.store.limits import AccountLimits, spend_by_currency
 from usagebook.store.tables import accounts, api_keys, rollup_day_key
 
 ZERO = Decimal(0)
-Span = tuple[int | None, int | None]  # [start, end) in epoch ms; None = open
-
-
-@dataclass(frozen=True, slots=True)
-class LockedKey:
-    """A key and its account as they are once the account's lock is held."""
-
-    key_id: str
-    account_id: str
-    key_type: str
-    revoked_ms: int | None
-    expires_ms: int | None
-    limit_usd: Decimal | None
-    limit_diem: Decimal | None
-    limit_period: str
-    diem_allocation: Decimal | None
-    monthly: AccountLimits
-
-
-@dataclass(frozen=True, slots=True)
-class StateQuery:
-    account_id: str
-    key_id: str
-    now_ms: int
-    day: int  # today's UTC day number (DIEM used today)
-    key_window: Span | None  # the key's limit window, when it has a limit
-    month: Span | None  # the current month, when the account has a monthly limit
-    request_id: str | None
-    skus: tuple[str, ...]
-
-
-@dataclass
-class AdmissionState:
-    """Per currency: balances (USD, BUNDLED_CREDITS), DIEM used today, live holds, the key's
-    spend in its window and the account's in the month (positive); the prices of the SKUs
-    asked for; the hold already granted for the requestId."""
-
-    credits: dict[str, Decimal] = field(default_factory=dict)
-    diem_used: Decimal = ZERO
-    holds: LiveHolds = field(default_factory=lambda: LiveHolds({}, {}))
-    key_spend: dict[str, Decimal] = field(default_factory=dict)
-    month_spend: dict[str, Decimal] = field(default_factory=dict)
-    prices: dict[str, Decimal] = field(default_factory=dict)  # per unit, of the SKUs asked for
-    earlier: HoldRow | None = None
-
-
-class AdmissionTransaction(Protocol):
-    """One authorize transaction: `lock_key` first, then reads, then at most one insert."""
-
-    async def lock_key(
-        self, *, key_id: str | None = None, secret_hash: str | None = None
-    ) -> LockedKey | None: ...
-
-    async def read_state(self, q: StateQuery) -> AdmissionState: ...
-
-    async def prices(self, skus: Iterable[str]) -> dict[str, Decimal]: ...
-
-    async def insert_hold(self, hold: HoldRow) -> None: ...
 
 
 @asynccontextmanager
@@ -102,8 +50,6 @@ async def transaction(db: Database) -> AsyncIterator[AdmissionTransaction]:
         async with db.write() as conn:
             yield CoreAdmission(conn)
         return
-    from usagebook.store.admission_pg import asyncpg_transaction  # it builds on this module
-
     async with asyncpg_transaction(db) as admission:
         yield admission
 

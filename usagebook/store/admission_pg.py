@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 
 from usagebook.errors import StoreUnavailable
-from usagebook.store.admission import AdmissionState, LockedKey, StateQuery
+from usagebook.store.admission_state import AdmissionState, LockedKey, StateQuery
 from usagebook.store.engine import Database
 from usagebook.store.holds import HoldRow, LiveHolds
 from usagebook.store.limits import AccountLimits

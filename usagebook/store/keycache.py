@@ -24,7 +24,7 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from usagebook.store.keys import KeyRow
+from usagebook.store.rows import KeyRow
 
 log = logging.getLogger("usagebook.keycache")
 

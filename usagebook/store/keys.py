@@ -3,37 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, fields
-from decimal import Decimal
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from usagebook.store.rows import KeyRow
 from usagebook.store.tables import accounts, api_keys
 
 if TYPE_CHECKING:
     from usagebook.store.engine import Database
-
-
-@dataclass(frozen=True)
-class KeyRow:
-    """One key as stored. Limits are per currency class; None = no limit, 0 = nothing allowed."""
-
-    id: str
-    account_id: str
-    key_type: str
-    description: str
-    created_ms: int
-    revoked_ms: int | None
-    expires_ms: int | None
-    limit_usd: Decimal | None = None
-    limit_diem: Decimal | None = None
-    limit_vcu: Decimal | None = None
-    limit_period: str = "EPOCH"
-    model_privacy: str = "ALL"
-    last_used_ms: int | None = None
-    last6: str | None = None  # the secret's last six characters
 
 
 # KeyRow field -> column; the order of KeyRow's fields (rows are built positionally).
@@ -183,4 +163,3 @@ async def revoke(
     if result.rowcount:
         return True
     return await find_by_id(conn, key_id, account_id) is not None
-

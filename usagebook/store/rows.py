@@ -1,8 +1,9 @@
-"""The entry rows the store's modules pass one another: an entry to store, one just stored, one
-read back.
+"""The rows the store's modules pass one another: an entry to store, one just stored, one read
+back; an API key as stored.
 
-A module of their own so that the write path (`store.entries`, `store.pg_write`), the
-projections it feeds and the readers can all name them without importing one another.
+A module of their own, importing nothing of usagebook, so that the write path (`store.entries`,
+`store.pg_write`), the projections it feeds, the key cache and the readers can all name them
+without importing one another.
 """
 
 from __future__ import annotations
@@ -66,3 +67,23 @@ class EntryRow:
 # What an answer shows and a repeat is compared with: an entry read back, or one this
 # transaction has just stored (both carry every field the contract's entry has).
 EntryFields = EntryRow | NewEntry
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    """One key as stored. Limits are per currency class; None = no limit, 0 = nothing allowed."""
+
+    id: str
+    account_id: str
+    key_type: str
+    description: str
+    created_ms: int
+    revoked_ms: int | None
+    expires_ms: int | None
+    limit_usd: Decimal | None = None
+    limit_diem: Decimal | None = None
+    limit_vcu: Decimal | None = None
+    limit_period: str = "EPOCH"
+    model_privacy: str = "ALL"
+    last_used_ms: int | None = None
+    last6: str | None = None  # the secret's last six characters
