@@ -40,18 +40,20 @@ serve: $(VENV)/.core ## Serve the existing demo data again (its database and ope
 	@test -f $(DEMO_ENV) || { echo "FAILED: no $(DEMO_ENV): run make demo first"; exit 1; }
 	. ./$(DEMO_ENV) && exec $(BIN)/usagebook serve --host $(HOST) --port $(PORT)
 
-test: install ## Install, lint (ruff, mypy strict) and run the whole suite on SQLite and PostgreSQL
+test: install ## Install, lint (ruff, mypy strict, import contracts) and run the whole suite on SQLite and PostgreSQL
 	.ci/ensure-chromium
 	$(BIN)/ruff check usagebook tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 test-cluster: install ## The failover drill: 8 hosts in network namespaces (needs root; installs haproxy and pg_auto_failover)
 	$(BIN)/pytest -m cluster tests/cluster -s -p no:cacheprovider
 
-lint: install ## ruff and mypy (strict) over the package
+lint: install ## ruff, mypy (strict) and the import contracts (layers, no circles) over the package
 	$(BIN)/ruff check usagebook tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: install ## Format the code with ruff
 	$(BIN)/ruff format usagebook tests bench
