@@ -9,6 +9,7 @@ slow password hash, so authentication is one indexed lookup.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +32,9 @@ MAX_ACTIVE_KEYS = 500  # per account, however the keys were made
 MAX_DESCRIPTION = 64
 MAX_LIMIT = Decimal(9_999_999_999)
 NANO = Decimal("0.000000001")  # money's resolution
+# The shape of every key id `new_id("key")` makes. An id of another shape names no key: it is
+# answered as unknown without a lookup (PostgreSQL refuses text with NUL in it, SQLite would not).
+KEY_ID = re.compile(r"key_[A-Za-z0-9]{1,36}", re.ASCII)
 
 
 class KeyType(StrEnum):
@@ -216,8 +220,14 @@ async def list_keys(db: Database, account_id: str, *, active_only: bool = False)
         return await store.list_for_account(conn, account_id, now_ms() if active_only else None)
 
 
+def _require_key_shape(key_id: str) -> None:
+    if not KEY_ID.fullmatch(key_id):
+        raise NotFound(f"No key {key_id!r}")
+
+
 async def get_key(db: Database, key_id: str, account_id: str | None = None) -> KeyRow:
     """The key (of `account_id`, when given); NotFound otherwise, another account's key too."""
+    _require_key_shape(key_id)
     async with db.read() as conn:
         row = await store.find_by_id(conn, key_id, account_id)
     if row is None:
@@ -237,6 +247,7 @@ async def update_key(
         check_expiry(problems, update.expires_ms, now_ms())
     check_limits(problems, KeyLimits(**update.limits))
     problems.raise_if_any()
+    _require_key_shape(key_id)
     async with db.write() as conn:
         if account_id is None:
             found = await store.find_by_id(conn, key_id)
@@ -260,6 +271,7 @@ async def revoke_key(
     (`store.keycache`)."""
     if key_id == caller_key_id:
         raise InvalidInput.single("id", "cannot revoke the API key used for this request")
+    _require_key_shape(key_id)
     async with db.write() as conn:
         if not await store.revoke(conn, key_id, now_ms(), account_id):
             raise NotFound(f"No key {key_id}")

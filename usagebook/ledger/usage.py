@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from usagebook.errors import ProblemCollector
+from usagebook.ledger.keys import KEY_ID
 from usagebook.money import FILTER_CURRENCIES
 from usagebook.store import entries as store
 from usagebook.store import pages, paging, skus
@@ -16,7 +17,6 @@ from usagebook.store.rows import EntryRow
 from usagebook.timeutil import parse_date_time, to_ms
 
 # Well-formed ids that name nothing match nothing (an empty page); anything else is a 400.
-_KEY_ID = re.compile(r"key_[A-Za-z0-9]{1,36}", re.ASCII)
 _MODEL_ID = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 
 MAX_LIMIT = 500
@@ -51,7 +51,7 @@ class UsageQuery:
             problems.add("page", "must be 1 or more")
         if self.start and self.end and _as_utc(self.start) > _as_utc(self.end):
             problems.add("startDate", "must not be after endDate")
-        if self.api_key_id is not None and not _KEY_ID.fullmatch(self.api_key_id):
+        if self.api_key_id is not None and not KEY_ID.fullmatch(self.api_key_id):
             problems.add("apiKeyId", "must be an API key id (key_ and up to 36 letters or digits)")
         if self.model_id is not None and not _MODEL_ID.fullmatch(self.model_id):
             problems.add("modelId", "must be a model id (1 to 200 characters, no control "
