@@ -26,7 +26,7 @@ straight into `usage_entries` with its secondary indexes dropped (and rebuilt af
 identically), and only then is it upgraded to head, so
 every projection (balances, count buckets, rollups) is built by its own migration's backfill
 from the stored entries, exactly as on a real upgrade. This is about 10x faster than
-`insert_entries` with its ON CONFLICT and per-batch projections, and it also proves the
+`write_batch` with its ON CONFLICT and per-batch projections, and it also proves the
 backfills on a big ledger.
 
 Reuse: the JSON file records a fingerprint of each migration file. When one changes, the

@@ -11,8 +11,8 @@ import jsonschema
 
 from tests.support.factories import random_entries, store_entries
 from tests.support.harness import Harness, Tenant
-from usagebook.store.entries import insert_entries
 from usagebook.store.rows import NewEntry
+from usagebook.store.write import write_batch
 from usagebook.timeutil import format_ms, now_ms
 
 URL = "/api/v1/billing/usage-history"
@@ -114,13 +114,13 @@ def test_transaction_in_flight_at_the_start_is_at_most_once(
         if database.is_sqlite:
             await conn.execution_options(sqlite_begin="IMMEDIATE")
         writer.extend([conn, await conn.begin()])
-        await insert_entries(conn, late)  # holds its ids, not committed yet
+        await write_batch(conn, late)  # holds its ids, not committed yet
         if not database.is_sqlite:
             # PostgreSQL ids are not commit-ordered: a higher id (another account's) commits
             # first, so the walk's snapshot bound lies above the in-flight ids. (SQLite
             # serialises writers, so there the in-flight ids are always above the bound.)
             async with database.write() as conn2:
-                await insert_entries(conn2, random_entries(other.account_id, 2, seed=18))
+                await write_batch(conn2, random_entries(other.account_id, 2, seed=18))
 
     async def commit_in_flight(_db: Any) -> None:
         await writer[1].commit()

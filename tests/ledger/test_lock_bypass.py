@@ -21,8 +21,8 @@ from usagebook.ledger.events import Event
 from usagebook.ledger.recording import EventResult, record
 from usagebook.money import charge_amount
 from usagebook.store.engine import Database
-from usagebook.store.entries import insert_entries
 from usagebook.store.rows import NewEntry
+from usagebook.store.write import write_batch
 from usagebook.timeutil import now_ms
 
 SENT = frozenset({"request_id", "sku", "units", "account_id", "ts_ms"})
@@ -52,7 +52,7 @@ def test_a_key_stored_by_a_lock_bypassing_writer_is_answered_as_a_repeat(
         bypassing = NewEntry(tenant.account_id, None, stamp, IMAGE, PRICE, units,
                              charge_amount(PRICE, units), "USD", "race-1")
         async with db.write() as conn:
-            await insert_entries(conn, [bypassing])  # holds the key, not committed yet
+            await write_batch(conn, [bypassing])  # holds the key, not committed yet
             recording = asyncio.create_task(record(db, [
                 Event(request_id, IMAGE, units, account_id=tenant.account_id, ts_ms=stamp,
                       sent=SENT)

@@ -15,9 +15,10 @@ from tests.support.harness import make_settings
 from usagebook.csvformat import entry_row
 from usagebook.ledger.accounts import create_account
 from usagebook.store.engine import Database, create_database
-from usagebook.store.entries import EntryFilter, insert_entries
+from usagebook.store.entries import EntryFilter
 from usagebook.store.export import copy_csv_batches, entry_batches, snapshot
 from usagebook.store.rows import NewEntry
+from usagebook.store.write import write_batch
 
 # No NUL (PostgreSQL text cannot hold it) and no lone surrogates (not UTF-8).
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
@@ -73,7 +74,7 @@ def test_copy_writes_the_same_bytes_as_the_python_formatter(
 
     async def store() -> None:
         async with db.write() as conn:
-            await insert_entries(conn, entries)
+            await write_batch(conn, entries)
 
     loop.run_until_complete(store())
     python, copied = loop.run_until_complete(both_ways(db, account.id, batch))

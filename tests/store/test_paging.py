@@ -23,8 +23,9 @@ from usagebook.ledger.usage import UsageQuery, list_usage
 from usagebook.money import charge_amount
 from usagebook.store import paging
 from usagebook.store.engine import Database
-from usagebook.store.entries import EntryFilter, count_entries, insert_entries, list_entries_page
+from usagebook.store.entries import EntryFilter, count_entries, list_entries_page
 from usagebook.store.rows import NewEntry
+from usagebook.store.write import write_batch
 
 H = 3_600_000
 D = 24 * H
@@ -77,9 +78,9 @@ def store_ledger(harness: Harness, ledger: list[tuple[int, str]], batches: int) 
         size = max(1, -(-len(made) // batches))
         for start in range(0, len(made), size):
             async with db.write() as conn:
-                await insert_entries(conn, made[start:start + size])
+                await write_batch(conn, made[start:start + size])
         async with db.write() as conn:  # duplicates: stored at most once, counted once
-            await insert_entries(conn, made[: len(made) // 2])
+            await write_batch(conn, made[: len(made) // 2])
 
     harness.call(write)
     return account_id

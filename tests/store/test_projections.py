@@ -1,16 +1,16 @@
 """Every projection equals a recomputation from the stored entries, on both backends.
 
-SQLite keeps the projections in Python (`store.projections`), PostgreSQL in one statement of
-data-modifying CTEs (`store.pg_write`); both must hold exactly what the entries say. After each
-workload the tests read every projection table's rows for the accounts involved and compare them
-with sums over the entries (and grants) read back, computed here in Python: Python's `//` and
-`%` floor, which is what the hour and day keys promise, before 1970 too. Equal means the same
-keys (no missing or extra row, so no zero-count row) and exactly equal Decimal figures.
+SQLite keeps the projections in Python (`store.write_sqlite`), PostgreSQL in one statement of
+data-modifying CTEs (`store.write_postgresql`); both must hold exactly what the entries say. After
+each workload the tests read every projection table's rows for the accounts involved and compare
+them with sums over the entries (and grants) read back, computed here in Python: Python's `//` and
+`%` floor, which is what the hour and day keys promise, before 1970 too. Equal means the same keys
+(no missing or extra row, so no zero-count row) and exactly equal Decimal figures.
 
 Workloads: the endpoint (several accounts, with and without an API key, the consumption order
 crossing DIEM -> BUNDLED_CREDITS -> USD within a batch, hour and day boundaries, repeats in a
 batch and across batches), concurrent writers, `usagebook import` (backfill: any past day, before
-1970, explicit currencies), `insert_entries` directly, and a hypothesis property over small
+1970, explicit currencies), `write_batch` directly, and a hypothesis property over small
 random ledgers.
 """
 
@@ -224,7 +224,7 @@ def test_backfill_import_across_days_and_before_1970(harness: Harness, tmp_path:
     assert assert_projections_match(harness, [t.account_id for t in tenants]) == expected
 
 
-# --- insert_entries directly -----------------------------------------------------------------
+# --- write_batch directly -------------------------------------------------------------------------
 
 
 def store_batch(harness: Harness, entries: list[NewEntry]) -> list[int | None]:
@@ -254,7 +254,7 @@ def priced_entry(
     )
 
 
-def test_insert_entries_floors_hours_and_days_before_1970(harness: Harness) -> None:
+def test_write_batch_floors_hours_and_days_before_1970(harness: Harness) -> None:
     tenant, other = harness.tenant("direct projections"), harness.tenant("direct other")
     keys = (None, tenant.inference_key_id, tenant.admin_key_id)
     spread = random_entries(

@@ -8,8 +8,8 @@ from decimal import Decimal
 from usagebook.ledger.catalog import DEMO_CATALOG
 from usagebook.money import charge_amount
 from usagebook.store.engine import Database
-from usagebook.store.entries import insert_entries
 from usagebook.store.rows import NewEntry
+from usagebook.store.write import write_batch
 from usagebook.timeutil import now_ms
 
 CURRENCIES = ("USD", "DIEM", "BUNDLED_CREDITS")
@@ -43,4 +43,4 @@ def random_entries(
 
 async def store_entries(db: Database, entries: list[NewEntry]) -> list[int | None]:
     async with db.write() as conn:
-        return await insert_entries(conn, entries)
+        return await write_batch(conn, entries)

@@ -2,7 +2,8 @@
 thresholds (account.balance.low below an amount, per currency).
 
 Defaults: thresholds at 50, 80 and 100 percent, no balance alert. Crossings are detected in the
-write path (`store.alerts`, `store.pg_write`), where only accounts with settings pay anything.
+write path (`store.alerts`, `store.write_postgresql`), where only accounts with settings pay
+anything.
 """
 
 from __future__ import annotations

@@ -37,13 +37,18 @@ from usagebook.ledger.pricing import MAX_CHARGE, price
 from usagebook.ledger.settlement import Settlement, check_hold
 from usagebook.store import balances as balance_store
 from usagebook.store import holds as hold_store
-from usagebook.store import recording as store
 from usagebook.store import skus as sku_store
 from usagebook.store.engine import Database
-from usagebook.store.entries import AlreadyStored, insert_entries
+from usagebook.store.entries import find_archived, find_stored
 from usagebook.store.holds import HoldRow
-from usagebook.store.recording import EntryKey
-from usagebook.store.rows import EntryFields, NewEntry
+from usagebook.store.keys import key_accounts
+from usagebook.store.rows import EntryFields, EntryKey, NewEntry
+from usagebook.store.write import (
+    AlreadyStored,
+    TotalOverflow,
+    overflow_as_total_overflow,
+    write_batch,
+)
 from usagebook.timeutil import MS_PER_DAY, now_ms
 
 Status = Literal["recorded", "duplicate", "conflict"]
@@ -98,7 +103,7 @@ async def record(
             # A repeat of a stored event is in the batch: do it again, reading the originals
             # first and letting the database skip what is stored.
             return await _record(db, events, raw, received, problems, assume_new=False)
-    except store.TotalOverflow:
+    except TotalOverflow:
         index = await _first_overflowing(db, events, raw, received)
         problems.add(f"events.{index}.units", TOO_LARGE_TOTAL)
         problems.raise_if_any(INVALID_EVENTS)
@@ -121,7 +126,7 @@ async def _first_overflowing(db: Database, events: Sequence[Event | None],
         try:
             await _record(db, events[:middle], raw[:middle] if raw else None, received,
                           ProblemCollector(), assume_new=False, trial=True)
-        except store.TotalOverflow:
+        except TotalOverflow:
             overflows = middle
         except _Trial:
             fits = middle
@@ -138,7 +143,7 @@ async def _record(
     assume_new: bool,
     trial: bool = False,
 ) -> list[EventResult]:
-    async with store.overflow_as_total_overflow(), db.write() as conn:
+    async with overflow_as_total_overflow(), db.write() as conn:
         batch, allocations = await _resolve(conn, events, raw or [None] * len(events), problems)
         problems.raise_if_any(INVALID_EVENTS)
         settlement = Settlement(received) if any(item.hold for item in batch) else None
@@ -216,7 +221,7 @@ async def _resolve(
     allocations); report unknown ones."""
     refs = [_refs(event, item) for event, item in zip(events, raw, strict=True)]
     skus = await sku_store.find_skus(conn, {sku for sku, _, _ in refs if sku})
-    keys = await store.key_accounts(conn, {key for _, key, _ in refs if key})
+    keys = await key_accounts(conn, {key for _, key, _ in refs if key})
     wanted = {account for _, _, account in refs if account} | set(keys.values())
     allocations = await balance_store.account_allocations(conn, wanted, lock=True)
     # Read under the accounts' locks: authorize inserts holds under the same lock.
@@ -265,7 +270,7 @@ async def _store(
     charges are only ever decided knowing every original."""
     keys = [(item.account_id, item.event.request_id, item.event.sku) for item in batch]
     originals: dict[EntryKey, EntryFields] = (
-        {} if assume_new else dict(await store.find_stored(conn, keys))
+        {} if assume_new else dict(await find_stored(conn, keys))
     )
     days = {(item.account_id, (item.event.ts_ms or received) // MS_PER_DAY) for item in batch}
     state = await load_consumption(conn, allocations, days)
@@ -275,7 +280,7 @@ async def _store(
         if key not in originals and key not in first:
             first[key] = index
             fresh.append(_new_entry(item, received, state))
-    ids = await insert_entries(conn, fresh, assume_new=assume_new)
+    ids = await write_batch(conn, fresh, assume_new=assume_new)
     recorded = {key: id_ for key, id_ in zip(first, ids, strict=True) if id_ is not None}
     if settlement is not None:
         for item in batch:
@@ -290,9 +295,9 @@ async def _store(
             originals[key] = entry
     # Stored by a writer that bypasses the account lock, after the originals were read: answer
     # with that original.
-    originals.update(await store.find_stored(conn, [k for k in first if k not in recorded]))
+    originals.update(await find_stored(conn, [k for k in first if k not in recorded]))
     archived = [key for key in first if key not in originals]
-    for key, (_, ts_ms) in (await store.find_archived(conn, archived)).items():
+    for key, (_, ts_ms) in (await find_archived(conn, archived)).items():
         originals[key] = _archived_original(batch[first[key]], ts_ms)
     results = []
     for index, (key, item) in enumerate(zip(keys, batch, strict=True)):

@@ -5,7 +5,7 @@ currency, threshold, period start). An event is written only when its crossing r
 (ON CONFLICT DO NOTHING), in the transaction of the entries that caused it: "one event per
 threshold per key (or account), currency and period, whatever the concurrency" is the unique
 key's guarantee, not a read before a write. PostgreSQL does the same inside its write
-statement (`store.pg_write`).
+statement (`store.write_postgresql`).
 """
 
 from __future__ import annotations

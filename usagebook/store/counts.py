@@ -2,7 +2,7 @@
 (currency, UTC day).
 
 A projection like balances: `add_counts` runs in the write path's transaction (one call in
-`store.projections`), so the buckets always equal a COUNT over the stored entries; migration 0003
+`store.write_sqlite`), so the buckets always equal a COUNT over the stored entries; migration 0003
 fills them from the entries stored before it. `store.paging` reads them for exact totals and
 deep pages.
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
@@ -163,3 +164,14 @@ async def revoke(
     if result.rowcount:
         return True
     return await find_by_id(conn, key_id, account_id) is not None
+
+
+async def key_accounts(conn: AsyncConnection, key_ids: Iterable[str]) -> dict[str, str]:
+    """The account of each existing key id, revoked and expired keys included."""
+    wanted = sorted(set(key_ids))
+    if not wanted:
+        return {}
+    rows = await conn.execute(
+        select(api_keys.c.id, api_keys.c.account_id).where(api_keys.c.id.in_(wanted))
+    )
+    return {key_id: account_id for key_id, account_id in rows}

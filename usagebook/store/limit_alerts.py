@@ -1,6 +1,6 @@
 """Limit alerts in SQLite's write path: key and account limits' thresholds crossed by a batch.
 
-After the rollups moved (`store.projections`), the period usage of each key with a limit, and
+After the rollups moved (`store.write_sqlite`), the period usage of each key with a limit, and
 the month's usage of each account with a monthly limit, are read back exactly from them; each
 threshold (the account's percentages, default 50, 80, 100) now reached is crossed once per key
 (or account), limit class and period, by the unique key of alert_crossings. PostgreSQL does

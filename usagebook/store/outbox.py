@@ -2,7 +2,7 @@
 
 An event is written in the transaction that caused it, together with a pending delivery to each
 enabled endpoint of its account that subscribes to its type (`add_events`; PostgreSQL's write
-path does the same in its one statement, `store.pg_write`). Delivery workers in every server
+path does the same in its one statement, `store.write_postgresql`). Delivery workers in every server
 process claim due rows (`claim_due`): on PostgreSQL with FOR UPDATE SKIP LOCKED, so two
 processes never claim one row; on SQLite in one UPDATE inside an exclusive write transaction.
 A claim is a lease: it moves the row's next attempt to the lease's end, so a process that dies

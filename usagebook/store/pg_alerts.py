@@ -1,4 +1,4 @@
-"""Alerts inside PostgreSQL's write statement (`store.pg_write`): CTEs that read the batch's
+"""Alerts inside PostgreSQL's write statement (`store.write_postgresql`): CTEs that read the batch's
 `stored` rows and the `balances` it moved, and write crossings, events and deliveries.
 
 Every sub-statement of the write sees the snapshot from before it, so a period's usage is the

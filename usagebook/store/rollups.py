@@ -1,5 +1,5 @@
 """Analytics rollups (per UTC day, hour and quarter hour): the write side, called once per batch
-from `apply_projections` (SQLite; `store.pg_write` does the same in SQL).
+from `apply_projections` (SQLite; `store.write_postgresql` does the same in SQL).
 
 A batch's entries are summed in Python first, so each rollup row is written once per batch, then
 upserted as `x = x + excluded.x` in sorted key order: concurrent batches lock the rows they

@@ -1,15 +1,17 @@
 """The rows the store's modules pass one another: an entry to store, one just stored, one read
 back; an API key as stored.
 
-A module of their own, importing nothing of usagebook, so that the write path (`store.entries`,
-`store.pg_write`), the projections it feeds, the key cache and the readers can all name them
+A module of their own, importing nothing of usagebook, so that the write path (`store.write`
+and its two implementations), the projections it feeds and the readers can all name them
 without importing one another.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 
 # Not frozen: recording builds one per event, and a frozen dataclass's __init__ costs three
@@ -87,3 +89,15 @@ class KeyRow:
     model_privacy: str = "ALL"
     last_used_ms: int | None = None
     last6: str | None = None  # the secret's last six characters
+
+
+EntryKey = tuple[str, str, str]  # (account id, request id, sku): unique in the ledger
+
+
+def inserted_ids(
+    entries: Sequence[NewEntry], inserted: Iterable[Sequence[Any]]
+) -> list[int | None]:
+    """Each entry's new id, from the rows an insert returned as (id, account id, request id,
+    sku); None for an entry the insert skipped as already stored."""
+    ids = {(account_id, request_id, sku): id_ for id_, account_id, request_id, sku in inserted}
+    return [ids.pop((e.account_id, e.request_id, e.sku), None) for e in entries]

@@ -17,7 +17,6 @@ from tests.support.harness import TEST_SECRET, create_postgres_database
 from tests.support.projections import PROJECTIONS, grain_rollups
 from usagebook.settings import Settings
 from usagebook.store.engine import Database, create_database
-from usagebook.store.entries import insert_entries
 from usagebook.store.migrate import upgrade
 from usagebook.store.rollups import NO_KEY, day_ms_of
 from usagebook.store.rows import NewEntry
@@ -27,6 +26,7 @@ from usagebook.store.tables import (
     rollup_day_sku,
     usage_entries,
 )
+from usagebook.store.write import write_batch
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -106,7 +106,7 @@ def test_sqlite_refuses_a_rollup_sum_past_64_bits(tmp_path: Path) -> None:
 
     async def store(database: Database, batch: list[NewEntry]) -> None:
         async with database.write() as conn:
-            await insert_entries(conn, batch)
+            await write_batch(conn, batch)
 
     async def run() -> tuple[Decimal, Decimal]:
         database = create_database(Settings.from_env({}, database_url=url, secret_key=TEST_SECRET))

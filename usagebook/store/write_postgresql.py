@@ -1,13 +1,13 @@
-"""PostgreSQL's write path: a batch of entries and every projection in one statement.
+"""PostgreSQL's implementation of `store.write.write_batch`: a batch of entries and every
+projection in one statement.
 
 The batch travels as one JSON parameter (orjson writes it in C; 13 array parameters cost
 twice the client CPU in asyncpg's per-element encoding), is inserted (with ON CONFLICT DO
 NOTHING unless the caller knows the entries are new), and the rows actually inserted
 (RETURNING) feed data-modifying CTEs that add them to the balances, the count buckets and the
-daily rollups. One round trip instead of nine, and no
-Python loop over the batch for the sums. `store.projections` does the same in Python for SQLite,
-which has no data-modifying CTEs; tests/store/test_projections.py holds both to a
-recomputation from the stored entries.
+daily rollups: one round trip, and no Python loop over the batch for the sums.
+`store.write_sqlite` does the same in Python for SQLite, which has no data-modifying CTEs;
+tests/store/test_projections.py holds both to a recomputation from the stored entries.
 
 Every projection row's key starts with the account, and every writer holds the account's lock
 (`account_allocations(lock=True)`) before it writes, so two statements never contend for the
@@ -17,13 +17,12 @@ same projection rows; each CTE still feeds its rows in key order, as the SQLite 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.store.pg_alerts import ALERT_CTES
-from usagebook.store.rows import NewEntry
+from usagebook.store.rows import NewEntry, inserted_ids
 
 # Floored (not truncated) hour and day starts, as Python's % and migration 0003 compute them.
 _HOUR = "(ts_ms - (((ts_ms % 3600000) + 3600000) % 3600000))"
@@ -146,24 +145,27 @@ WRITE_BATCH_IDEMPOTENT = _WRITE_BATCH.format(
 
 async def write_batch(
     conn: AsyncConnection, entries: Sequence[NewEntry], *, idempotent: bool
-) -> list[tuple[Any, ...]]:
-    """Insert the entries and project them; returns (id, account_id, request_id, sku) of each
-    row inserted. `idempotent` skips entries already stored; without it one raises the unique
-    constraint's IntegrityError (UNIQUE_ENTRY)."""
+) -> list[int | None]:
+    """Insert the entries and project them; returns each entry's new id (None: already
+    stored). `idempotent` skips entries already stored; without it one raises the unique
+    constraint's IntegrityError (UNIQUE_ENTRY) and the transaction is lost."""
     # Every NewEntry field is a str, int or None, which orjson writes itself, except the three
     # Decimals: `str` writes those as JSON strings, which json_to_recordset reads with numeric's
     # own input function, so no float ever sees them. (A C callable: a Python one cost as much
     # as the rest of the payload.)
+    batch = entries
     if len({(e.account_id, e.request_id, e.sku) for e in entries}) < len(entries):
         # A key twice in one batch would join its one claim to both rows: keep the first (as
         # ON CONFLICT did on the unpartitioned table; recording never sends a key twice).
         firsts: dict[tuple[str, str, str], NewEntry] = {}
         for entry in entries:
             firsts.setdefault((entry.account_id, entry.request_id, entry.sku), entry)
-        entries = list(firsts.values())
-    payload = orjson.dumps(entries, default=str).decode()
+        batch = list(firsts.values())
+    payload = orjson.dumps(batch, default=str).decode()
     statement = WRITE_BATCH_IDEMPOTENT if idempotent else WRITE_BATCH
     result = await conn.exec_driver_sql(statement, (payload,))
     # One row of four arrays: decoded by asyncpg in C, where 1000 rows cost a Python tuple each.
     ids, accounts, request_ids, skus = tuple(result.one())
-    return list(zip(ids, accounts, request_ids, skus, strict=True)) if ids else []
+    if not ids:
+        return [None] * len(entries)
+    return inserted_ids(entries, zip(ids, accounts, request_ids, skus, strict=True))
