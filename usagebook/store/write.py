@@ -4,8 +4,15 @@ Recording, import, the demo and the benchmarks all call it, so whatever must cha
 entry (balances, count buckets, rollups, alert crossings) changes with it, in the caller's
 transaction. Each database has its implementation behind the one interface:
 `store.write_postgresql` (one statement of data-modifying CTEs) and `store.write_sqlite` (an
-insert, then the projections in Python); tests/store/test_projections.py holds both to a
-recomputation from the stored entries.
+insert, then the projections in Python).
+
+The projections are stated twice, for speed. The reference is the Python statement
+(`store.write_sqlite` and the functions it calls: `store.balances.project_balances`,
+`store.counts.add_counts`, `store.rollups.update_rollups`, the two alert projections), one
+readable function per projection summing a batch in Decimal; the PostgreSQL statement is the
+fast path and must equal it. tests/store/test_projections.py holds both to the definition
+(each projection row is a sum or count over the stored entries), on both databases, with a
+hypothesis property over random ledgers (`test_random_ledgers_keep_every_projection_exact`).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ NOTHING unless the caller knows the entries are new), and the rows actually inse
 (RETURNING) feed data-modifying CTEs that add them to the balances, the count buckets and the
 daily rollups: one round trip, and no Python loop over the batch for the sums.
 `store.write_sqlite` does the same in Python for SQLite, which has no data-modifying CTEs;
+it is the reference this statement must equal (see `store.write`), and
 tests/store/test_projections.py holds both to a recomputation from the stored entries.
 
 Every projection row's key starts with the account, and every writer holds the account's lock
