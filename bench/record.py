@@ -237,7 +237,7 @@ async def _raw(url: str, rows: list[tuple[Any, ...]], *, temp_table: bool) -> fl
                       "ON CONFLICT (account_id, request_id, sku) DO NOTHING")
             if await conn.fetchval("SELECT to_regclass('usage_request_keys') IS NOT NULL"):
                 # The partitioned ledger (revision 0011): the key is claimed apart, as
-                # store.pg_write does.
+                # store.write_postgresql does.
                 picked = ", ".join(f"s.{name}" for name in COLUMNS)
                 upsert = (
                     "WITH claimed AS (INSERT INTO usage_request_keys (account_id, request_id, "
