@@ -44,7 +44,7 @@ ZERO = Decimal(0)
 async def transaction(db: Database) -> AsyncIterator[AdmissionTransaction]:
     """An authorize transaction: on PostgreSQL straight on the pooled connection's asyncpg
     driver (`store.admission_pg`: authorize runs once per inference call, and SQLAlchemy's
-    layers cost four times the driver's CPU for these three statements); on SQLite through
+    layers cost several times the driver's CPU for these three statements); on SQLite through
     SQLAlchemy, in an exclusive write transaction."""
     if db.is_sqlite:
         async with db.write() as conn:

@@ -183,8 +183,8 @@ def _create(url: str, settings: Settings, keys: KeyCache | None,
         max_overflow=engine_options.pop("max_overflow", 10),
         pool_timeout=settings.db_connect_timeout_seconds,  # waiting for a free connection
         connect_args={
-            # Generic plans for reused prepared statements were 2x slower for a 5M-entry
-            # account (see shared limits); JIT only slows these short queries down.
+            # Generic plans for reused prepared statements were slower for a large account
+            # (docs/performance.md); JIT only slows these short queries down.
             "server_settings": {"plan_cache_mode": "force_custom_plan", "jit": "off",
                                 **_pg_time_limits(settings)},
             **_asyncpg_time_limits(settings),

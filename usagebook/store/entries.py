@@ -165,10 +165,9 @@ async def find_stored(conn: AsyncConnection, keys: Iterable[EntryKey]) -> dict[E
 # One probe of the idempotency keys' primary key per key, whatever the planner believes about
 # the account: LATERAL cannot be turned into a join. With `request_id = ANY(...)` and statistics
 # from when a growing account was small, PostgreSQL chose to read every entry of the account and
-# filter them (183,000 rows for a batch of 1000 in the bench). The key names the entry's id and
-# ts_ms, so the entry is one primary-key probe in its month's partition (store.partitions).
-# The keys travel as one JSON text of [requestId, sku] pairs: asyncpg encodes two text arrays
-# element by element in Python, five times the client CPU.
+# filter them. The key names the entry's id and ts_ms, so the entry is one primary-key probe in
+# its month's partition (store.partitions). The keys travel as one JSON text of [requestId, sku]
+# pairs: asyncpg would encode two text arrays element by element in Python.
 _KEYS = (
     "FROM json_array_elements($1::json) AS k(pair) "
     "CROSS JOIN LATERAL (SELECT entry_id, ts_ms FROM usage_request_keys WHERE account_id = $2 "

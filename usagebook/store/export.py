@@ -162,11 +162,11 @@ async def _probed_batches(
         lower = last
 
 
-# COPY's output reaches the client as the server writes it, about 8 kB per read, and each read
-# costs the event loop about 0.1 ms of CPU (a wake-up, a future, two epoll changes): 8 s of the
-# client's CPU for 5M rows, which on a busy machine the server's formatting could have used.
-# Pausing briefly after a small piece lets the socket buffer gather the next ~50 kB meanwhile
-# (the server keeps writing into it): a sixth of the reads, 2 s of CPU, no less throughput.
+# COPY's output reaches the client as the server writes it, a few kB per read, and each read
+# costs the event loop a wake-up, a future and two epoll changes: CPU that on a busy machine the
+# server's formatting could have used. Pausing briefly after a small piece lets the socket
+# buffer gather the next pieces meanwhile (the server keeps writing into it): fewer reads, no
+# less throughput (docs/performance.md, "Figures behind store/'s design").
 _SMALL_PIECE = 64 * 1024
 _GATHER_SECONDS = 0.002
 

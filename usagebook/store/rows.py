@@ -14,8 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 
-# Not frozen: recording builds one per event, and a frozen dataclass's __init__ costs three
-# times as much (one object.__setattr__ per field). Nothing mutates one after it is built.
+# Not frozen: recording builds one per event, and a frozen dataclass's __init__ sets every field
+# through object.__setattr__, several times the cost (docs/performance.md, "Figures behind
+# store/'s design"). Nothing mutates one after it is built.
 @dataclass(slots=True)
 class NewEntry:
     """A priced entry ready to store: amount and currency are already decided."""
@@ -45,7 +46,7 @@ class StoredEntry:
 
 
 # Not frozen, as NewEntry: a page builds hundreds, and a frozen __init__ (one
-# object.__setattr__ per field) was a tenth of a page request's server CPU. Nothing mutates one.
+# object.__setattr__ per field) showed in a page request's server CPU. Nothing mutates one.
 @dataclass(slots=True)
 class EntryRow:
     """A stored entry as the ledger reads it back."""

@@ -165,7 +165,7 @@ diem_days = Table(
 )
 
 # Daily analytics rollups, one narrow table per dimension (a wide day x model x key rollup was
-# too slow for a 5M-entry account). `day_ms` is the UTC day's first epoch ms; sums are of the
+# too slow for a large account). `day_ms` is the UTC day's first epoch ms; sums are of the
 # entries' own amounts (negative for charges) and ledger units. Kept by `store.rollups`.
 rollup_day_currency = Table(
     "rollup_day_currency",

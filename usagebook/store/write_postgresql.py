@@ -1,8 +1,8 @@
 """PostgreSQL's implementation of `store.write.write_batch`: a batch of entries and every
 projection in one statement.
 
-The batch travels as one JSON parameter (orjson writes it in C; 13 array parameters cost
-twice the client CPU in asyncpg's per-element encoding), is inserted (with ON CONFLICT DO
+The batch travels as one JSON parameter (orjson writes it in C, where 13 array parameters
+would go through asyncpg's per-element encoding in Python), is inserted (with ON CONFLICT DO
 NOTHING unless the caller knows the entries are new), and the rows actually inserted
 (RETURNING) feed data-modifying CTEs that add them to the balances, the count buckets and the
 daily rollups: one round trip, and no Python loop over the batch for the sums.
@@ -136,8 +136,8 @@ WITH batch AS (
 )
 SELECT array_agg(id), array_agg(account_id), array_agg(request_id), array_agg(sku) FROM stored
 """
-# ON CONFLICT costs the database a fifth more per entry than a plain INSERT (a speculative
-# insertion on the unique index): the plain one is for callers that know the entries are new.
+# ON CONFLICT costs the database more per entry than a plain INSERT (a speculative insertion
+# on the unique index): the plain one is for callers that know the entries are new.
 WRITE_BATCH = _WRITE_BATCH.format(on_conflict="")
 WRITE_BATCH_IDEMPOTENT = _WRITE_BATCH.format(
     on_conflict="ON CONFLICT (account_id, request_id, sku) DO NOTHING"
@@ -152,8 +152,8 @@ async def write_batch(
     constraint's IntegrityError (UNIQUE_ENTRY) and the transaction is lost."""
     # Every NewEntry field is a str, int or None, which orjson writes itself, except the three
     # Decimals: `str` writes those as JSON strings, which json_to_recordset reads with numeric's
-    # own input function, so no float ever sees them. (A C callable: a Python one cost as much
-    # as the rest of the payload.)
+    # own input function, so no float ever sees them. (A C callable: a Python `default` would
+    # run once per Decimal.)
     batch = entries
     if len({(e.account_id, e.request_id, e.sku) for e in entries}) < len(entries):
         # A key twice in one batch would join its one claim to both rows: keep the first (as
