@@ -30,8 +30,8 @@ import redis
 from bench._proc import cpu_seconds
 from bench.dataset import BenchDataset, ensure_bench_account
 from tests.support.servers import UsagebookServer
-from usagebook.ledger.analytics import analytics_cache_key
-from usagebook.ledger.analytics_period import resolve_period
+from usagebook.ledger.analytics.period import resolve_period
+from usagebook.ledger.analytics.summary import analytics_cache_key
 from usagebook.timeutil import MS_PER_DAY, day_start_ms
 
 ROOT = Path(__file__).resolve().parents[1]

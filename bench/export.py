@@ -6,7 +6,7 @@
 Each round times, one after the other on the same warm cache:
 - raw COPY: `COPY (SELECT * FROM usage_entries WHERE account_id = ...) TO STDOUT (FORMAT csv)`
   over asyncpg, output discarded (no ordering, no formatting: the database's own ceiling);
-- the export in process: `ledger.export.export_entries` (COPY batches planned from the count
+- the export in process: `api.export.export_entries` (COPY batches planned from the count
   buckets, the contract's cells formatted by PostgreSQL, two connections sharing one snapshot
   formatting alternate batches), output discarded;
 - the CLI end to end: `usagebook export --format csv --output /dev/null` as a subprocess
@@ -36,7 +36,7 @@ import asyncpg
 
 from bench._proc import cpu_seconds
 from bench.dataset import BenchDataset, ensure_bench_account
-from usagebook.ledger.export import ExportQuery, export_entries
+from usagebook.api.export import ExportQuery, export_entries
 from usagebook.settings import Settings
 from usagebook.store.engine import create_database
 

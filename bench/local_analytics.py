@@ -34,8 +34,8 @@ import redis
 from bench.analytics import CACHE_PREFIX, REDIS_URL
 from bench.dataset import BenchDataset, ensure_bench_account
 from tests.support.servers import UsagebookServer
-from usagebook.ledger.analytics import analytics_cache_key
-from usagebook.ledger.analytics_period import resolve_period
+from usagebook.ledger.analytics.period import resolve_period
+from usagebook.ledger.analytics.summary import analytics_cache_key
 from usagebook.ledger.local_time import day_start_ms, local_date
 from usagebook.timeutil import now_ms
 

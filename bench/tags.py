@@ -28,12 +28,12 @@ import asyncpg
 
 from usagebook.errors import ProblemCollector
 from usagebook.ledger.accounts import create_account
+from usagebook.ledger.analytics.series import local_analytics
+from usagebook.ledger.analytics.series_query import RawAnalyticsQuery
 from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog
 from usagebook.ledger.events import parse_events
 from usagebook.ledger.keys import KeyType, create_key
 from usagebook.ledger.recording import record
-from usagebook.ledger.usage_analytics import local_analytics
-from usagebook.ledger.usage_analytics_query import RawAnalyticsQuery
 from usagebook.settings import Settings
 from usagebook.store.engine import Database, create_database
 from usagebook.store.migrate import upgrade
@@ -89,7 +89,7 @@ async def _run(db: Database, key_id: str, account_id: str, events: int) -> dict[
             answer = await local_analytics(db, query, limit_seconds=60)
             times.append(time.perf_counter() - started)
         found[f"query {group}"] = {"ms": statistics.median(times) * 1000,
-                                   "groups": len(answer["series"])}
+                                   "groups": len(answer.series)}
     return found
 
 

@@ -1,7 +1,8 @@
 """The architecture's one-way dependencies, checked on the source: api -> ledger -> store.
 
 - ledger/ and store/ import no web framework (fastapi, starlette), and nothing from api/;
-- store/ imports nothing from ledger/;
+- store/ imports nothing from ledger/, and api/ nothing from store/ (the ledger hands its
+  rows up under its own names, `ledger.records`);
 - ledger/ and api/ build no SQL: from sqlalchemy they may import only the connection type
   (`sqlalchemy.ext.asyncio`) and, in api/, the exception classes it maps to status codes
   (`sqlalchemy.exc`); and no string in them reads like SQL.
@@ -53,6 +54,12 @@ def test_no_web_framework_below_the_api(layer: str) -> None:
 def test_store_does_not_reach_up_into_the_ledger() -> None:
     for path in _modules("store"):
         bad = {n for n in _imports(path) if _under(n, "usagebook.ledger")}
+        assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}"
+
+
+def test_the_api_reaches_the_store_only_through_the_ledger() -> None:
+    for path in _modules("api"):
+        bad = {n for n in _imports(path) if _under(n, "usagebook.store")}
         assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}"
 
 

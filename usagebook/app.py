@@ -13,12 +13,12 @@ from usagebook import __version__
 from usagebook.api import (
     admission,
     alerts,
-    billing,
+    health,
     keys,
     limits,
     local_analytics,
     observability,
-    service,
+    usage,
     webhooks,
 )
 from usagebook.api import analytics as usage_analytics
@@ -33,7 +33,8 @@ from usagebook.api.head import HeadAsGet
 from usagebook.api.keys import KEY_CREATIONS_PER_MINUTE
 from usagebook.api.middleware import RequestMiddleware
 from usagebook.api.openapi import document_real_answers
-from usagebook.ledger.cache import build_cache
+from usagebook.api.webhook_events import event_body
+from usagebook.ledger.analytics.cache import build_cache
 from usagebook.ledger.delivery import delivering
 from usagebook.ledger.key_status import RefusalLog
 from usagebook.ledger.ratelimit import AddressGuard, RateLimiter
@@ -81,7 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
             KEY_CREATIONS_PER_MINUTE, settings.redis_url,
             scope="API key creations a minute per account")
         try:
-            async with delivering(app.state.database, settings):
+            async with delivering(app.state.database, settings, event_body):
                 yield
         finally:
             await app.state.rate_limiter.close()
@@ -105,7 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
     document_real_answers(app)
     app.add_middleware(HeadAsGet)  # inside the request middleware, which logs the HEAD
     app.add_middleware(RequestMiddleware)
-    app.include_router(billing.router)
+    app.include_router(usage.router)
     app.include_router(usage_analytics.router)
     app.include_router(usage_history.router)
     app.include_router(local_analytics.router)
@@ -114,7 +115,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(usage_recording.router)
     app.include_router(admission.router)
     app.include_router(limits.router)
-    app.include_router(service.router)
+    app.include_router(health.router)
     app.include_router(observability.router)
     app.include_router(webhooks.router)
     app.include_router(alerts.router)

@@ -1,4 +1,4 @@
-"""The contract's CSV cell rules (usagebook.api.csv, shared by every CSV usagebook writes)."""
+"""The contract's CSV cell rules (usagebook.api.entry_csv, shared by every CSV usagebook writes)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from usagebook.api.csv import HEADER, entries_csv, number_cell, text_cell
+from usagebook.api.entry_csv import HEADER, entries_csv, number_cell, text_cell
 from usagebook.store.rows import EntryRow
 
 

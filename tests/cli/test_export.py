@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from tests.support.factories import random_entries, store_entries
 from tests.support.harness import Harness, Tenant
+from usagebook.api.export import ExportQuery, export_entries
 from usagebook.cli import app
-from usagebook.ledger.export import ExportQuery, export_entries
 from usagebook.timeutil import DATE_TIME_EXPECTED
 
 ENV = {"USAGEBOOK_SECRET_KEY": "cli-export-" + secrets.token_hex(16)}

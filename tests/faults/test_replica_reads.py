@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 
 from tests.support.harness import OPERATOR_TOKEN
 from tests.support.servers import ScratchPostgres, ScratchStandby
+from usagebook.api.export import ExportQuery, export_entries
 from usagebook.app import create_app
 from usagebook.ledger.accounts import create_account
 from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog
-from usagebook.ledger.export import ExportQuery, export_entries
 from usagebook.ledger.keys import KeyType, create_key
 from usagebook.settings import Settings
 from usagebook.store.engine import create_database

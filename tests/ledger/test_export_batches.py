@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tests.support.factories import random_entries, store_entries
 from tests.support.harness import Harness, Tenant
 from tests.support.usage import api_pages
-from usagebook.ledger.export import ExportQuery, export_entries
+from usagebook.api.export import ExportQuery, export_entries
 from usagebook.store.counts import HOUR_MS, hour_of
 from usagebook.store.engine import Database, create_database
 from usagebook.store.entries import EntryFilter, count_entries, list_entries_page

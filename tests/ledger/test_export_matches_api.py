@@ -11,8 +11,8 @@ import pytest
 from tests.support.factories import random_entries, store_entries
 from tests.support.harness import Harness, Tenant
 from tests.support.usage import api_pages
+from usagebook.api.export import Exported, ExportQuery, export_entries
 from usagebook.errors import InvalidInput, NotFound
-from usagebook.ledger.export import Exported, ExportQuery, export_entries
 from usagebook.timeutil import DATE_TIME_EXPECTED, format_ms, now_ms
 
 DAY = 86_400_000

@@ -8,7 +8,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from usagebook.errors import ProblemCollector
-from usagebook.ledger.analytics import CACHE_TTL_MS, cache_ttl_ms
+from usagebook.ledger.analytics.summary import CACHE_TTL_MS, cache_ttl_ms
 from usagebook.ledger.local_time import (
     day_boundaries,
     day_start_ms,

@@ -1,5 +1,5 @@
 """PostgreSQL's COPY path formats the contract's CSV cells itself; it must write exactly the bytes
-`usagebook.csvformat` writes for the same entries, whatever the text and numbers hold."""
+`usagebook.api.entry_csv` writes for the same entries, whatever the text and numbers hold."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.support.harness import make_settings
-from usagebook.csvformat import entry_row
+from usagebook.api.entry_csv import entry_row
 from usagebook.ledger.accounts import create_account
 from usagebook.store.engine import Database, create_database
 from usagebook.store.entries import EntryFilter

@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict
 
 from usagebook.api.client_address import address_of
 from usagebook.api.deps import DatabaseDep, Limiter, Refusals
+from usagebook.api.exact_json import ExactJSONResponse
 from usagebook.api.recording import Operator, json_body
 from usagebook.api.schemas import ExactNumber, StoredCurrency, Timestamp, error_responses
-from usagebook.api.wire import ExactJSONResponse
 from usagebook.errors import NotAuthenticated
 from usagebook.ledger.admission import Grant, authorize
 from usagebook.ledger.estimates import AuthorizeBody

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from usagebook.api.deps import AdminCaller, DatabaseDep
+from usagebook.api.exact_json import ExactJSONResponse
 from usagebook.api.schemas import error_responses
 from usagebook.api.webhook_schemas import (
     AlertSettingsBody,
@@ -12,7 +13,6 @@ from usagebook.api.webhook_schemas import (
     documented_body,
     read_body,
 )
-from usagebook.api.wire import ExactJSONResponse
 from usagebook.ledger import alerts
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["webhooks"])

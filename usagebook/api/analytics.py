@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from usagebook.api.deps import AdminCaller, DatabaseDep, SettingsDep
+from usagebook.api.exact_json import ExactJSONResponse, dumps
 from usagebook.api.schemas import ExactNumber, error_responses
-from usagebook.api.wire import ExactJSONResponse
-from usagebook.ledger.analytics import AnalyticsQuery, usage_analytics
-from usagebook.ledger.cache import Cache
+from usagebook.ledger.analytics.cache import Cache
+from usagebook.ledger.analytics.report import ChartDay, Line, Report
+from usagebook.ledger.analytics.summary import AnalyticsQuery, usage_analytics
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
 CACHE_CONTROL = "private, max-age=600"
@@ -98,9 +99,51 @@ async def get_usage_analytics(
         examples=["Asia/Kolkata"])] = None,
 ) -> Response:
     query = AnalyticsQuery(caller.account_id, lookback, startDate, endDate, timeZone)
-    body = await usage_analytics(
+    answer = await usage_analytics(
         database, cache, query,
-        limit_seconds=settings.query_timeout_seconds,
+        limit_seconds=settings.query_timeout_seconds, render=render_report,
     )
-    return Response(body, media_type="application/json",
+    return Response(with_lookback(answer.lookback, answer.body), media_type="application/json",
                     headers={"Cache-Control": CACHE_CONTROL})
+
+
+def render_report(report: Report) -> bytes:
+    """The answer without `lookback`, as exact JSON: what the cache holds."""
+    return dumps({
+        "byDate": [{"date": day.date, "USD": day.usd, "DIEM": day.diem}
+                   for day in report.by_date],
+        "byModel": [_model(line) for line in report.models],
+        "byModelDaily": [_chart_day(day) for day in report.model_daily],
+        "topModels": report.top_models,
+        "byKey": [_key(line) for line in report.keys],
+        "byKeyDaily": [_chart_day(day) for day in report.key_daily],
+        "topKeyNames": report.top_keys,
+    })
+
+
+def with_lookback(label: str, body: bytes) -> bytes:
+    """The rendered object (never empty) with `lookback` put first, as in Venice's example."""
+    return b'{"lookback":' + dumps(label) + b"," + body[1:]
+
+
+def _model(line: Line) -> dict[str, Any]:
+    wire: dict[str, Any] = {
+        "modelName": line.name, "unitType": line.unit_type, "modelType": line.model_type,
+        "totalUsd": line.spend.usd, "totalDiem": line.spend.diem, "totalUnits": line.spend.units,
+    }
+    if line.breakdown:
+        wire["breakdown"] = [
+            {"type": usage, "usd": part.usd, "diem": part.diem, "units": part.units}
+            for usage, part in line.breakdown
+        ]
+    return wire
+
+
+def _key(line: Line) -> dict[str, Any]:
+    return {"apiKeyId": line.ident, "description": line.name, "totalUsd": line.spend.usd,
+            "totalDiem": line.spend.diem, "totalUnits": line.spend.units}
+
+
+def _chart_day(day: ChartDay) -> dict[str, Any]:
+    # Chart names are never "date" (report's naming rule), so no name hides the day.
+    return {"date": day.day_ms, **day.spend}

@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from usagebook.api.deps import AdminCaller, DatabaseDep
+from usagebook.api.exact_json import ExactJSONResponse
 from usagebook.api.schemas import ExactNumber, StoredCurrency, Timestamp, error_responses
-from usagebook.api.wire import ExactJSONResponse
 from usagebook.ledger.balances import BUNDLED, DIEM, USD, BalanceView, balance_of
 from usagebook.timeutil import format_ms
 

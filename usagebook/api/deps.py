@@ -17,8 +17,8 @@ from usagebook.errors import NotAuthenticated, RateLimited
 from usagebook.ledger.key_status import RefusalLog
 from usagebook.ledger.keys import Caller, authenticate
 from usagebook.ledger.ratelimit import AddressGuard, RateLimiter
+from usagebook.ledger.records import Database
 from usagebook.settings import Settings
-from usagebook.store.engine import Database
 from usagebook.timeutil import now_ms
 
 _bearer = HTTPBearer(auto_error=False, description="An ADMIN API key of the account")

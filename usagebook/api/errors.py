@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from usagebook.api.wire import ExactJSONResponse
+from usagebook.api.exact_json import ExactJSONResponse
 from usagebook.errors import (
     Conflict,
     InvalidInput,

@@ -9,13 +9,14 @@ from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.responses import Response
 
-from usagebook import csvformat
+from usagebook.api import entry_csv
 from usagebook.api.deps import AdminCaller, DatabaseDep, SettingsDep
+from usagebook.api.entry_json import entry_to_wire
+from usagebook.api.exact_json import ExactJSONResponse
 from usagebook.api.ignored_params import QUERY_PREFIXES
 from usagebook.api.negotiation import CSV, choose_media_type
 from usagebook.api.schemas import StoredCurrency, UsageEntry, error_responses
 from usagebook.api.usage_params import iso_date_time_text, whole_number_text
-from usagebook.api.wire import ExactJSONResponse, entry_to_wire
 from usagebook.errors import ProblemCollector
 from usagebook.ledger.cursors import MAX_TAG_FILTERS
 from usagebook.ledger.events import TAG_VALUE
@@ -93,7 +94,7 @@ async def get_usage_history(
         headers = {"Content-Disposition": f"attachment; filename={_csv_file_name()}"}
         if page.next_cursor is not None:
             headers["x-next-cursor"] = page.next_cursor
-        return Response(csvformat.entries_csv(page.entries), headers=headers,
+        return Response(entry_csv.entries_csv(page.entries), headers=headers,
                         media_type="text/csv; charset=utf-8")
     body = {"data": [entry_to_wire(entry) for entry in page.entries],
             "nextCursor": page.next_cursor}

@@ -26,7 +26,7 @@ from usagebook.ledger.keys import (
     KeyUpdate,
     ModelPrivacy,
 )
-from usagebook.store.rows import KeyRow
+from usagebook.ledger.records import KeyRow
 from usagebook.timeutil import format_ms, to_ms
 
 KeyType = Literal["INFERENCE", "ADMIN"]

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from usagebook.api import key_models as models
 from usagebook.api.body import read_json, validate
 from usagebook.api.deps import AdminCaller, AnyCaller, DatabaseDep, SettingsDep
+from usagebook.api.exact_json import ExactJSONResponse
 from usagebook.api.key_wire import (
     CreateKeyBody,
     UpdateKeyBody,
@@ -23,15 +24,13 @@ from usagebook.api.key_wire import (
     moment,
 )
 from usagebook.api.schemas import error_responses
-from usagebook.api.wire import ExactJSONResponse
 from usagebook.errors import InvalidInput, NotFound
 from usagebook.ledger import keys
 from usagebook.ledger.key_status import ANY_MODEL, RATE_LIMIT_TIER, key_status, newest_refusals
-from usagebook.ledger.key_usage import usage_of_keys
+from usagebook.ledger.key_usage import usage_of_account_keys
 from usagebook.ledger.keys import Caller, KeyType
 from usagebook.ledger.ratelimit import RateLimiter
-from usagebook.store.engine import Database
-from usagebook.store.rows import KeyRow
+from usagebook.ledger.records import Database, KeyRow
 from usagebook.timeutil import format_ms, now_ms
 
 KEY_CREATIONS_PER_MINUTE = 20  # per account, over HTTP
@@ -181,7 +180,5 @@ async def _read(request: Request) -> Any:
 async def _with_usage(
     database: Database, caller: Caller, rows: list[KeyRow]
 ) -> list[dict[str, Any]]:
-    at_ms = now_ms()
-    async with database.read() as conn:
-        usage = await usage_of_keys(conn, caller.account_id, rows, at_ms)
+    usage = await usage_of_account_keys(database, caller.account_id, rows, now_ms())
     return [key_to_wire(row, usage[row.id]) for row in rows]

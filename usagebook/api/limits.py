@@ -7,10 +7,11 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
 from usagebook.api.deps import AdminCaller, DatabaseDep
+from usagebook.api.exact_json import ExactJSONResponse
+from usagebook.api.limits_wire import limits_to_wire, parse_limits
 from usagebook.api.recording import json_body
 from usagebook.api.schemas import ExactNumber, error_responses
-from usagebook.api.wire import ExactJSONResponse
-from usagebook.ledger.limits import LimitsReport, limits_of, parse_limits, set_limits
+from usagebook.ledger.limits import limits_of, set_limits
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
 
@@ -67,12 +68,3 @@ async def put_limits(
 ) -> ExactJSONResponse:
     await set_limits(database, caller.account_id, parse_limits(await json_body(request)))
     return ExactJSONResponse(limits_to_wire(await limits_of(database, caller.account_id)))
-
-
-def limits_to_wire(report: LimitsReport) -> dict[str, object]:
-    return {
-        "monthlyUsd": report.limits.usd,
-        "monthlyDiem": report.limits.diem,
-        "currentMonthUsage": report.month_usage,
-        "overspend": report.overspend,
-    }

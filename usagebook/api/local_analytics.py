@@ -3,19 +3,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from usagebook.api.deps import AdminCaller, DatabaseDep, SettingsDep
+from usagebook.api.exact_json import ExactJSONResponse
 from usagebook.api.ignored_params import QUERY_PREFIXES
 from usagebook.api.schemas import ExactNumber, error_responses
-from usagebook.api.wire import ExactJSONResponse
-from usagebook.ledger.events import TAG_VALUE
-from usagebook.ledger.tag_filters import PREFIX
-from usagebook.ledger.usage_analytics import local_analytics
-from usagebook.ledger.usage_analytics_query import (
+from usagebook.ledger.analytics.series import SeriesReport, local_analytics
+from usagebook.ledger.analytics.series_query import (
     CURRENCIES,
     GRANULARITIES,
     GROUPS,
@@ -23,6 +21,8 @@ from usagebook.ledger.usage_analytics_query import (
     MAX_HOUR_DAYS,
     RawAnalyticsQuery,
 )
+from usagebook.ledger.events import TAG_VALUE
+from usagebook.ledger.tag_filters import PREFIX
 
 router = APIRouter(prefix="/api/v1/usage", tags=["analytics"])
 
@@ -116,4 +116,16 @@ async def get_local_analytics(
                               tuple(request.query_params.multi_items()))
     answer = await local_analytics(database, query,
                                    limit_seconds=settings.query_timeout_seconds)
-    return ExactJSONResponse(answer)
+    return ExactJSONResponse(series_to_wire(answer))
+
+
+def series_to_wire(report: SeriesReport) -> dict[str, Any]:
+    query = report.query
+    return {
+        "timeZone": query.zone_name, "granularity": query.granularity,
+        "start": query.start.isoformat(), "end": query.end.isoformat(),
+        "groupBy": query.group_by, "buckets": report.buckets,
+        "series": [{"group": s.group, "usd": s.usd, "diem": s.diem, "units": s.units}
+                   for s in report.series],
+        "totals": {"usd": report.usd, "diem": report.diem},
+    }

@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict
 
 from usagebook.api.body import read_json
 from usagebook.api.deps import DatabaseDep, SettingsDep
+from usagebook.api.entry_json import entry_to_wire
+from usagebook.api.exact_json import ExactJSONResponse
 from usagebook.api.schemas import UsageEntry, error_responses
-from usagebook.api.wire import ExactJSONResponse, entry_to_wire
 from usagebook.errors import NotAuthenticated
 from usagebook.ledger.events import MAX_EVENTS, UsageEvent
 from usagebook.ledger.recording import record_body

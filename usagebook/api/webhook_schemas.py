@@ -12,9 +12,8 @@ from usagebook.api.schemas import Timestamp
 from usagebook.errors import InvalidInput
 from usagebook.ledger.alert_events import EVENT_TYPES
 from usagebook.ledger.alerts import BALANCE_CURRENCIES, AlertSettings
+from usagebook.ledger.records import DeliveryRow, EndpointRow
 from usagebook.money import format_decimal
-from usagebook.store.outbox import DeliveryRow
-from usagebook.store.webhooks import EndpointRow
 from usagebook.timeutil import format_ms
 
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]

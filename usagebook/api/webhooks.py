@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from usagebook.api.deps import AdminCaller, DatabaseDep, SettingsDep
+from usagebook.api.exact_json import ExactJSONResponse
 from usagebook.api.schemas import error_responses
 from usagebook.api.webhook_schemas import (
     CreatedWebhook,
@@ -24,7 +25,6 @@ from usagebook.api.webhook_schemas import (
     read_body,
     webhook_to_wire,
 )
-from usagebook.api.wire import ExactJSONResponse
 from usagebook.errors import InvalidInput
 from usagebook.ledger import webhooks
 from usagebook.ledger.webhooks import EndpointChange

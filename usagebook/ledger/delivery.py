@@ -6,6 +6,9 @@ leaves the row to be claimed again when the lease ends, with the same webhook-id
 them concurrently, and writes each outcome. Recording never waits for it: the outbox rows are
 written with the entries, and delivery runs on its own connections.
 
+The body of an event is the caller's `render` of it (the contract's is
+`usagebook.api.webhook_events.event_body`), made afresh for each attempt from the stored event.
+
 One attempt: the host is resolved now and the request sent to the address found (which must be
 public unless allowed), signed per Standard Webhooks, within the timeout, redirects not
 followed. A 2xx is `delivered`; a 410 fails the delivery and disables the endpoint; anything
@@ -20,13 +23,12 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
 
-from usagebook.ledger.alert_events import event_body
 from usagebook.ledger.expiry import raise_expiring
 from usagebook.ledger.limit_resets import raise_resets
 from usagebook.ledger.signing import webhook_headers
@@ -35,7 +37,7 @@ from usagebook.settings import Settings
 from usagebook.store import outbox
 from usagebook.store import webhooks as endpoint_store
 from usagebook.store.engine import Database
-from usagebook.store.outbox import DELIVERED, FAILED, PENDING, Claimed
+from usagebook.store.outbox import DELIVERED, FAILED, PENDING, Claimed, EventRow
 from usagebook.timeutil import now_ms
 
 log = logging.getLogger("usagebook.webhooks")
@@ -54,9 +56,11 @@ class Outcome:
 
 
 class DeliveryWorker:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings,
+                 render: Callable[[EventRow], bytes]) -> None:
         self.db = db
         self.settings = settings
+        self.render = render
         self._next_expiry_scan = 0
         self.client = httpx.AsyncClient(follow_redirects=False, trust_env=False,
                                         timeout=settings.webhook_timeout_seconds)
@@ -122,7 +126,7 @@ class DeliveryWorker:
     async def _post(self, claimed: Claimed) -> int | None:
         """The receiver's status code, or None when no answer came (refused, unreachable,
         timed out)."""
-        body = event_body(claimed.event)
+        body = self.render(claimed.event)
         headers = webhook_headers(claimed.secrets, claimed.event.id, int(time.time()), body)
         try:
             async with asyncio.timeout(self.settings.webhook_timeout_seconds):
@@ -150,13 +154,15 @@ class DeliveryWorker:
 
 
 @asynccontextmanager
-async def delivering(db: Database, settings: Settings) -> AsyncIterator[DeliveryWorker | None]:
-    """Run a delivery worker in the background for the block (a server's lifetime), unless
-    the settings turn delivery off in this process."""
+async def delivering(
+    db: Database, settings: Settings, render: Callable[[EventRow], bytes]
+) -> AsyncIterator[DeliveryWorker | None]:
+    """Run a delivery worker, sending `render` of each event, in the background for the block
+    (a server's lifetime), unless the settings turn delivery off in this process."""
     if not settings.webhook_delivery:
         yield None
         return
-    worker = DeliveryWorker(db, settings)
+    worker = DeliveryWorker(db, settings, render)
     task = asyncio.create_task(worker.run(), name="usagebook-webhook-delivery")
     try:
         yield worker

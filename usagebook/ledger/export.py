@@ -3,9 +3,9 @@ filters, ascending in ledger order (ts_ms, id), as the contract's CSV or as JSON
 
 Guarantees:
 - the same filters select the same entries as `/billing/usage` (`UsageQuery.entry_filter`);
-- CSV rows are byte-for-byte the API's (`usagebook.csvformat`, or the same cells formatted by
-  PostgreSQL); a JSON line is `jsonformat.entry_to_wire` of the entry plus its `"tags"` (an
-  object, empty for none), which the Venice-shaped API answers never show;
+- the bytes are the caller's `EntryFormat` (the contract's CSV and JSON lines are
+  `usagebook.api.export`'s); a CSV export on PostgreSQL has its cells formatted by the database
+  itself (`store.copy_csv_batches`, held equal to the API's CSV by tests/export);
 - memory is bounded by one batch, and output is only ever written a whole batch at a time, so
   after an interruption the last reported cursor names the last entry written;
 - `after` (a cursor `<ts_ms>-<id>`) resumes right after that entry; a resumed CSV has no header.
@@ -19,11 +19,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Protocol
 
-import orjson
-
-from usagebook.csvformat import HEADER, entry_row
 from usagebook.errors import NotFound, ProblemCollector
-from usagebook.jsonformat import dumps, entry_to_wire
 from usagebook.ledger.usage import UsageQuery, parse_time_bound
 from usagebook.money import FILTER_CURRENCIES
 from usagebook.store import accounts as account_store
@@ -45,6 +41,17 @@ _CURSOR = re.compile(r"(-?[0-9]{1,19})-([0-9]{1,19})")  # fullmatch
 
 class Sink(Protocol):
     def write(self, data: bytes, /) -> object: ...
+
+
+@dataclass(frozen=True)
+class EntryFormat:
+    """How exported entries are written: `header` starts a fresh (not resumed) export, `render`
+    writes one batch of entries whole. `database_csv`: PostgreSQL's COPY CSV
+    (`store.copy_csv_batches`) writes these same bytes, so a CSV export there uses it."""
+
+    header: bytes
+    render: Callable[[list[EntryRow]], bytes]
+    database_csv: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,23 +112,23 @@ async def count_remaining(db: Database, query: ExportQuery) -> int:
 
 
 async def export_entries(
-    db: Database, query: ExportQuery, out: Sink,
+    db: Database, query: ExportQuery, out: Sink, entry_format: EntryFormat,
     on_batch: Callable[[Exported], None] | None = None, batch_size: int | None = None,
     connections: int = COPY_CONNECTIONS,
 ) -> Exported:
-    """Write every matching entry to `out`; `on_batch` hears the running total after each
-    batch is written. A CSV export on PostgreSQL COPYs batches over `connections` connections
-    reading one snapshot (of the read standby when one is configured and close enough).
-    Raises InvalidInput, or NotFound for an unknown account."""
+    """Write every matching entry to `out` in `entry_format`; `on_batch` hears the running
+    total after each batch is written. A `database_csv` format on PostgreSQL COPYs batches over
+    `connections` connections reading one snapshot (of the read standby when one is configured
+    and close enough). Raises InvalidInput, or NotFound for an unknown account."""
     where, after = query.resolve()
     db = await for_lagging_reads(db)
     done = Exported(0, query.after)
     async with store.snapshot(db) as conn:
         if not await account_store.account_exists(conn, query.account_id):
             raise NotFound(f"No account {query.account_id}")
-        if query.format == "csv" and after is None:
-            out.write(HEADER.encode())
-        if query.format == "csv" and not db.is_sqlite:
+        if after is None and entry_format.header:
+            out.write(entry_format.header)
+        if entry_format.database_csv and not db.is_sqlite:
             async with store.joined(db, conn, connections - 1) as conns, aclosing(
                 store.copy_csv_batches(conns, where, after, batch_size or COPY_BATCH)
             ) as batches:
@@ -132,19 +139,9 @@ async def export_entries(
             return done
         async for rows in store.entry_batches(conn, where, after,
                                                  batch_size or PYTHON_BATCH):
-            out.write(_render(rows, query.format))
+            out.write(entry_format.render(rows))
             done = _advance(done, len(rows), Position(rows[-1].ts_ms, rows[-1].id), on_batch)
     return done
-
-
-def _render(rows: list[EntryRow], fmt: str) -> bytes:
-    if fmt == "csv":
-        return "".join(entry_row(row) for row in rows).encode()
-    return b"".join(dumps(_with_tags(row)) + b"\n" for row in rows)
-
-
-def _with_tags(row: EntryRow) -> dict[str, object]:
-    return {**entry_to_wire(row), "tags": orjson.loads(row.tags) if row.tags else {}}
 
 
 def _advance(

@@ -111,6 +111,14 @@ async def usage_of_keys(
     }
 
 
+async def usage_of_account_keys(
+    db: Database, account_id: str, keys: Sequence[KeyRow], now_ms: int
+) -> dict[str, KeyUsage]:
+    """`usage_of_keys`, on a read connection of its own."""
+    async with db.read() as conn:
+        return await usage_of_keys(conn, account_id, keys, now_ms)
+
+
 def _spend(sums: AmountSums, key_id: str, window: str) -> Spend:
     totals = {"usd": ZERO, "diem": ZERO}
     for currency, limit_class in LIMIT_CLASS.items():

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
-from usagebook.errors import NotFound, ProblemCollector
+from usagebook.errors import NotFound
 from usagebook.ledger.months import month_span
-from usagebook.money import NotExact, parse_decimal
 from usagebook.store import balances as balance_store
 from usagebook.store import limits as store
 from usagebook.store.engine import Database
@@ -23,7 +21,6 @@ from usagebook.timeutil import now_ms
 
 ZERO = Decimal(0)
 MAX_LIMIT = Decimal(9_999_999_999)
-WIRE_FIELDS = {"monthlyUsd": "usd", "monthlyDiem": "diem"}
 INVALID_LIMITS = "Invalid limits"
 
 
@@ -48,36 +45,6 @@ async def limits_of(db: Database, account_id: str, at_ms: int | None = None) -> 
         "diem": spend.get("DIEM", ZERO),
     }
     return LimitsReport(limits, usage, {"usd": over_usd, "diem": over_diem})
-
-
-def parse_limits(body: Any) -> AccountLimits:
-    """`{"monthlyUsd", "monthlyDiem"}`: decimal strings or integers from 0 to 9999999999, or
-    null (no limit); an absent field is null. InvalidInput names every problem."""
-    problems = ProblemCollector()
-    if not isinstance(body, dict):
-        problems.add("", 'the body must be a JSON object {"monthlyUsd", "monthlyDiem"}')
-        problems.raise_if_any(INVALID_LIMITS)
-    values: dict[str, Decimal | None] = {}
-    for name in body:
-        if name not in WIRE_FIELDS:
-            problems.add(name, "is not a known field")
-    for wire, limit_class in WIRE_FIELDS.items():
-        values[limit_class] = _limit(body.get(wire), wire, problems)
-    problems.raise_if_any(INVALID_LIMITS)
-    return AccountLimits(values["usd"], values["diem"])
-
-
-def _limit(raw: object, name: str, problems: ProblemCollector) -> Decimal | None:
-    if raw is None:
-        return None
-    try:
-        value = parse_decimal(raw)
-    except NotExact as exc:
-        problems.add(name, str(exc))
-        return None
-    if not ZERO <= value <= MAX_LIMIT:
-        problems.add(name, f"must be from 0 to {MAX_LIMIT}, or null for no limit")
-    return value
 
 
 async def set_limits(db: Database, account_id: str, limits: AccountLimits) -> AccountLimits:

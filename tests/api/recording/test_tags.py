@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.harness import Harness, Tenant
 from tests.support.recording import event, named_problem, post_events, record_ok
-from usagebook.ledger.export import ExportQuery, export_entries
+from usagebook.api.export import ExportQuery, export_entries
 
 HISTORY = "/api/v1/billing/usage-history"
 ENTRY_KEYS = {"timestamp", "sku", "pricePerUnitUsd", "units", "amount", "currency", "notes",

@@ -18,8 +18,8 @@ from tests.support.factories import store_entries
 from tests.support.harness import Harness, Tenant, make_settings
 from usagebook.app import create_app
 from usagebook.ledger.accounts import create_account
-from usagebook.ledger.analytics import cache_ttl_ms
-from usagebook.ledger.cache import MemoryCache, RedisCache
+from usagebook.ledger.analytics.cache import MemoryCache, RedisCache
+from usagebook.ledger.analytics.summary import cache_ttl_ms
 from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog
 from usagebook.ledger.keys import KeyType, create_key
 from usagebook.store.rows import NewEntry

@@ -8,7 +8,7 @@ import secrets
 
 from redis.asyncio import Redis
 
-from usagebook.ledger.cache import MemoryCache, RedisCache
+from usagebook.ledger.analytics.cache import MemoryCache, RedisCache
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 MINUTE_MS = 60_000

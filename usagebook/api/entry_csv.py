@@ -1,6 +1,7 @@
 """The contract's CSV cell rules, shared by every CSV usagebook writes (API pages, usage-history
-pages, CLI export), so one entry gives the same bytes everywhere. It sits outside `api/` so the
-ledger's export can use it too; `usagebook.api.csv` re-exports it.
+pages, CLI export), so one entry gives the same bytes everywhere. (PostgreSQL's COPY path of the
+export, `store.export`, writes the same cells in SQL; tests/export/test_copy_cells holds the two
+equal.)
 
 - UTF-8, `\\n` line endings, a header row;
 - null and empty text are both an unquoted empty cell;
@@ -14,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
+from usagebook.ledger.records import EntryRow
 from usagebook.money import format_decimal
-from usagebook.store.rows import EntryRow
 from usagebook.timeutil import format_ms
 
 HEADER = (

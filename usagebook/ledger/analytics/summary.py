@@ -1,26 +1,26 @@
 """Usage analytics: totals by day, model and API key over whole UTC days, from the rollups,
-or over the local days of an IANA zone when `timeZone` is given (`ledger.analytics_local`).
+or over the local days of an IANA zone when one is given (`summary_local`).
 
-An answer is cached per account, zone and resolved days for 10 minutes, but never past the end
-of the day (in that zone) it was made on (today's figures keep growing). The cached part is
-everything except the `lookback` label, so `7d` and the same days asked by date share one entry.
-Without `timeZone` the answer and its cache key are exactly what they were before zones.
+An answer is cached, as the caller renders it, per account, zone and resolved days for 10
+minutes, but never past the end of the day (in that zone) it was made on (today's figures keep
+growing). The cached part is everything except the period's label, so `7d` and the same days
+asked by date share one entry. Without a zone the cache key is exactly what it was before zones.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import localcontext
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from usagebook import metrics
 from usagebook.errors import InvalidInput, ProblemCollector
-from usagebook.jsonformat import dumps as encode
-from usagebook.ledger import analytics_report as report
-from usagebook.ledger.analytics_local import compute_local
-from usagebook.ledger.analytics_period import Period, resolve_period
-from usagebook.ledger.cache import Cache
+from usagebook.ledger.analytics import report
+from usagebook.ledger.analytics.cache import Cache
+from usagebook.ledger.analytics.period import Period, resolve_period
+from usagebook.ledger.analytics.report import Report
+from usagebook.ledger.analytics.summary_local import compute_local
 from usagebook.ledger.local_time import local_date, next_day_start_ms, parse_zone
 from usagebook.money import Currency
 from usagebook.store import analytics as store
@@ -42,12 +42,21 @@ class AnalyticsQuery:
     time_zone: str | None = None
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """An answer: the period's label as asked (never cached) and `render` of its report, made
+    once and then served from the cache as is."""
+
+    lookback: str
+    body: bytes
+
+
 async def usage_analytics(
-    db: Database, cache: Cache, query: AnalyticsQuery, *, limit_seconds: float
-) -> bytes:
-    """The contract's answer as exact JSON (written once, then served from the cache as is).
-    Raises InvalidInput for bad parameters and QueryTimeout when the queries overrun
-    `limit_seconds`."""
+    db: Database, cache: Cache, query: AnalyticsQuery, *, limit_seconds: float,
+    render: Callable[[Report], bytes],
+) -> Rendered:
+    """The answer for `query`, its report rendered by `render`. Raises InvalidInput for bad
+    parameters and QueryTimeout when the queries overrun `limit_seconds`."""
     now = now_ms()
     problems = ProblemCollector()
     zone = None if query.time_zone is None else parse_zone(query.time_zone, problems)
@@ -67,14 +76,9 @@ async def usage_analytics(
             answer = await compute(db, query.account_id, period, limit_seconds)
         else:
             answer = await compute_local(db, query.account_id, period, zone, limit_seconds)
-        cached = encode(answer)
+        cached = render(answer)
         await cache.set(cache_key, cached, cache_ttl_ms(now, zone))
-    return with_lookback(period.label, cached)
-
-
-def with_lookback(label: str, body: bytes) -> bytes:
-    """The cached object (never empty) with `lookback` put first, as in Venice's example."""
-    return b'{"lookback":' + encode(label) + b"," + body[1:]
+    return Rendered(period.label, cached)
 
 
 def analytics_cache_key(account_id: str, period: Period, time_zone: str | None = None) -> str:
@@ -93,8 +97,8 @@ def cache_ttl_ms(now: int, zone: ZoneInfo | None = None) -> int:
 
 async def compute(
     db: Database, account_id: str, period: Period, limit_seconds: float
-) -> dict[str, Any]:
-    """Every figure but `lookback`, from one consistent snapshot of the rollups (of the read
+) -> Report:
+    """Every figure but the period's label, from one consistent snapshot of the rollups (of the read
     standby when one is configured and close enough)."""
     db = await for_lagging_reads(db)
     days = [(day.isoformat(), day_start_ms(day)) for day in period.days]
@@ -108,12 +112,12 @@ async def compute(
             key_of = {line.ident: line.name for line in top_keys}
             daily = await store.daily_spend(conn, where, Currency.DIEM.value, model_of, key_of)
         day_ms = [ms for _, ms in days]
-        return {
-            "byDate": report.by_date(days, daily.by_currency),
-            "byModel": [report.model_to_wire(line) for line in models],
-            "byModelDaily": report.daily_chart(day_ms, top_models, daily.by_model, model_of),
-            "topModels": [line.name for line in top_models],
-            "byKey": [report.key_to_wire(line) for line in keys],
-            "byKeyDaily": report.daily_chart(day_ms, top_keys, daily.by_key, key_of),
-            "topKeyNames": [line.name for line in top_keys],
-        }
+        return Report(
+            by_date=report.by_date(days, daily.by_currency),
+            models=models,
+            model_daily=report.daily_chart(day_ms, top_models, daily.by_model, model_of),
+            top_models=[line.name for line in top_models],
+            keys=keys,
+            key_daily=report.daily_chart(day_ms, top_keys, daily.by_key, key_of),
+            top_keys=[line.name for line in top_keys],
+        )

@@ -10,13 +10,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Column, Table
 
-from usagebook.cli import DatabaseUrl, JsonFlag, emit, fail, print_table, run, settings_for
-from usagebook.cli_help import PlainGroup
+from usagebook.cli.common import DatabaseUrl, JsonFlag, emit, fail, print_table, run, settings_for
+from usagebook.cli.help import PlainGroup
 from usagebook.ledger import keys
 from usagebook.ledger.key_usage import LimitPeriod
 from usagebook.ledger.keys import KEEP, Keep, KeyLimits, KeyOptions, KeyUpdate
+from usagebook.ledger.records import KeyRow
 from usagebook.money import format_decimal
-from usagebook.store.rows import KeyRow
 from usagebook.timeutil import format_ms, to_ms
 
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True, cls=PlainGroup)

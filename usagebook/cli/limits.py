@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
-from usagebook.cli import DatabaseUrl, JsonFlag, emit, run, settings_for
-from usagebook.cli_help import PlainGroup
+from usagebook.api.limits_wire import parse_limits
+from usagebook.cli.common import DatabaseUrl, JsonFlag, emit, run, settings_for
+from usagebook.cli.help import PlainGroup
 from usagebook.ledger import limits
 from usagebook.money import format_decimal
 from usagebook.settings import Settings
@@ -36,7 +37,7 @@ def limits_set(
             for wire, value in (("monthlyUsd", monthly_usd), ("monthlyDiem", monthly_diem))}
     settings = settings_for(database_url)
     # Parsed inside `run`, which turns InvalidInput into one FAILED line.
-    run(settings, lambda db: limits.set_limits(db, account, limits.parse_limits(body)))
+    run(settings, lambda db: limits.set_limits(db, account, parse_limits(body)))
     _show(settings, account, as_json)
 
 

@@ -1,4 +1,5 @@
-"""Customer billing endpoints (Venice-compatible), all scoped to the calling key's account."""
+"""GET /billing/usage: the page-numbered usage ledger (Venice-compatible, deprecated there in
+favour of /billing/usage-history), as JSON or CSV, scoped to the calling key's account."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header
 from starlette.responses import Response
 
-from usagebook.api import csv
+from usagebook.api import entry_csv
 from usagebook.api.deps import AdminCaller, DatabaseDep
+from usagebook.api.entry_json import entry_to_wire
+from usagebook.api.exact_json import ExactJSONResponse
 from usagebook.api.negotiation import CSV, choose_media_type
 from usagebook.api.schemas import UsagePage, error_responses
 from usagebook.api.usage_params import (
@@ -23,7 +26,6 @@ from usagebook.api.usage_params import (
     StartDateParam,
     usage_query,
 )
-from usagebook.api.wire import ExactJSONResponse, entry_to_wire
 from usagebook.ledger.usage import list_usage
 
 # Venice's published schema for /billing/usage requires this exact text; clients may check it.
@@ -78,7 +80,7 @@ async def get_usage(
     }
     if media_type == CSV:
         headers["Content-Disposition"] = "attachment; filename=billing_usage.csv"
-        return Response(csv.entries_csv(result.entries), headers=headers,
+        return Response(entry_csv.entries_csv(result.entries), headers=headers,
                         media_type="text/csv; charset=utf-8")
     body = {
         "warningMessage": VENICE_USAGE_WARNING,

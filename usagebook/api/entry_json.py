@@ -1,9 +1,5 @@
-"""Exact JSON for ledger entries, shared by the HTTP layer (`usagebook.api.wire` re-exports it)
-and the CLI export, so an entry has one JSON shape everywhere.
-
-pydantic and the standard json module would write a Decimal as a string or through a float;
-orjson's Fragment lets each Decimal be written as its own exact text instead.
-"""
+"""A ledger entry in the contract's JSON shape, one shape everywhere: API pages, usage-history
+pages, recording answers and the CLI's JSON-lines export."""
 
 from __future__ import annotations
 
@@ -12,21 +8,9 @@ from typing import Any
 
 import orjson
 
-from usagebook.money import format_decimal
-from usagebook.store.rows import EntryFields
+from usagebook.api.exact_json import exact
+from usagebook.ledger.records import EntryFields
 from usagebook.timeutil import format_ms
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return exact(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def exact(value: Decimal) -> orjson.Fragment:
-    """A Decimal as an exact JSON number."""
-    return orjson.Fragment(format_decimal(value).encode())
-
 
 _PRICE_TEXT: dict[Decimal, orjson.Fragment] = {}
 
@@ -39,10 +23,6 @@ def _price(value: Decimal) -> orjson.Fragment:
         if len(_PRICE_TEXT) < 4096:
             _PRICE_TEXT[value] = text
     return text
-
-
-def dumps(content: Any) -> bytes:
-    return orjson.dumps(content, default=_default)
 
 
 def entry_to_wire(entry: EntryFields) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """The rules of the usage-analytics answer, as pure functions over rollup totals.
 
-Spend is reported positive (entries store charges as negative amounts). `USD` is USD +
-BUNDLED_CREDITS spend, `DIEM` is DIEM (+ legacy VCU) spend. Models and keys rank by
-`totalUsd + totalDiem`, highest first, ties by name; the top 8 of each get daily chart rows.
-Chart names are unique and never `date`, so they can be keys of the chart rows.
+Spend is reported positive (entries store charges as negative amounts). USD spend is USD +
+BUNDLED_CREDITS, DIEM spend is DIEM (+ legacy VCU). Models and keys rank by USD + DIEM spend,
+highest first, ties by name; the top 8 of each get daily chart rows. Chart names are unique and
+never `date`, so they can be keys of the chart rows beside the wire's own `date`.
 """
 
 from __future__ import annotations
@@ -55,6 +55,38 @@ class Line:
     unit_type: str = "units"
     model_type: str | None = None
     by_usage: dict[str, Spend] = field(default_factory=dict)
+    # `by_usage` highest first, ties by type, once ranked; empty for a single usage type (the
+    # answer then shows none).
+    breakdown: list[tuple[str, Spend]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DaySpend:
+    date: str  # ISO date of the (UTC or local) day
+    usd: Decimal
+    diem: Decimal
+
+
+@dataclass(frozen=True)
+class ChartDay:
+    """One day of a daily chart: epoch ms of the day's start, and each top line's DIEM spend
+    by its chart name, in rank order (0 when unused)."""
+
+    day_ms: int
+    spend: dict[str, Decimal | int]
+
+
+@dataclass(frozen=True)
+class Report:
+    """The usage-analytics answer, every figure but the period's label."""
+
+    by_date: list[DaySpend]
+    models: list[Line]
+    model_daily: list[ChartDay]
+    top_models: list[str]
+    keys: list[Line]
+    key_daily: list[ChartDay]
+    top_keys: list[str]
 
 
 def unknown_sku(sku: str) -> SkuRow:
@@ -100,6 +132,10 @@ def _key_line(key_id: str | None, description: str) -> Line:
 def _ranked(lines: Iterable[Line], suffix: Callable[[str], str]) -> list[Line]:
     found = list(lines)
     _name_uniquely(found, suffix)
+    for line in found:
+        if len(line.by_usage) > 1:
+            line.breakdown = sorted(line.by_usage.items(),
+                                    key=lambda item: (-item[1].total, item[0]))
     return sorted(found, key=lambda line: (-line.spend.total, line.name))
 
 
@@ -116,43 +152,24 @@ def _name_uniquely(lines: list[Line], suffix: Callable[[str], str]) -> None:
             line.name = f"{line.base_name} ({line.tag})"
 
 
-def model_to_wire(line: Line) -> dict[str, Any]:
-    wire: dict[str, Any] = {
-        "modelName": line.name, "unitType": line.unit_type, "modelType": line.model_type,
-        "totalUsd": line.spend.usd, "totalDiem": line.spend.diem, "totalUnits": line.spend.units,
-    }
-    if len(line.by_usage) > 1:
-        parts = sorted(line.by_usage.items(), key=lambda item: (-item[1].total, item[0]))
-        wire["breakdown"] = [
-            {"type": usage, "usd": part.usd, "diem": part.diem, "units": part.units}
-            for usage, part in parts
-        ]
-    return wire
-
-
-def key_to_wire(line: Line) -> dict[str, Any]:
-    return {"apiKeyId": line.ident, "description": line.name, "totalUsd": line.spend.usd,
-            "totalDiem": line.spend.diem, "totalUnits": line.spend.units}
-
-
-def by_date(days_ms: list[tuple[str, int]], totals: Iterable[Total]) -> list[dict[str, Any]]:
+def by_date(days_ms: list[tuple[str, int]], totals: Iterable[Total]) -> list[DaySpend]:
     """One row per day of the period, oldest first, zeros where nothing was used."""
     spend = {day_ms: Spend() for _, day_ms in days_ms}
     for total in totals:
         if total.name in spend:
             spend[total.name].add(total.currency, total.amount, total.units)
-    return [{"date": text, "USD": spend[ms].usd, "DIEM": spend[ms].diem} for text, ms in days_ms]
+    return [DaySpend(text, spend[ms].usd, spend[ms].diem) for text, ms in days_ms]
 
 
 def daily_chart(
     days_ms: list[int], top: list[Line], rows: Iterable[tuple[int, Any, Decimal]],
     name_of: dict[Any, str],
-) -> list[dict[str, Any]]:
-    """Per day: epoch ms of the UTC day, and every top line's spend that day (0 when unused).
+) -> list[ChartDay]:
+    """Per day: epoch ms of the day, and every top line's spend that day (0 when unused).
     `rows` are (day, line id, stored amount); `name_of` maps a line id to its name."""
-    chart: dict[int, dict[str, Any]] = {
-        day: {"date": day, **dict.fromkeys((line.name for line in top), 0)} for day in days_ms}
+    chart: dict[int, dict[str, Decimal | int]] = {
+        day: dict.fromkeys((line.name for line in top), 0) for day in days_ms}
     for day, ident, amount in rows:
         if day in chart and ident in name_of:
             chart[day][name_of[ident]] -= amount
-    return [chart[day] for day in days_ms]
+    return [ChartDay(day, chart[day]) for day in days_ms]

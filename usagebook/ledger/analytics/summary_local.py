@@ -1,20 +1,20 @@
 """The usage-analytics answer over local days of an IANA zone (`timeZone`).
 
-The same figures and rules as the UTC answer (`ledger.analytics.compute`), over the zone's
-local days: `byDate` dates are local dates, `byModelDaily`/`byKeyDaily` dates the epoch ms of
-each local midnight. Sums come from `store.bucket_sums`, which adds the daily, hourly and
-quarter-hour rollups (and, for a zone whose midnight is not on a quarter hour, the entries at
-the edges) so that every figure is the exact sum of the entries in each local day.
+The same figures and rules as the UTC answer (`summary.compute`), over the zone's local days:
+the days' dates are local dates, the daily charts' days the epoch ms of each local midnight.
+Sums come from `store.bucket_sums`, which adds the daily, hourly and quarter-hour rollups (and,
+for a zone whose midnight is not on a quarter hour, the entries at the edges) so that every
+figure is the exact sum of the entries in each local day.
 """
 
 from __future__ import annotations
 
 from decimal import localcontext
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from usagebook.ledger import analytics_report as report
-from usagebook.ledger.analytics_period import Period
+from usagebook.ledger.analytics import report
+from usagebook.ledger.analytics.period import Period
+from usagebook.ledger.analytics.report import Report
 from usagebook.ledger.local_time import day_boundaries
 from usagebook.money import Currency
 from usagebook.store import analytics as store
@@ -24,13 +24,13 @@ from usagebook.store.bucket_sums import BucketQuery, Filters, bucket_sums
 from usagebook.store.engine import Database
 from usagebook.timeutil import MS_PER_DAY
 
-_PRECISION = 80  # as ledger.analytics: sums of nine-place amounts times unit multipliers
+_PRECISION = 80  # as analytics.summary: sums of nine-place amounts times unit multipliers
 
 
 async def compute_local(
     db: Database, account_id: str, period: Period, zone: ZoneInfo, limit_seconds: float
-) -> dict[str, Any]:
-    """Every figure but `lookback`, over local days, from one snapshot of the rollups."""
+) -> Report:
+    """Every figure but the period's label, over local days, from one snapshot of the rollups."""
     bounds = day_boundaries(period.first, period.last, zone)
     days = [(day.isoformat(), start) for day, start in zip(period.days, bounds, strict=False)]
     day_ms = [start for _, start in days]
@@ -58,17 +58,17 @@ async def compute_local(
                                                              "model", filters=diem))
             key_days = await bucket_sums(conn, BucketQuery(
                 account_id, bounds, MS_PER_DAY, "api_key_id", filters=diem), source="key")
-        return {
-            "byDate": report.by_date(days, (Total(day_ms[row.bucket], row.currency, row.amount,
-                                                  row.units) for row in per_day)),
-            "byModel": [report.model_to_wire(line) for line in models],
-            "byModelDaily": report.daily_chart(
+        return Report(
+            by_date=report.by_date(days, (Total(day_ms[row.bucket], row.currency, row.amount,
+                                                row.units) for row in per_day)),
+            models=models,
+            model_daily=report.daily_chart(
                 day_ms, top_models, ((day_ms[r.bucket], r.group, r.amount) for r in model_days),
                 model_of),
-            "topModels": [line.name for line in top_models],
-            "byKey": [report.key_to_wire(line) for line in key_lines],
-            "byKeyDaily": report.daily_chart(
+            top_models=[line.name for line in top_models],
+            keys=key_lines,
+            key_daily=report.daily_chart(
                 day_ms, top_keys, ((day_ms[r.bucket], r.group, r.amount) for r in key_days),
                 key_of),
-            "topKeyNames": [line.name for line in top_keys],
-        }
+            top_keys=[line.name for line in top_keys],
+        )

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from usagebook.api.webhook_schemas import alerts_to_wire, delivery_to_wire, webhook_to_wire
-from usagebook.cli import DatabaseUrl, JsonFlag, emit, fail, run, settings_for
-from usagebook.cli_help import PlainGroup
+from usagebook.cli.common import DatabaseUrl, JsonFlag, emit, fail, run, settings_for
+from usagebook.cli.help import PlainGroup
 from usagebook.ledger import alerts, webhooks
 from usagebook.ledger.webhooks import EndpointChange
 from usagebook.timeutil import parse_date_time, to_ms

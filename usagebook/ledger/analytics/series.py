@@ -1,4 +1,4 @@
-"""GET /api/v1/usage/analytics: spend over time in the customer's own zone, by any dimension.
+"""Spend over time in the customer's own zone, by any dimension (GET /api/v1/usage/analytics).
 
 Every figure is an exact sum of the matching entries in each local bucket: `store.bucket_sums`
 reads the narrowest rollups that carry what the query filters and groups on (day, hour and
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal, localcontext
 from typing import Any
 
-from usagebook.ledger.usage_analytics_query import (
+from usagebook.ledger.analytics.series_query import (
     AnalyticsQuery,
     RawAnalyticsQuery,
     buckets,
@@ -25,25 +25,40 @@ from usagebook.store.analytics import analytics_snapshot
 from usagebook.store.bucket_sums import BucketQuery, BucketSum, Filters, bucket_sums, source_for
 from usagebook.store.engine import Database
 
-_PRECISION = 80  # as ledger.analytics: sums of nine-place amounts times unit multipliers
+_PRECISION = 80  # as analytics.summary: sums of nine-place amounts times unit multipliers
 _GROUPS = {None: None, "model": "model", "apiKey": "api_key_id", "sku": "sku",
            "currency": "currency"}
 _USD_LIKE = (Currency.USD.value, Currency.BUNDLED_CREDITS.value)
 
 
 @dataclass
-class _Series:
-    group: Any
+class Series:
+    """One group's spend (USD + BUNDLED_CREDITS, and DIEM) and units (in each SKU's unit type)
+    per bucket."""
+
+    group: Any  # the group's value; None: not grouped, or entries without the grouped tag
     usd: list[Decimal]
     diem: list[Decimal]
     units: list[Decimal]
     total: Decimal = field(default=Decimal(0))
 
 
+@dataclass(frozen=True)
+class SeriesReport:
+    """The answer: every bucket's local start (`buckets`, zeros included), one series per group
+    by total spend, highest first, ties by name, and the totals over all of them."""
+
+    query: AnalyticsQuery
+    buckets: list[str]
+    series: list[Series]
+    usd: Decimal
+    diem: Decimal
+
+
 async def local_analytics(
     db: Database, raw: RawAnalyticsQuery, *, limit_seconds: float
-) -> dict[str, Any]:
-    """The contract's answer; InvalidInput for bad parameters, QueryTimeout past the limit."""
+) -> SeriesReport:
+    """The answer to `raw`; InvalidInput for bad parameters, QueryTimeout past the limit."""
     query = check_query(raw)
     plan = buckets(query)
     sums = _bucket_query(query, plan.bounds, plan.anchor)
@@ -54,15 +69,10 @@ async def local_analytics(
                 rows += _untagged(rows, await bucket_sums(conn, replace(
                     sums, group=None, group_tag=None)))
         series = _series(rows, len(plan.labels), grouped=query.group_by is not None)
-        return {
-            "timeZone": query.zone_name, "granularity": query.granularity,
-            "start": query.start.isoformat(), "end": query.end.isoformat(),
-            "groupBy": query.group_by, "buckets": plan.labels,
-            "series": [{"group": s.group, "usd": s.usd, "diem": s.diem, "units": s.units}
-                       for s in series],
-            "totals": {"usd": sum((sum(s.usd, Decimal(0)) for s in series), Decimal(0)),
-                       "diem": sum((sum(s.diem, Decimal(0)) for s in series), Decimal(0))},
-        }
+        return SeriesReport(
+            query, plan.labels, series,
+            usd=sum((sum(s.usd, Decimal(0)) for s in series), Decimal(0)),
+            diem=sum((sum(s.diem, Decimal(0)) for s in series), Decimal(0)))
 
 
 def _bucket_query(query: AnalyticsQuery, bounds: list[int], anchor: int) -> BucketQuery:
@@ -85,10 +95,10 @@ def _untagged(tagged: list[BucketSum], everything: list[BucketSum]) -> list[Buck
             for (bucket, currency), (amount, units) in left.items() if units]
 
 
-def _series(rows: list[BucketSum], count: int, *, grouped: bool) -> list[_Series]:
+def _series(rows: list[BucketSum], count: int, *, grouped: bool) -> list[Series]:
     """One series per group with entries (one `null` series when not grouped), ranked by
     total spend, highest first, ties by name."""
-    found: dict[Any, _Series] = {}
+    found: dict[Any, Series] = {}
     if not grouped:
         found[None] = _empty(None, count)
     for row in rows:
@@ -104,5 +114,5 @@ def _series(rows: list[BucketSum], count: int, *, grouped: bool) -> list[_Series
                   key=lambda s: (-s.total, s.group is None, str(s.group or "")))
 
 
-def _empty(group: Any, count: int) -> _Series:
-    return _Series(group, [Decimal(0)] * count, [Decimal(0)] * count, [Decimal(0)] * count)
+def _empty(group: Any, count: int) -> Series:
+    return Series(group, [Decimal(0)] * count, [Decimal(0)] * count, [Decimal(0)] * count)

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from usagebook.cli import DatabaseUrl, JsonFlag, emit, run, settings_for
-from usagebook.cli_help import PlainGroup
+from usagebook.cli.common import DatabaseUrl, JsonFlag, emit, run, settings_for
+from usagebook.cli.help import PlainGroup
 from usagebook.ledger import partitions
 
 partitions_app = typer.Typer(help="The ledger's monthly partitions (PostgreSQL).",

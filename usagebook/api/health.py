@@ -1,16 +1,13 @@
-"""Service endpoints: liveness and readiness."""
+"""Health endpoints: liveness (/healthz) and readiness (/readyz)."""
 
 from __future__ import annotations
-
-import asyncio
 
 from fastapi import APIRouter
 
 from usagebook.api.deps import DatabaseDep, SettingsDep
+from usagebook.api.exact_json import ExactJSONResponse
 from usagebook.api.schemas import error_responses
-from usagebook.api.wire import ExactJSONResponse
-from usagebook.errors import StoreUnavailable
-from usagebook.store.health import ping
+from usagebook.ledger.health import check_ready
 
 router = APIRouter(tags=["service"])
 
@@ -24,10 +21,5 @@ async def healthz() -> ExactJSONResponse:
 async def readyz(database: DatabaseDep, settings: SettingsDep) -> ExactJSONResponse:
     """200 when the database answers within `readiness_timeout_seconds`, connecting included;
     503 otherwise, within that time (not after the longer timeouts requests get)."""
-    limit = settings.readiness_timeout_seconds
-    try:
-        async with asyncio.timeout(limit), database.read() as conn:
-            await ping(conn)
-    except TimeoutError:
-        raise StoreUnavailable(f"Database did not answer within {limit:g} s") from None
+    await check_ready(database, settings.readiness_timeout_seconds)
     return ExactJSONResponse({"status": "ready"})
