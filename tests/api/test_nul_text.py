@@ -35,3 +35,18 @@ def test_nul_in_a_key_id_is_an_unknown_key(harness: Harness, tenant: Tenant) -> 
     ):
         body = assert_bad_request(answer)
         assert body["details"]["id"] == unknown.json()["details"]["id"]
+
+
+def test_nul_in_a_key_description_is_a_400(harness: Harness, tenant: Tenant) -> None:
+    """Creating or changing a key with NUL in its description names `description`, on both
+    databases alike (the schemathesis run found a 500 on PostgreSQL)."""
+    admin = {"Authorization": f"Bearer {tenant.admin_key}"}
+    for answer in (
+        harness.client.post("/api/v1/api_keys", headers=admin,
+                            json={"apiKeyType": "INFERENCE", "description": "a\x00b"}),
+        harness.client.patch("/api/v1/api_keys", headers=admin,
+                             json={"id": tenant.inference_key_id or tenant.admin_key_id,
+                                   "description": "a\x00b"}),
+    ):
+        body = assert_bad_request(answer)
+        assert "NUL" in str(body["details"]["description"])

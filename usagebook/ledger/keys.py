@@ -163,6 +163,8 @@ def _check_options(options: KeyOptions, at_ms: int) -> None:
 def check_description(problems: ProblemCollector, description: str) -> None:
     if len(description) > MAX_DESCRIPTION:
         problems.add("description", f"must be at most {MAX_DESCRIPTION} characters")
+    if "\x00" in description:  # PostgreSQL cannot store NUL: refused on both databases alike
+        problems.add("description", "must not contain NUL characters")
 
 
 def check_expiry(problems: ProblemCollector, expires_ms: int | None, at_ms: int) -> None:
