@@ -9,7 +9,6 @@ it was granted to when the caller named the key by its secret.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict
 
 from usagebook.api.client_address import address_of
 from usagebook.api.deps import DatabaseDep, Limiter, Refusals
@@ -21,13 +20,13 @@ from usagebook.ledger.admission import Grant, authorize
 from usagebook.ledger.estimates import AuthorizeBody
 from usagebook.ledger.ratelimit import AddressGuard
 from usagebook.ledger.settlement import release_hold
+from usagebook.strict_model import StrictModel
 from usagebook.timeutil import format_ms
 
 router = APIRouter(prefix="/api/v1/usage", tags=["recording"])
 
 
-class HoldAnswer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class HoldAnswer(StrictModel):
     holdId: str
     amount: ExactNumber
     currency: StoredCurrency
@@ -92,8 +91,7 @@ def grant_to_wire(grant: Grant) -> dict[str, object]:
     return answer
 
 
-class ReleaseAnswer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ReleaseAnswer(StrictModel):
     holdId: str
     released: bool
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from starlette.responses import Response
 
 from usagebook.api.deps import AdminCaller, DatabaseDep, SettingsDep
@@ -14,29 +14,26 @@ from usagebook.api.schemas import ExactNumber, error_responses
 from usagebook.ledger.analytics.cache import Cache
 from usagebook.ledger.analytics.report import ChartDay, Line, Report
 from usagebook.ledger.analytics.summary import AnalyticsQuery, usage_analytics
+from usagebook.strict_model import StrictModel
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
 CACHE_CONTROL = "private, max-age=600"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DaySpend(_Strict):
+class DaySpend(StrictModel):
     date: str = Field(examples=["2026-06-15"])
     USD: ExactNumber
     DIEM: ExactNumber
 
 
-class UsageTypeSpend(_Strict):
+class UsageTypeSpend(StrictModel):
     type: str
     usd: ExactNumber
     diem: ExactNumber
     units: ExactNumber
 
 
-class ModelSpend(_Strict):
+class ModelSpend(StrictModel):
     modelName: str
     unitType: str
     modelType: str | None
@@ -47,7 +44,7 @@ class ModelSpend(_Strict):
         None, description="Only present when the model has more than one usage type.")
 
 
-class KeySpend(_Strict):
+class KeySpend(StrictModel):
     apiKeyId: str | None
     description: str
     totalUsd: ExactNumber
@@ -55,7 +52,7 @@ class KeySpend(_Strict):
     totalUnits: ExactNumber
 
 
-class UsageAnalytics(_Strict):
+class UsageAnalytics(StrictModel):
     lookback: str = Field(examples=["7d", "2026-06-01:2026-06-30"])
     byDate: list[DaySpend]
     byModel: list[ModelSpend]

@@ -5,47 +5,43 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict
 
 from usagebook.api.deps import AdminCaller, DatabaseDep
 from usagebook.api.exact_json import ExactJSONResponse
 from usagebook.api.schemas import ExactNumber, StoredCurrency, Timestamp, error_responses
 from usagebook.ledger.balances import BUNDLED, DIEM, USD, BalanceView, balance_of
+from usagebook.strict_model import StrictModel
 from usagebook.timeutil import format_ms
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class BalanceFigures(_Strict):
+class BalanceFigures(StrictModel):
     diem: ExactNumber | None
     usd: ExactNumber | None
 
 
-class Balance(_Strict):
+class Balance(StrictModel):
     canConsume: bool
     consumptionCurrency: Literal["USD", "DIEM", "BUNDLED_CREDITS"] | None
     balances: BalanceFigures
     diemEpochAllocation: ExactNumber
 
 
-class CreditFigures(_Strict):
+class CreditFigures(StrictModel):
     USD: ExactNumber
     BUNDLED_CREDITS: ExactNumber
     DIEM: ExactNumber | None
 
 
-class Grant(_Strict):
+class Grant(StrictModel):
     timestamp: Timestamp
     currency: StoredCurrency
     amount: ExactNumber
     notes: str | None
 
 
-class Credits(_Strict):
+class Credits(StrictModel):
     balances: CreditFigures
     diemEpochAllocation: ExactNumber
     grants: list[Grant]

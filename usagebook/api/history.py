@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, Field
 from starlette.responses import Response
 
 from usagebook.api import entry_csv
@@ -22,6 +22,7 @@ from usagebook.ledger.cursors import MAX_TAG_FILTERS
 from usagebook.ledger.events import TAG_VALUE
 from usagebook.ledger.history import MAX_PAGE_SIZE, MIN_PAGE_SIZE, HistoryQuery, walk_history
 from usagebook.ledger.tag_filters import PREFIX, parse_tag_filters
+from usagebook.strict_model import StrictModel
 from usagebook.timeutil import now_ms
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
@@ -43,8 +44,7 @@ TAG_FILTER_DOC = {
 }
 
 
-class UsageHistoryPage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class UsageHistoryPage(StrictModel):
 
     data: list[UsageEntry] = Field(max_length=MAX_PAGE_SIZE,
                                    description="Entries in ascending timestamp order")

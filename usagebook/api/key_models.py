@@ -5,43 +5,40 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import Field, WithJsonSchema
 
 from usagebook.api.key_wire import KeyType as WireKeyType
 from usagebook.api.key_wire import Period, Privacy
 from usagebook.api.schemas import ExactNumber, Timestamp
+from usagebook.strict_model import StrictModel
 
 UsageText = Annotated[str, Field(pattern=r"^-?\d+\.\d{4}$", examples=["10.2424"])]
 LimitNumber = Annotated[ExactNumber | None, WithJsonSchema(
     {"anyOf": [{"type": "number", "minimum": 0, "maximum": 9999999999}, {"type": "null"}]})]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Limits(_Strict):
+class Limits(StrictModel):
     usd: LimitNumber
     diem: LimitNumber
     vcu: LimitNumber
 
 
-class SevenDays(_Strict):
+class SevenDays(StrictModel):
     usd: UsageText
     vcu: UsageText
     diem: UsageText
 
 
-class Usage(_Strict):
+class Usage(StrictModel):
     trailingSevenDays: SevenDays
 
 
-class PeriodUsage(_Strict):
+class PeriodUsage(StrictModel):
     usd: UsageText
     diem: UsageText
 
 
-class KeyFields(_Strict):
+class KeyFields(StrictModel):
     id: str
     apiKeyType: WireKeyType
     description: str
@@ -60,21 +57,21 @@ class KeyWithUsage(KeyFields):
         default=None, description="Only for a key with a limit.")  # type: ignore[assignment]
 
 
-class KeyList(_Strict):
+class KeyList(StrictModel):
     object: Literal["list"]
     data: list[KeyWithUsage]
 
 
-class OneKey(_Strict):
+class OneKey(StrictModel):
     data: KeyWithUsage
 
 
-class Updated(_Strict):
+class Updated(StrictModel):
     success: bool
     data: KeyFields
 
 
-class CreatedData(_Strict):
+class CreatedData(StrictModel):
     id: str
     apiKey: str = Field(description="The secret: shown once, never again.")
     apiKeyType: WireKeyType
@@ -85,36 +82,36 @@ class CreatedData(_Strict):
     modelPrivacy: Privacy
 
 
-class Created(_Strict):
+class Created(StrictModel):
     success: bool
     data: CreatedData
 
 
-class Success(_Strict):
+class Success(StrictModel):
     success: bool
 
 
-class ApiTier(_Strict):
+class ApiTier(StrictModel):
     id: str
     isCharged: bool
 
 
-class StatusBalances(_Strict):
+class StatusBalances(StrictModel):
     USD: ExactNumber
     DIEM: ExactNumber
 
 
-class ModelLimit(_Strict):
+class ModelLimit(StrictModel):
     amount: int
     type: Literal["RPM"]
 
 
-class ModelLimits(_Strict):
+class ModelLimits(StrictModel):
     apiModelId: str
     rateLimits: list[ModelLimit]
 
 
-class StatusData(_Strict):
+class StatusData(StrictModel):
     accessPermitted: bool
     apiTier: ApiTier
     balances: StatusBalances
@@ -123,11 +120,11 @@ class StatusData(_Strict):
     rateLimits: list[ModelLimits]
 
 
-class Status(_Strict):
+class Status(StrictModel):
     data: StatusData
 
 
-class Refusal(_Strict):
+class Refusal(StrictModel):
     apiKeyId: str
     modelId: str
     rateLimitTier: str
@@ -135,6 +132,6 @@ class Refusal(_Strict):
     timestamp: Timestamp
 
 
-class RefusalList(_Strict):
+class RefusalList(StrictModel):
     object: Literal["list"]
     data: list[Refusal]

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from usagebook.ledger.key_usage import KeyUsage, LimitPeriod, Spend
 from usagebook.ledger.keys import (
@@ -27,6 +27,7 @@ from usagebook.ledger.keys import (
     ModelPrivacy,
 )
 from usagebook.ledger.records import KeyRow
+from usagebook.strict_model import StrictModel
 from usagebook.timeutil import format_ms, to_ms
 
 KeyType = Literal["INFERENCE", "ADMIN"]
@@ -79,11 +80,7 @@ ExpiryOrNull = Annotated[int | None, BeforeValidator(_expiry_or_null),
 Description = Annotated[str, Field(min_length=1, max_length=64)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class LimitsBody(_Strict):
+class LimitsBody(StrictModel):
     usd: Limit = None
     diem: Limit = None
     vcu: Limit = None
@@ -96,7 +93,7 @@ class LimitsBody(_Strict):
         return {name: getattr(self, name) for name in self.model_fields_set}
 
 
-class CreateKeyBody(_Strict):
+class CreateKeyBody(StrictModel):
     apiKeyType: KeyType
     description: Description
     expiresAt: Expiry = None
@@ -109,7 +106,7 @@ class CreateKeyBody(_Strict):
                           LimitPeriod(self.limitPeriod), ModelPrivacy(self.modelPrivacy))
 
 
-class UpdateKeyBody(_Strict):
+class UpdateKeyBody(StrictModel):
     """Fields left out stay as they are (so none is Optional in the schema: a null is refused),
     except `expiresAt`, where "" and null both remove the expiry."""
 

@@ -4,7 +4,6 @@ monthly spending limits, the month's usage and its overspend."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict
 
 from usagebook.api.deps import AdminCaller, DatabaseDep
 from usagebook.api.exact_json import ExactJSONResponse
@@ -12,20 +11,17 @@ from usagebook.api.limits_wire import limits_to_wire, parse_limits
 from usagebook.api.recording import json_body
 from usagebook.api.schemas import ExactNumber, error_responses
 from usagebook.ledger.limits import limits_of, set_limits
+from usagebook.strict_model import StrictModel
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ClassFigures(_Strict):
+class ClassFigures(StrictModel):
     usd: ExactNumber
     diem: ExactNumber
 
 
-class Limits(_Strict):
+class Limits(StrictModel):
     monthlyUsd: ExactNumber | None
     monthlyDiem: ExactNumber | None
     currentMonthUsage: ClassFigures

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import Field, WithJsonSchema
 
 from usagebook.api.deps import AdminCaller, DatabaseDep, SettingsDep
 from usagebook.api.exact_json import ExactJSONResponse
@@ -23,15 +23,12 @@ from usagebook.ledger.analytics.series_query import (
 )
 from usagebook.ledger.events import TAG_VALUE
 from usagebook.ledger.tag_filters import PREFIX
+from usagebook.strict_model import StrictModel
 
 router = APIRouter(prefix="/api/v1/usage", tags=["analytics"])
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Series(_Strict):
+class Series(StrictModel):
     group: str | None = Field(description="The group's value; null: not grouped, or entries "
                                           "without the grouped tag")
     usd: list[ExactNumber] = Field(description="USD + BUNDLED_CREDITS spend per bucket")
@@ -39,12 +36,12 @@ class Series(_Strict):
     units: list[ExactNumber] = Field(description="Units in each SKU's unit type, per bucket")
 
 
-class Totals(_Strict):
+class Totals(StrictModel):
     usd: ExactNumber
     diem: ExactNumber
 
 
-class LocalAnalytics(_Strict):
+class LocalAnalytics(StrictModel):
     timeZone: str = Field(examples=["Asia/Kolkata"])
     granularity: str = Field(json_schema_extra={"enum": list(GRANULARITIES)})
     start: str = Field(examples=["2026-03-01"])

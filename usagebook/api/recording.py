@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict
 
 from usagebook.api.body import read_json
 from usagebook.api.deps import DatabaseDep, SettingsDep
@@ -21,6 +20,7 @@ from usagebook.api.schemas import UsageEntry, error_responses
 from usagebook.errors import NotAuthenticated
 from usagebook.ledger.events import MAX_EVENTS, UsageEvent
 from usagebook.ledger.recording import record_body
+from usagebook.strict_model import StrictModel
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 OPERATOR_REQUIRED = "Invalid or missing operator token"
@@ -53,15 +53,13 @@ async def operator(
 Operator = Annotated[None, Depends(operator)]
 
 
-class RecordResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RecordResult(StrictModel):
     index: int
     status: Literal["recorded", "duplicate", "conflict"]
     entry: UsageEntry
 
 
-class RecordAnswer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RecordAnswer(StrictModel):
     results: list[RecordResult]
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import Field, WithJsonSchema
+
+from usagebook.strict_model import StrictModel
 
 ExactNumber = Annotated[Decimal, WithJsonSchema({"type": "number"})]
 Timestamp = Annotated[
@@ -23,18 +25,14 @@ StoredCurrency = Literal["USD", "DIEM", "BUNDLED_CREDITS"]
 FilterCurrency = Literal["USD", "DIEM", "BUNDLED_CREDITS", "VCU"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class InferenceDetails(_Strict):
+class InferenceDetails(StrictModel):
     requestId: str | None
     inferenceExecutionTime: int | None
     promptTokens: int | None
     completionTokens: int | None
 
 
-class UsageEntry(_Strict):
+class UsageEntry(StrictModel):
     timestamp: Timestamp
     sku: str
     pricePerUnitUsd: ExactNumber
@@ -45,14 +43,14 @@ class UsageEntry(_Strict):
     inferenceDetails: InferenceDetails | None
 
 
-class Pagination(_Strict):
+class Pagination(StrictModel):
     limit: int
     page: int
     total: int
     totalPages: int
 
 
-class UsagePage(_Strict):
+class UsagePage(StrictModel):
     warningMessage: str = Field(
         description="Venice's fixed notice for this endpoint, sent because Venice's published "
         "schema requires it; usagebook keeps serving this endpoint."
@@ -61,11 +59,11 @@ class UsagePage(_Strict):
     pagination: Pagination
 
 
-class StandardError(_Strict):
+class StandardError(StrictModel):
     error: str
 
 
-class DetailedError(_Strict):
+class DetailedError(StrictModel):
     error: str
     details: dict[str, Any] = Field(
         description='Per parameter: {"<param>": {"_errors": ["<what is wrong>"]}}, '

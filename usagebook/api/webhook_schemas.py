@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request
 
 from usagebook.api.schemas import Timestamp
@@ -14,6 +14,7 @@ from usagebook.ledger.alert_events import EVENT_TYPES
 from usagebook.ledger.alerts import BALANCE_CURRENCIES, AlertSettings
 from usagebook.ledger.records import DeliveryRow, EndpointRow
 from usagebook.money import format_decimal
+from usagebook.strict_model import StrictModel
 from usagebook.timeutil import format_ms
 
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
@@ -21,24 +22,20 @@ DecimalText = str
 BalanceCurrency = Literal[BALANCE_CURRENCIES]  # type: ignore[valid-type]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class NewWebhook(_Strict):
+class NewWebhook(StrictModel):
     url: str = Field(max_length=2048, examples=["https://example.com/hooks/usagebook"])
     eventTypes: list[EventType] = Field(min_length=1)
     description: str | None = Field(default=None, max_length=500)
 
 
-class WebhookChange(_Strict):
+class WebhookChange(StrictModel):
     url: str | None = Field(default=None, max_length=2048)
     eventTypes: list[EventType] | None = Field(default=None, min_length=1)
     description: str | None = Field(default=None, max_length=500)
     enabled: bool | None = None
 
 
-class Webhook(_Strict):
+class Webhook(StrictModel):
     id: str
     url: str
     eventTypes: list[EventType]
@@ -51,15 +48,15 @@ class CreatedWebhook(Webhook):
     secret: str = Field(description="whsec_...: shown only here and on rotation")
 
 
-class Webhooks(_Strict):
+class Webhooks(StrictModel):
     data: list[Webhook]
 
 
-class Secret(_Strict):
+class Secret(StrictModel):
     secret: str
 
 
-class Delivery(_Strict):
+class Delivery(StrictModel):
     eventId: str
     type: EventType
     attempts: int
@@ -70,21 +67,21 @@ class Delivery(_Strict):
     nextAttemptAt: Timestamp | None
 
 
-class Deliveries(_Strict):
+class Deliveries(StrictModel):
     data: list[Delivery]
 
 
-class Replay(_Strict):
+class Replay(StrictModel):
     eventId: str | None = None
     since: str | None = Field(default=None, description="ISO 8601 instant, included")
     until: str | None = Field(default=None, description="ISO 8601 instant, excluded")
 
 
-class Queued(_Strict):
+class Queued(StrictModel):
     queued: int
 
 
-class AlertSettingsBody(_Strict):
+class AlertSettingsBody(StrictModel):
     keyThresholds: list[int] = Field(default=[50, 80, 100], max_length=10)
     balanceBelow: dict[BalanceCurrency, DecimalText] = Field(
         default_factory=dict, description='Exact decimal amounts per currency: {"USD": "10"}'

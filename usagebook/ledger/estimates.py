@@ -13,9 +13,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Self
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     Strict,
     ValidationError,
@@ -28,6 +26,7 @@ from usagebook.errors import InvalidInput, ProblemCollector
 from usagebook.ledger.events import MAX_UNITS, NO_NUL, Id40, Text200
 from usagebook.ledger.pricing import MAX_CHARGE
 from usagebook.money import NotExact, charge_amount, format_decimal, parse_decimal
+from usagebook.strict_model import StrictInput
 
 INVALID_BODY = "Invalid authorize request"
 DEFAULT_HOLD_SECONDS = 300
@@ -54,16 +53,12 @@ Units = Annotated[Decimal, _positive(MAX_UNITS, "units"), _DECIMAL_SCHEMA]
 Amount = Annotated[Decimal, _positive(MAX_CHARGE, "amount"), _DECIMAL_SCHEMA]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class EstimateItem(_Strict):
+class EstimateItem(StrictInput):
     sku: Text200
     units: Units
 
 
-class Estimate(_Strict):
+class Estimate(StrictInput):
     """Exactly one of: `amount`; `sku` and `units`; `items`."""
 
     amount: Amount | None = None
@@ -104,7 +99,7 @@ class Estimate(_Strict):
 Secret = Annotated[str, Strict(), Field(min_length=1, max_length=200, pattern=NO_NUL)]
 
 
-class AuthorizeBody(_Strict):
+class AuthorizeBody(StrictInput):
     """Exactly one of `apiKeyId` and `apiKey` (a customer's secret, never logged or echoed)."""
 
     api_key_id: Id40 | None = Field(None, alias="apiKeyId")

@@ -25,9 +25,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     Strict,
     TypeAdapter,
@@ -39,6 +37,7 @@ from pydantic_core import PydanticCustomError
 from usagebook.errors import ProblemCollector
 from usagebook.money import FILTER_CURRENCIES, LEGACY_VCU, Currency, NotExact, parse_decimal
 from usagebook.plain_errors import plain_message
+from usagebook.strict_model import StrictInput
 from usagebook.timeutil import to_ms
 
 MAX_EVENTS = 1000
@@ -120,11 +119,9 @@ Id40 = Annotated[str, Strict(), Field(min_length=1, max_length=40, pattern=NO_NU
 Count = Annotated[int, Strict(), Field(ge=0, le=MAX_INT32)]
 
 
-class UsageEvent(BaseModel):
+class UsageEvent(StrictInput):
     """One validated event. `model_fields_set` says which fields the client sent, which is what
     a repeat is compared on (duplicate or conflict)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     request_id: Text200 = Field(alias="requestId")
     sku: Text200
