@@ -13,9 +13,9 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from usagebook.errors import NotFound, ProblemCollector
+from usagebook.errors import ProblemCollector
+from usagebook.ledger.accounts import require_account
 from usagebook.money import NotExact, parse_decimal
-from usagebook.store import accounts as account_store
 from usagebook.store import alerts as store
 from usagebook.store.balances import read_credits
 from usagebook.store.engine import Database
@@ -66,8 +66,7 @@ def parse_settings(key_thresholds: object, balance_below: object) -> AlertSettin
 
 async def put_settings(db: Database, account_id: str, settings: AlertSettings) -> AlertSettings:
     async with db.write() as conn:
-        if not await account_store.account_exists(conn, account_id):
-            raise NotFound(f"No account {account_id}")
+        await require_account(conn, account_id)
         await store.write_settings(conn, account_id, settings.key_thresholds,
                                    settings.balance_below or {}, now_ms())
         return await _read(conn, account_id)

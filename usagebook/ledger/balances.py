@@ -16,7 +16,8 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from usagebook.errors import NotFound, ProblemCollector
+from usagebook.errors import ProblemCollector
+from usagebook.ledger.accounts import unknown_account
 from usagebook.ledger.alerts import rearm_after_grant
 from usagebook.money import Currency, NotExact, parse_decimal
 from usagebook.store import accounts as account_store
@@ -110,7 +111,7 @@ async def balance_of(
     async with db.read() as conn:
         allocations = await store.account_allocations(conn, [account_id], lock=False)
         if account_id not in allocations:
-            raise NotFound(f"No account {account_id}")
+            raise unknown_account(account_id)
         state = await load_consumption(conn, allocations, {(account_id, today)})
         grants = await store.list_grants(conn, account_id) if with_grants else []
     return BalanceView(
@@ -127,7 +128,7 @@ async def _balance_now(db: Database, account_id: str, today: int) -> BalanceView
     """`balance_of` without grants, in one statement (the hot path of /billing/balance)."""
     found = await db.retrying(lambda d: store.read_balance(d, account_id, today))
     if found is None:
-        raise NotFound(f"No account {account_id}")
+        raise unknown_account(account_id)
     state = Consumption(
         {account_id: found.diem_allocation},
         {(account_id, currency): row.balance for currency, row in found.credits.items()},
@@ -166,7 +167,7 @@ async def grant_credit(
     grant = GrantRow(account_id, currency, value, notes, now_ms())
     async with db.write() as conn:
         if not await store.account_allocations(conn, [account_id], lock=True):
-            raise NotFound(f"No account {account_id}")
+            raise unknown_account(account_id)
         await store.add_grant(conn, grant)
         await rearm_after_grant(conn, account_id, currency)
     return grant
@@ -184,7 +185,7 @@ async def set_diem_allocation(
     async with db.write() as conn:
         await store.account_allocations(conn, [account_id], lock=True)
         if not await account_store.set_diem_allocation(conn, account_id, value):
-            raise NotFound(f"No account {account_id}")
+            raise unknown_account(account_id)
     return value
 
 

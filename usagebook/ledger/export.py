@@ -19,10 +19,10 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Protocol
 
-from usagebook.errors import NotFound, ProblemCollector
+from usagebook.errors import ProblemCollector
+from usagebook.ledger.accounts import require_account
 from usagebook.ledger.usage import UsageQuery, parse_time_bound
 from usagebook.money import FILTER_CURRENCIES
-from usagebook.store import accounts as account_store
 from usagebook.store import export as store
 from usagebook.store.engine import Database, for_lagging_reads
 from usagebook.store.entries import EntryFilter
@@ -124,8 +124,7 @@ async def export_entries(
     db = await for_lagging_reads(db)
     done = Exported(0, query.after)
     async with store.snapshot(db) as conn:
-        if not await account_store.account_exists(conn, query.account_id):
-            raise NotFound(f"No account {query.account_id}")
+        await require_account(conn, query.account_id)
         if after is None and entry_format.header:
             out.write(entry_format.header)
         if entry_format.database_csv and not db.is_sqlite:

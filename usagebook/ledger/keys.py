@@ -17,9 +17,9 @@ from decimal import Decimal
 from enum import Enum, StrEnum
 
 from usagebook.errors import InvalidInput, NotAllowed, NotAuthenticated, NotFound, ProblemCollector
+from usagebook.ledger.accounts import require_account, unknown_account
 from usagebook.ledger.ids import new_id
 from usagebook.ledger.key_usage import LimitPeriod
-from usagebook.store import accounts as account_store
 from usagebook.store import keys as store
 from usagebook.store.engine import Database
 from usagebook.store.rows import KeyRow
@@ -144,7 +144,7 @@ async def create_key(
     async with db.write() as conn:
         # The lock makes count-then-insert exact under concurrent creations.
         if not await store.lock_account(conn, account_id):
-            raise NotFound(f"No account {account_id}")
+            raise unknown_account(account_id)
         if await store.count_active(conn, account_id, created) >= MAX_ACTIVE_KEYS:
             message = f"An account may have at most {MAX_ACTIVE_KEYS} active API keys"
             raise InvalidInput({"": [message]}, message)
@@ -217,8 +217,7 @@ async def list_keys(db: Database, account_id: str, *, active_only: bool = False)
     """An account's keys (only those neither revoked nor expired with `active_only`), oldest
     first; NotFound for an unknown account (not an empty list, which would hide a mistyped id)."""
     async with db.read() as conn:
-        if not await account_store.account_exists(conn, account_id):
-            raise NotFound(f"No account {account_id}")
+        await require_account(conn, account_id)
         return await store.list_for_account(conn, account_id, now_ms() if active_only else None)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from usagebook.errors import NotFound
+from usagebook.ledger.accounts import unknown_account
 from usagebook.ledger.months import month_span
 from usagebook.store import balances as balance_store
 from usagebook.store import limits as store
@@ -37,7 +37,7 @@ async def limits_of(db: Database, account_id: str, at_ms: int | None = None) -> 
     async with db.read() as conn:
         limits = await store.read_limits(conn, account_id)
         if limits is None:
-            raise NotFound(f"No account {account_id}")
+            raise unknown_account(account_id)
         spend = await store.spend_by_currency(conn, account_id, start, end)
         over_usd, over_diem = await store.read_overspend(conn, account_id, start)
     usage = {
@@ -52,5 +52,5 @@ async def set_limits(db: Database, account_id: str, limits: AccountLimits) -> Ac
     async with db.write() as conn:
         await balance_store.account_allocations(conn, [account_id], lock=True)
         if not await store.set_limits(conn, account_id, limits):
-            raise NotFound(f"No account {account_id}")
+            raise unknown_account(account_id)
     return limits

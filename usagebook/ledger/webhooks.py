@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from usagebook.errors import InvalidInput, NotFound, ProblemCollector
+from usagebook.ledger.accounts import require_account
 from usagebook.ledger.alert_events import EVENT_TYPES
 from usagebook.ledger.ids import new_id
 from usagebook.ledger.signing import new_secret
 from usagebook.ledger.webhook_urls import UnsafeTarget, resolve, url_problem
-from usagebook.store import accounts as account_store
 from usagebook.store import outbox
 from usagebook.store import webhooks as store
 from usagebook.store.engine import Database
@@ -86,8 +86,7 @@ async def create_endpoint(
     row = EndpointRow(new_id("whk"), account_id, checked_url, text, True, new_secret(), None,
                       None, now_ms(), types)
     async with db.write() as conn:
-        if not await account_store.account_exists(conn, account_id):
-            raise NotFound(f"No account {account_id}")
+        await require_account(conn, account_id)
         await store.insert_endpoint(conn, row)
     return row
 
