@@ -105,7 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     document_real_answers(app)
     app.add_middleware(HeadAsGet)  # inside the request middleware, which logs the HEAD
-    app.add_middleware(RequestMiddleware)
+    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(usage.router)
     app.include_router(usage_analytics.router)
     app.include_router(usage_history.router)

@@ -49,6 +49,9 @@ class Settings:
     # address is read from X-Forwarded-For only when the peer is one of `trusted_proxies`.
     failed_auth_per_minute: int = 60
     trusted_proxies: tuple[str, ...] = ()
+    # A request body past this is refused whole with a 413, before any route reads it (the
+    # contract's limit for a recording batch; `api.middleware` holds every request to it).
+    max_body_bytes: int = 2 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:

@@ -1,7 +1,7 @@
 """POST /api/v1/usage/authorize: admission before an inference call (operator token only), and
 POST /api/v1/usage/authorize/{holdId}/release: ending a hold whose call recorded nothing.
 
-The body is read as recording reads its own (exact numbers, 2 MiB cap); the domain decides
+The body is read as recording reads its own (exact numbers, strict JSON); the domain decides
 (`ledger.admission`); this module only writes the answer: the hold, plus the key and account
 it was granted to when the caller named the key by its secret.
 """

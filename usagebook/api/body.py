@@ -7,8 +7,8 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
-from starlette.exceptions import HTTPException
 
+from usagebook.api.middleware import BodyTooLarge
 from usagebook.errors import InvalidInput
 from usagebook.ledger.events import NotStrictJson, decode_body
 from usagebook.plain_errors import plain_message
@@ -16,17 +16,19 @@ from usagebook.plain_errors import plain_message
 M = TypeVar("M", bound=BaseModel)
 
 
-async def read_json(request: Request, max_bytes: int, too_large: str) -> Any:
-    """The body as exact, strict JSON; 413 (`too_large`) past `max_bytes`, InvalidInput when it
-    is not strict JSON (`decode_body`)."""
+async def read_json(request: Request, max_bytes: int | None = None) -> Any:
+    """The body as exact, strict JSON; InvalidInput when it is not strict JSON (`decode_body`).
+
+    Every body is already held to `Settings.max_body_bytes` by the request middleware;
+    `max_bytes` is for a route whose bodies must be smaller still (413 past it)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise HTTPException(413, too_large)
+    if max_bytes is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise BodyTooLarge(max_bytes)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > max_bytes:
-            raise HTTPException(413, too_large)
+        if max_bytes is not None and len(body) > max_bytes:
+            raise BodyTooLarge(max_bytes)
     try:
         return decode_body(bytes(body))
     except NotStrictJson as exc:  # names the problem: not UTF-8, a key twice, not JSON

@@ -174,7 +174,7 @@ async def revoke_key(caller: AdminCaller, database: DatabaseDep,
 
 
 async def _read(request: Request) -> Any:
-    return await read_json(request, MAX_BODY_BYTES, "Request body too large (at most 64 KiB)")
+    return await read_json(request, MAX_BODY_BYTES)
 
 
 async def _with_usage(

@@ -1,7 +1,8 @@
 """The request middleware (pure ASGI, so it adds no task or body copy per request): a request id
-on every answer, the names of ignored query parameters (`api/ignored_params.py`), a body size
-limit, one JSON access-log line and the HTTP metrics per request, and a 500 StandardError
-carrying the request id for anything that escaped every handler.
+on every answer, the names of ignored query parameters (`api/ignored_params.py`), the body size
+limit (`Settings.max_body_bytes`: a 413 here, whatever the route), one JSON access-log line and
+the HTTP metrics per request, and a 500 StandardError carrying the request id for anything that
+escaped every handler.
 """
 
 from __future__ import annotations
@@ -24,16 +25,21 @@ from usagebook.logs import request_id_var
 
 access_log = logging.getLogger("usagebook.access")
 
-MAX_BODY_BYTES = 2 * 1024 * 1024  # the contract's limit for a recording batch
-TOO_LARGE = "Request body too large (at most 2 MiB)"
 # An incoming id is echoed into headers and logs: only short, plain ids are taken as they are.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # fullmatch
 UNMATCHED_ROUTE = "<unmatched>"
 
 
+def too_large(limit: int) -> str:
+    """The 413's message: `Request body too large (at most 2 MiB)`."""
+    size = next((f"{limit >> shift} {unit}" for shift, unit in ((20, "MiB"), (10, "KiB"))
+                 if limit >> shift and limit % (1 << shift) == 0), f"{limit} bytes")
+    return f"Request body too large (at most {size})"
+
+
 class BodyTooLarge(HTTPException):
-    def __init__(self) -> None:
-        super().__init__(413, TOO_LARGE)
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, too_large(limit))
 
 
 class RequestIds:
@@ -81,14 +87,14 @@ def _limited(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
-                raise BodyTooLarge()
+                raise BodyTooLarge(limit)
         return message
 
     return wrapped
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self._new_id = RequestIds()
@@ -123,7 +129,7 @@ class RequestMiddleware:
     async def _serve(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         declared = _declared_length(scope)
         if declared is not None and declared > self.max_body_bytes:
-            await standard_error(413, TOO_LARGE)(scope, receive, send)
+            await standard_error(413, too_large(self.max_body_bytes))(scope, receive, send)
             return
         started = False
 

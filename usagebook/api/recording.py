@@ -1,7 +1,8 @@
 """POST /api/v1/usage/events: the inference platform records usage (operator token only).
 
-The body is read here, capped at 2 MiB (413 beyond), and parsed with JSON numbers kept as exact
-Decimals (a float would turn 0.1 into 0.1000000000000000055...); the domain does the rest.
+The body is read here (the request middleware holds it to `Settings.max_body_bytes`, 413
+beyond) and parsed with JSON numbers kept as exact Decimals (a float would turn 0.1 into
+0.1000000000000000055...); the domain does the rest.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from usagebook.ledger.events import MAX_EVENTS, UsageEvent
 from usagebook.ledger.recording import record_body
 from usagebook.strict_model import StrictModel
 
-MAX_BODY_BYTES = 2 * 1024 * 1024
 OPERATOR_REQUIRED = "Invalid or missing operator token"
 RECORDING_DISABLED = ("Recording is disabled on this server: it was started without "
                       "USAGEBOOK_OPERATOR_TOKEN")
@@ -106,4 +106,4 @@ async def record_events(_: Operator, request: Request, database: DatabaseDep) ->
 
 
 async def json_body(request: Request) -> Any:
-    return await read_json(request, MAX_BODY_BYTES, "Request body too large (at most 2 MiB)")
+    return await read_json(request)
