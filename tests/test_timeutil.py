@@ -14,6 +14,7 @@ from usagebook.timeutil import (
     day_start_ms,
     format_ms,
     is_date_time_text,
+    month_span,
     parse_date_time,
     to_ms,
 )
@@ -69,3 +70,25 @@ def test_parse_date_time_refuses_anything_but_a_date_time(text: str) -> None:
     with pytest.raises(ValueError, match=DATE_TIME_EXPECTED):
         parse_date_time(text)
     assert is_date_time_text(text) == (text == "2026-02-30T00:00:00Z")
+
+
+@given(st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9999, 11, 30)))
+def test_month_span_is_the_utc_calendar_month(moment: datetime) -> None:
+    at = to_ms(moment.replace(tzinfo=UTC))
+    start, end = month_span(at)
+    first = datetime(moment.year, moment.month, 1, tzinfo=UTC)
+    following = (first + timedelta(days=32)).replace(day=1)
+    assert (start, end) == (to_ms(first), to_ms(following))
+    assert start <= at < end
+
+
+@pytest.mark.parametrize(("text", "start", "end"), [
+    ("2026-12-31T23:59:59.999Z", "2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z"),
+    ("2028-02-29T12:00:00Z", "2028-02-01T00:00:00Z", "2028-03-01T00:00:00Z"),
+    ("2026-03-01T00:00:00Z", "2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z"),
+])
+def test_month_span_edges(text: str, start: str, end: str) -> None:
+    def ms(value: str) -> int:
+        return to_ms(parse_date_time(value))
+
+    assert month_span(ms(text)) == (ms(start), ms(end))

@@ -48,6 +48,18 @@ def to_ms(moment: datetime, *, round_up: bool = False) -> int:
     return whole + 1 if round_up and micros else whole
 
 
+
+def month_span(at_ms: int) -> tuple[int, int]:
+    """[start, end) in epoch ms of the UTC calendar month holding `at_ms`: the window of a
+    MONTH key limit, of account-level limits and of overspend."""
+    moment = datetime.fromtimestamp(at_ms // 1000, tz=UTC)
+    index = moment.year * 12 + moment.month - 1
+    return _month_start(index), _month_start(index + 1)
+
+
+def _month_start(index: int) -> int:
+    return to_ms(datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC))
+
 def format_ms(epoch_ms: int) -> str:
     """ISO 8601 UTC with milliseconds and `Z`, e.g. 2026-06-15T19:05:10.504Z."""
     # Entries written together share their stamps (a recorded batch often one): a cache hit

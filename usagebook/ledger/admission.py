@@ -37,7 +37,6 @@ from usagebook.ledger.ids import new_id
 from usagebook.ledger.key_status import RefusalLog
 from usagebook.ledger.key_usage import LIMIT_CLASS, period_window, window_end_ms
 from usagebook.ledger.keys import Caller, KeyType, hash_secret
-from usagebook.ledger.months import month_span
 from usagebook.ledger.ratelimit import RateLimiter
 from usagebook.store import admission as store
 from usagebook.store.admission_state import (
@@ -48,7 +47,7 @@ from usagebook.store.admission_state import (
 )
 from usagebook.store.engine import Database
 from usagebook.store.holds import HoldRow
-from usagebook.timeutil import MS_PER_DAY, now_ms
+from usagebook.timeutil import MS_PER_DAY, month_span, now_ms
 
 ZERO = Decimal(0)
 ORDER = (DIEM, BUNDLED, USD)  # the consumption order

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -22,7 +21,7 @@ from usagebook.money import Currency
 from usagebook.store.engine import Database
 from usagebook.store.key_spend import AmountSums, Window, amounts_in_windows
 from usagebook.store.rows import KeyRow
-from usagebook.timeutil import MS_PER_DAY, to_ms
+from usagebook.timeutil import MS_PER_DAY, month_span
 
 ZERO = Decimal(0)
 # Which limit a currency's spend counts against.
@@ -60,7 +59,7 @@ def period_window(period: str, now_ms: int) -> Window:
     if period == LimitPeriod.EPOCH:
         return Window(today, today + MS_PER_DAY)
     if period == LimitPeriod.MONTH:
-        return Window(_month_start(now_ms, 0), _month_start(now_ms, 1))
+        return Window(*month_span(now_ms))
     if period == LimitPeriod.LIFETIME:
         return Window(None, None)
     raise ValueError(f"unknown limit period {period!r}")
@@ -69,12 +68,6 @@ def period_window(period: str, now_ms: int) -> Window:
 def seven_day_window(now_ms: int) -> Window:
     today = now_ms - now_ms % MS_PER_DAY
     return Window(today - 6 * MS_PER_DAY, today + MS_PER_DAY)
-
-
-def _month_start(now_ms: int, months_ahead: int) -> int:
-    moment = datetime.fromtimestamp(now_ms // 1000, tz=UTC)
-    index = moment.year * 12 + moment.month - 1 + months_ahead
-    return to_ms(datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC))
 
 
 async def current_period_usage(db: Database, key: KeyRow, now_ms: int) -> Spend:

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from usagebook.ledger.accounts import unknown_account
-from usagebook.ledger.months import month_span
 from usagebook.store import balances as balance_store
 from usagebook.store import limits as store
 from usagebook.store.engine import Database
 from usagebook.store.limits import AccountLimits
-from usagebook.timeutil import now_ms
+from usagebook.timeutil import month_span, now_ms
 
 ZERO = Decimal(0)
 MAX_LIMIT = Decimal(9_999_999_999)

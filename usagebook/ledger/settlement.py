@@ -29,13 +29,12 @@ from usagebook import metrics
 from usagebook.errors import NotFound, ProblemCollector
 from usagebook.ledger.events import Event
 from usagebook.ledger.key_usage import LIMIT_CLASS
-from usagebook.ledger.months import month_span
 from usagebook.store import holds as hold_store
 from usagebook.store import limits as limit_store
 from usagebook.store.engine import Database
 from usagebook.store.holds import HoldRow
 from usagebook.store.rows import NewEntry
-from usagebook.timeutil import now_ms
+from usagebook.timeutil import month_span, now_ms
 
 ZERO = Decimal(0)
 HOLD_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")  # the shape of any hold id (`ledger.ids`)

@@ -10,7 +10,6 @@ the same inside its write statement (`store.pg_alerts`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import or_, select
@@ -22,7 +21,7 @@ from usagebook.store.limits import spend_by_currency
 from usagebook.store.outbox import EventRow, add_events
 from usagebook.store.rows import StoredEntry
 from usagebook.store.tables import accounts, api_keys
-from usagebook.timeutil import MS_PER_DAY, now_ms
+from usagebook.timeutil import MS_PER_DAY, month_span, now_ms
 
 ZERO = Decimal(0)
 
@@ -37,9 +36,7 @@ def period_start(period: str, at_ms: int) -> int:
     if period == "EPOCH":
         return at_ms - at_ms % MS_PER_DAY
     if period == "MONTH":
-        moment = datetime.fromtimestamp(at_ms // 1000, tz=UTC)
-        first = datetime(moment.year, moment.month, 1, tzinfo=UTC)
-        return int(first.timestamp()) * 1000
+        return month_span(at_ms)[0]
     return 0
 
 
