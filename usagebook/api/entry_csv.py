@@ -1,7 +1,9 @@
 """The contract's CSV cell rules, shared by every CSV usagebook writes (API pages, usage-history
-pages, CLI export), so one entry gives the same bytes everywhere. (PostgreSQL's COPY path of the
-export, `store.export`, writes the same cells in SQL; tests/export/test_copy_cells holds the two
-equal.)
+pages, CLI export), so one entry gives the same bytes everywhere.
+
+This is the reference. PostgreSQL's CSV export states the same rules in SQL, for speed
+(`store.export`); tests/store/test_copy_cells.py holds every export, on both databases, to
+exactly the bytes written here.
 
 - UTF-8, `\\n` line endings, a header row;
 - null and empty text are both an unquoted empty cell;

@@ -7,8 +7,9 @@ account's size, and each batch is an index range scan at any depth:
   pages (`(ts_ms, id) > last key`, `LIMIT n`);
 - `copy_csv_batches` (PostgreSQL) formats the contract's CSV cells in SQL and streams them out of
   `COPY ... TO STDOUT`, so no Python object is built per row, one key range per batch, the
-  ranges planned from the count buckets (`store.export_plan`). `tests/export` proves that its
-  bytes equal `usagebook.api.entry_csv`'s for the same entries.
+  ranges planned from the count buckets (`store.export_plan`). Its cells restate
+  `usagebook.api.entry_csv`, the reference, in SQL; tests/store/test_copy_cells.py holds its
+  bytes to the reference's for the same entries.
 
 Run either inside `snapshot(db)`, so every batch reads the same committed state; `joined` adds
 connections that read that same state, for COPYing batches in parallel."""
