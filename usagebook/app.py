@@ -50,8 +50,8 @@ def tune_garbage_collector() -> None:
     CPython's default threshold (700) that is dozens of young collections per batch, each
     walking everything the batches in flight hold, and every full collection walks the whole
     framework too. Fewer collections, and a startup heap that is never walked again (freeze),
-    took the server's CPU per recorded event from about 52 to 35-40 us (docs/performance.md).
-    Garbage cycles still go; they wait a little longer."""
+    save most of that walking (measured in docs/performance.md, Recording). Garbage cycles
+    still go; they wait a little longer."""
     gc.freeze()
     gc.set_threshold(50_000, 20, 10)
 

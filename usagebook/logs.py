@@ -31,7 +31,8 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 
 def scrub(text: str) -> str:
-    # The substring test first: the regex is ten times slower and runs on every logged value.
+    # The substring test first: it is much cheaper than the regex (bench/hot_choices.py), and
+    # this runs on every logged value.
     if "ubk_" in text or "earer" in text.lower():
         return _SECRET_SHAPES.sub(REDACTED, text)
     return text

@@ -5,11 +5,13 @@ endpoint and `usagebook import` share these rules; every problem of every event 
 once, by path (`events.<index>.<field>`), before anything is written.
 
 `UsageEvent` (pydantic) is the reference: it states the rules, writes the OpenAPI schema and
-words every error. Recording 20,000 events a second leaves no room for it on the common path,
-so `_fast_event` accepts the plain well-formed event in a few microseconds and hands anything
-else (an error, a float, an unusual key) to the model; it only ever says "valid, and here is the
-same value the model would give" or "ask the model". tests/ledger/test_event_fast_path.py holds
-it to that with hypothesis.
+words every error. On recording's hot path the model's cost per event is a share of the server's
+CPU worth saving (measured by bench/strict_json.py: docs/performance.md, Event validation), so
+`_fast_event` accepts the plain well-formed event more cheaply and hands anything else (an
+error, a float, an unusual key) to the model. It only ever says "valid, and here is the same
+value the model would give" or "ask the model": the hypothesis properties of
+tests/ledger/test_event_fast_path.py hold `parse_events` to the model alone, on generated valid and
+invalid events, for acceptance, the value given and every error's path and wording.
 """
 
 from __future__ import annotations

@@ -264,7 +264,7 @@ async def _store(
 
     With `assume_new` (the first attempt) nothing is read before the insert and the insert
     has no ON CONFLICT: a batch of new events, the usual kind, costs the database no probe for
-    originals and no speculative insertion (together a third of its time per entry). The
+    originals and no speculative insertion (docs/performance.md, Recording). The
     unique constraint still has the last word: a repeat of a stored event raises AlreadyStored,
     the transaction is lost, and `record` runs the batch again without the assumption, so
     charges are only ever decided knowing every original."""
@@ -317,7 +317,7 @@ def _new_entry(item: _Resolved, received: int, state: Consumption) -> NewEntry:
     # A live hold reserved this cost in its currency; an expired or settled one reserves nothing.
     wanted = hold.currency if hold is not None and hold.is_live(received) else event.currency
     currency = state.charge(item.account_id, ts_ms, amount, wanted)
-    return NewEntry(  # positional, in NewEntry's field order: kwargs cost a third more
+    return NewEntry(  # positional, in NewEntry's field order: cheaper than keywords
         item.account_id, event.api_key_id, ts_ms, event.sku, price_per_unit, event.units,
         amount, currency, event.request_id, event.notes, event.execution_ms,
         event.prompt_tokens, event.completion_tokens, event.tags,

@@ -1,11 +1,11 @@
 """Authorize's transaction on PostgreSQL, straight on asyncpg: three statements (lock the key's
 account, read every figure in one UNION ALL, insert the hold) between BEGIN and COMMIT.
 
-Authorize runs once per inference call. Through SQLAlchemy these statements cost about 2.3 ms
-of server CPU; on the pooled connection's own asyncpg driver about 0.5 ms (bench/authorize.py
-and docs/performance.md). The connection still comes from (and goes back to) SQLAlchemy's pool,
-with its pre-ping and its settings (`plan_cache_mode`, `jit`). Connection failures become
-StoreUnavailable (503), as SQLAlchemy's are mapped elsewhere.
+Authorize runs once per inference call. Through SQLAlchemy these statements cost several times
+the server CPU they cost on the pooled connection's own asyncpg driver (bench/authorize.py,
+docs/performance.md, Authorize). The connection still comes from (and goes back to)
+SQLAlchemy's pool, with its pre-ping and its settings (`plan_cache_mode`, `jit`). Connection
+failures become StoreUnavailable (503), as SQLAlchemy's are mapped elsewhere.
 """
 
 from __future__ import annotations

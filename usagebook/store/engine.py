@@ -13,7 +13,7 @@ A standby that cannot be asked counts as infinitely behind, so reads fall back t
 The hot paths' short cuts: `fetch` (PostgreSQL: one prepared statement on a pooled asyncpg
 connection, no transaction around it) and `call_reader` (SQLite: a request's whole read in one
 hand-off to a reader thread, `store.reader`). No pre-ping: checking every connection out with a
-round trip doubled the cost of a short read. A connection found dead instead makes SQLAlchemy
+round trip cost a short read a second round trip. A connection found dead instead makes SQLAlchemy
 invalidate the pool (every connection older than the failure is replaced on its next
 checkout), and the hot paths retry once.
 """

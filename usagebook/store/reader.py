@@ -43,9 +43,9 @@ class SqliteReader:
 
     def call_here(self, work: Callable[..., T], *args: Any) -> T:
         """`work` on the calling (event loop) thread's own connection, with no hand-off: for
-        reads bounded by a primary key (a key, a balance: tens of microseconds), cheaper than
-        the hand-off itself (its queue, wake-up and GIL exchange were a quarter of a balance
-        request's CPU). WAL readers never wait for the writer, so this does not block."""
+        reads bounded by a primary key (a key, a balance), cheaper than the hand-off itself
+        (its queue, wake-up and GIL exchange: docs/performance.md, The read hot path). WAL
+        readers never wait for the writer, so this does not block."""
         return self._run(work, args)
 
     def _run(self, work: Callable[..., T], args: tuple[Any, ...]) -> T:
