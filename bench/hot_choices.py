@@ -5,7 +5,7 @@ replaced, in the same run (CPU time of this process, best of five, nanoseconds p
 
 - money.format_decimal: str() of a Decimal (plain unless the exponent is large) vs format();
 - logs.scrub: a substring test before the secret-shape regex vs the regex on every value;
-- store.entries.NewEntry / EntryRow: a plain slots dataclass vs a frozen one (14 fields);
+- store.rows.NewEntry / EntryRow: a plain slots dataclass vs a frozen one (14 fields);
 - ledger.recording: NewEntry built positionally vs by keyword;
 - timeutil.format_ms: a cached stamp vs datetime + strftime per call.
 
@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from usagebook.logs import _SECRET_SHAPES, REDACTED
-from usagebook.store.entries import NewEntry
+from usagebook.store.rows import NewEntry
 from usagebook.timeutil import format_ms
 
 
