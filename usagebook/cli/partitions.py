@@ -35,9 +35,9 @@ def partitions_archive(
     database_url: DatabaseUrl = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Write each month before --before to <to>/<partition>.csv (every column, exact money),
-    then remove it from the ledger. Balances, analytics and idempotency keys stay: a repeat of
-    an archived event is still a duplicate."""
+    """Write each month before --before to a CSV file named after its partition in the --to
+    directory (every column, exact money), then remove it from the ledger. Balances, analytics
+    and idempotency keys stay: a repeat of an archived event is still a duplicate."""
     done = run(settings_for(database_url),
                lambda db: partitions.archive_before(db, before, to))
     listed = [{"partition": a.partition, "file": str(a.path), "rows": a.rows} for a in done]
