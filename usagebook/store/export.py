@@ -114,7 +114,10 @@ async def copy_csv_batches(
     from the top), so a caller always knows which entry its output ends on. A range of unknown
     or oversized count is cut, on the first connection alone, into batches of exactly `size`,
     each one's last key found first. Close the iterator (`contextlib.aclosing`) before the
-    connections: that stops the batches still running.
+    connections: that waits for the batches still running (at most one bounded batch per
+    connection). They are not cancelled: a COPY cancelled mid-stream can leave its connection
+    unable even to roll back, so an interrupted export failed with CancelledError instead of
+    its own error.
     """
     running: deque[asyncio.Task[CsvBatch | None]] = deque()
     started = 0
@@ -137,8 +140,6 @@ async def copy_csv_batches(
             if batch := await running.popleft():
                 yield batch
     finally:
-        for task in running:
-            task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
 
 
