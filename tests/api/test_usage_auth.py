@@ -14,7 +14,7 @@ from usagebook.ledger.keys import KeyType, create_key, hash_secret, revoke_key
 from usagebook.store.engine import Database
 from usagebook.store.keys import insert_key
 from usagebook.store.rows import KeyRow
-from usagebook.store.tables import api_keys
+from usagebook.store.tables.accounts import api_keys
 from usagebook.timeutil import now_ms
 
 BAD_HEADERS = [

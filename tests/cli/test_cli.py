@@ -28,7 +28,7 @@ from tests.support.cli import (
 from tests.support.harness import POSTGRES_URL, Harness, Tenant
 from tests.support.usage import URL, assert_standard_error, page, request_ids
 from usagebook.cli import app, main
-from usagebook.store.tables import api_keys
+from usagebook.store.tables.accounts import api_keys
 
 
 def _key_rows(harness: Harness, account_id: str) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from usagebook.store.engine import Database, create_database
 from usagebook.store.entries import EntryFilter, count_entries, list_entries_page
 from usagebook.store.export import joined, snapshot
 from usagebook.store.export_plan import MAX_BATCH_FACTOR
-from usagebook.store.tables import usage_count_buckets
+from usagebook.store.tables.entries import usage_count_buckets
 from usagebook.timeutil import now_ms
 
 SIZE = 50

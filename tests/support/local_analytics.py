@@ -15,7 +15,7 @@ from sqlalchemy import select
 from tests.support.analytics import SKUS
 from tests.support.harness import Harness
 from usagebook.store.engine import Database
-from usagebook.store.tables import usage_entries as ue
+from usagebook.store.tables.entries import usage_entries as ue
 
 USD_LIKE = ("USD", "BUNDLED_CREDITS")
 

@@ -15,10 +15,9 @@ from sqlalchemy import Table, select
 
 from tests.support.harness import Harness
 from usagebook.store.engine import Database
-from usagebook.store.tables import (
-    account_balances,
-    credit_grants,
-    diem_days,
+from usagebook.store.tables.balances import account_balances, credit_grants, diem_days
+from usagebook.store.tables.entries import usage_count_buckets, usage_count_days, usage_entries
+from usagebook.store.tables.rollups import (
     rollup_day_currency,
     rollup_day_key,
     rollup_day_sku,
@@ -29,9 +28,6 @@ from usagebook.store.tables import (
     rollup_quarter_key,
     rollup_quarter_sku,
     rollup_quarter_tag,
-    usage_count_buckets,
-    usage_count_days,
-    usage_entries,
 )
 
 QUARTER = 900_000

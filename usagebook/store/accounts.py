@@ -7,7 +7,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from usagebook.store.tables import accounts
+from usagebook.store.tables.accounts import accounts
 
 
 async def insert_account(

@@ -35,7 +35,8 @@ from usagebook.store.admission_state import (
 from usagebook.store.engine import Database
 from usagebook.store.holds import HoldRow
 from usagebook.store.limits import AccountLimits, spend_by_currency
-from usagebook.store.tables import accounts, api_keys, rollup_day_key
+from usagebook.store.tables.accounts import accounts, api_keys
+from usagebook.store.tables.rollups import rollup_day_key
 
 ZERO = Decimal(0)
 

@@ -22,9 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from usagebook.store.balances import read_credits
 from usagebook.store.outbox import EventRow, add_events
 from usagebook.store.rows import StoredEntry
-from usagebook.store.tables import alert_balance_thresholds as abt
-from usagebook.store.tables import alert_crossings as ac
-from usagebook.store.tables import alert_settings, api_keys
+from usagebook.store.tables.accounts import api_keys
+from usagebook.store.tables.alerts import alert_balance_thresholds as abt
+from usagebook.store.tables.alerts import alert_crossings as ac
+from usagebook.store.tables.alerts import alert_settings
 from usagebook.timeutil import now_ms
 
 BALANCE_LOW = "balance.low"  # the crossing kind of account.balance.low

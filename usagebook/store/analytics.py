@@ -38,13 +38,9 @@ from usagebook.errors import QueryTimeout
 from usagebook.store.engine import Database
 from usagebook.store.rollups import NO_KEY
 from usagebook.store.skus import SkuRow
-from usagebook.store.tables import (
-    api_keys,
-    rollup_day_currency,
-    rollup_day_key,
-    rollup_day_sku,
-    skus,
-)
+from usagebook.store.tables.accounts import api_keys
+from usagebook.store.tables.catalog import skus
+from usagebook.store.tables.rollups import rollup_day_currency, rollup_day_key, rollup_day_sku
 
 TIMEOUT_MESSAGE = "Query timed out - try reducing the lookback period"
 _SET_TIMEOUT = text("SELECT set_config('statement_timeout', :ms, true)")

@@ -21,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.money import from_nanos
 from usagebook.store.rows import StoredEntry
-from usagebook.store.tables import account_balances, accounts, credit_grants, diem_days
-from usagebook.store.tables import usage_entries as ue
+from usagebook.store.tables.accounts import accounts
+from usagebook.store.tables.balances import account_balances, credit_grants, diem_days
+from usagebook.store.tables.entries import usage_entries as ue
 from usagebook.timeutil import MS_PER_DAY
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.store.rows import StoredEntry
-from usagebook.store.tables import usage_count_buckets, usage_count_days
+from usagebook.store.tables.entries import usage_count_buckets, usage_count_days
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000

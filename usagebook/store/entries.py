@@ -14,7 +14,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from usagebook.store.rows import EntryKey, EntryRow
-from usagebook.store.tables import usage_entries as ue
+from usagebook.store.tables.entries import usage_entries as ue
 
 
 @dataclass(frozen=True, slots=True)

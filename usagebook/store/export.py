@@ -30,7 +30,7 @@ from usagebook.store.engine import Database
 from usagebook.store.entries import ENTRY_COLUMNS, EntryFilter, _filtered
 from usagebook.store.export_plan import KeyRange, Position, plan_ranges
 from usagebook.store.rows import EntryRow
-from usagebook.store.tables import usage_entries as ue
+from usagebook.store.tables.entries import usage_entries as ue
 
 
 @dataclass(frozen=True, slots=True)

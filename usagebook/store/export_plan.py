@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.store.counts import HOUR_MS, hour_of
 from usagebook.store.entries import EntryFilter
-from usagebook.store.tables import usage_count_buckets as hours
+from usagebook.store.tables.entries import usage_count_buckets as hours
 
 # Above every id: the key (t, LAST_ID) is the last possible key at timestamp t, so "after
 # (t - 1, LAST_ID)" means "at t or later" in ledger order.

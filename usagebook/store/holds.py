@@ -17,7 +17,7 @@ from sqlalchemy import case, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.store.keys import lock_account
-from usagebook.store.tables import holds
+from usagebook.store.tables.admission import holds
 from usagebook.store.types import Money
 
 ZERO = Decimal(0)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, select, true, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from usagebook.store.tables import rollup_day_key
+from usagebook.store.tables.rollups import rollup_day_key
 from usagebook.store.types import Money
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.store.rows import KeyRow
-from usagebook.store.tables import accounts, api_keys
+from usagebook.store.tables.accounts import accounts, api_keys
 
 if TYPE_CHECKING:
     from usagebook.store.engine import Database

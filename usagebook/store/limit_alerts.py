@@ -20,7 +20,7 @@ from usagebook.store.key_spend import Window, amounts_in_windows
 from usagebook.store.limits import spend_by_currency
 from usagebook.store.outbox import EventRow, add_events
 from usagebook.store.rows import StoredEntry
-from usagebook.store.tables import accounts, api_keys
+from usagebook.store.tables.accounts import accounts, api_keys
 from usagebook.timeutil import MS_PER_DAY, month_span, now_ms
 
 ZERO = Decimal(0)

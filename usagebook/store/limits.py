@@ -9,7 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.store.balances import add_totals
-from usagebook.store.tables import accounts, overspend_months, rollup_day_currency
+from usagebook.store.tables.accounts import accounts
+from usagebook.store.tables.admission import overspend_months
+from usagebook.store.tables.rollups import rollup_day_currency
 
 ZERO = Decimal(0)
 

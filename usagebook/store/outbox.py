@@ -19,10 +19,10 @@ from decimal import Decimal
 from sqlalchemy import and_, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from usagebook.store.tables import alert_events as ae
-from usagebook.store.tables import webhook_deliveries as wd
-from usagebook.store.tables import webhook_endpoints as we
-from usagebook.store.tables import webhook_subscriptions as ws
+from usagebook.store.tables.alerts import alert_events as ae
+from usagebook.store.tables.webhooks import webhook_deliveries as wd
+from usagebook.store.tables.webhooks import webhook_endpoints as we
+from usagebook.store.tables.webhooks import webhook_subscriptions as ws
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 

@@ -37,8 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.store.counts import DAY_MS, HOUR_MS
 from usagebook.store.entries import EntryFilter, count_entries, count_query
-from usagebook.store.tables import usage_count_buckets as hours_table
-from usagebook.store.tables import usage_count_days as days_table
+from usagebook.store.tables.entries import usage_count_buckets as hours_table
+from usagebook.store.tables.entries import usage_count_days as days_table
 
 Span = tuple[int | None, int | None]  # [start, end) in epoch ms; None: unbounded
 

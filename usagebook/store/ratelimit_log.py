@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.store.engine import Database
-from usagebook.store.tables import rate_limit_log as log
+from usagebook.store.tables.accounts import rate_limit_log as log
 
 KEEP = 50
 

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.store.rows import NewEntry, StoredEntry
-from usagebook.store.tables import (
+from usagebook.store.tables.rollups import (
     rollup_day_currency,
     rollup_day_key,
     rollup_day_sku,

@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from usagebook.store.tables import skus
+from usagebook.store.tables.catalog import skus
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from usagebook.store.tables import webhook_deliveries as wd
-from usagebook.store.tables import webhook_endpoints as we
-from usagebook.store.tables import webhook_subscriptions as ws
+from usagebook.store.tables.webhooks import webhook_deliveries as wd
+from usagebook.store.tables.webhooks import webhook_endpoints as we
+from usagebook.store.tables.webhooks import webhook_subscriptions as ws
 
 
 @dataclass(frozen=True, slots=True)

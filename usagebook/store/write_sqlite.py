@@ -22,7 +22,7 @@ from usagebook.store.counts import add_counts
 from usagebook.store.limit_alerts import project_limit_alerts
 from usagebook.store.rollups import update_rollups
 from usagebook.store.rows import NewEntry, StoredEntry, inserted_ids
-from usagebook.store.tables import usage_entries as ue
+from usagebook.store.tables.entries import usage_entries as ue
 
 _FIELDS = NewEntry.__slots__
 _INSERT = (

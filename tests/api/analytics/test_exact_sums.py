@@ -17,7 +17,7 @@ from tests.support.factories import store_entries
 from tests.support.harness import Harness
 from usagebook.store.engine import Database
 from usagebook.store.rows import NewEntry
-from usagebook.store.tables import usage_entries
+from usagebook.store.tables.entries import usage_entries
 from usagebook.timeutil import MS_PER_DAY, day_start_ms
 
 SKU_NAMES = sorted(SKUS)

@@ -15,7 +15,9 @@ from tests.support.factories import random_entries
 from tests.support.harness import create_postgres_database
 from usagebook.settings import normalise_database_url
 from usagebook.store.migrate import upgrade
-from usagebook.store.tables import account_balances, accounts, diem_days, usage_entries
+from usagebook.store.tables.accounts import accounts
+from usagebook.store.tables.balances import account_balances, diem_days
+from usagebook.store.tables.entries import usage_entries
 from usagebook.timeutil import MS_PER_DAY
 
 

@@ -15,7 +15,7 @@ from tests.support.harness import create_postgres_database, make_settings
 from usagebook.store.counts import day_of, hour_of
 from usagebook.store.engine import create_database
 from usagebook.store.migrate import upgrade
-from usagebook.store.tables import usage_count_buckets, usage_count_days, usage_entries
+from usagebook.store.tables.entries import usage_count_buckets, usage_count_days, usage_entries
 
 EDGE_STAMPS = (-3_600_001, -1, 0, 3_599_999, 3_600_000)
 

@@ -20,12 +20,8 @@ from usagebook.store.engine import Database, create_database
 from usagebook.store.migrate import upgrade
 from usagebook.store.rollups import NO_KEY, day_ms_of
 from usagebook.store.rows import NewEntry
-from usagebook.store.tables import (
-    rollup_day_currency,
-    rollup_day_key,
-    rollup_day_sku,
-    usage_entries,
-)
+from usagebook.store.tables.entries import usage_entries
+from usagebook.store.tables.rollups import rollup_day_currency, rollup_day_key, rollup_day_sku
 from usagebook.store.write import write_batch
 
 
