@@ -12,9 +12,27 @@
     │                         retry_after seconds when the limit's window resets (else None)
     ├── StoreUnavailable      the database cannot be reached
     └── QueryTimeout          a query overran its time limit
+
+Field names. The ledger names a bad field by its domain name: the attribute of its query or
+input object, snake_case (`start`, `api_key_id`, `consumption_limit.usd`, `events.3.hold_id`),
+never by what a client typed. A message that refers to another field does so by placeholder,
+`{name}` with the other field's domain name:
+
+    problems.add("start", "must not be after {end}")
+
+Each edge says how its callers spell those names and shows the error through
+`InvalidInput.named(names)`, which renames every path segment found in `names` and fills every
+`{name}` placeholder found in `names`; anything not in `names` is shown as it is. The HTTP edge
+declares one mapping per route (`usagebook.api.field_names.wire_names`, beside the route) and
+applies it in one place, its error handler; the CLI passes its own mapping to `cli.common.run`
+(options, or the file's column names for a file it reads). So `{"start": "startDate", "end":
+"endDate"}` turns the problem above into `startDate: must not be after endDate`.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Mapping
 
 
 class UsagebookError(Exception):
@@ -37,6 +55,28 @@ class InvalidInput(UsagebookError):
     @classmethod
     def single(cls, field: str, problem: str) -> InvalidInput:
         return cls({field: [problem]})
+
+    def named(self, names: Mapping[str, str]) -> InvalidInput:
+        """This error as an edge shows it: each path segment and each `{name}` placeholder that
+        `names` holds is replaced by its name there (problems whose paths become equal are
+        merged, in order of first appearance)."""
+        if not names:
+            return self
+        problems: dict[str, list[str]] = {}
+        for path, messages in self.problems.items():
+            shown = ".".join(names.get(part, part) for part in path.split(".")) if path else path
+            problems.setdefault(shown, []).extend(fill_names(text, names) for text in messages)
+        return InvalidInput(problems, fill_names(self.message, names))
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+
+
+def fill_names(text: str, names: Mapping[str, str]) -> str:
+    """`text` with each `{name}` placeholder that `names` holds replaced by its name there."""
+    if "{" not in text:
+        return text
+    return _PLACEHOLDER.sub(lambda found: names.get(found[1], found[0]), text)
 
 
 class NotAuthenticated(UsagebookError):

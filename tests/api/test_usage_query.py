@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from usagebook.api.usage import USAGE_FIELDS
 from usagebook.api.usage_params import usage_query
 from usagebook.errors import InvalidInput
 
@@ -21,7 +22,7 @@ def _query(**raw: str) -> object:
 def _problems(**raw: str) -> set[str]:
     with pytest.raises(InvalidInput) as caught:
         _query(**raw)
-    return set(caught.value.problems)
+    return set(caught.value.named(USAGE_FIELDS).problems)
 
 
 def test_defaults() -> None:

@@ -1,7 +1,8 @@
 """The one place where errors become HTTP status codes and the contract's error bodies.
 
 InvalidInput and FastAPI's own validation errors become a 400 DetailedError naming every bad
-parameter; the rest become a StandardError. Anything unexpected is a 500 carrying only a request
+parameter (an InvalidInput's domain field names by the route's wire names, `api.field_names`);
+the rest become a StandardError. Anything unexpected is a 500 carrying only a request
 id: its text and traceback go to the log, never to the client.
 """
 
@@ -20,6 +21,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from usagebook.api.exact_json import ExactJSONResponse
+from usagebook.api.field_names import names_for
 from usagebook.errors import (
     Conflict,
     InvalidInput,
@@ -77,11 +79,13 @@ def standard_error(
     return ExactJSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-async def _usagebook_error(_request: Request, exc: Exception) -> ExactJSONResponse:
+async def _usagebook_error(request: Request, exc: Exception) -> ExactJSONResponse:
     assert isinstance(exc, UsagebookError)
     status = status_for(exc)
     if isinstance(exc, InvalidInput):
-        return ExactJSONResponse(detailed_error(exc.problems, exc.message), status_code=400)
+        # The ledger names fields by their domain names; the route says how its clients spell them.
+        shown = exc.named(names_for(request))
+        return ExactJSONResponse(detailed_error(shown.problems, shown.message), status_code=400)
     retry_after = exc.retry_after if isinstance(exc, RateLimited | PaymentRequired) else None
     if isinstance(exc, StoreUnavailable):
         retry_after = RETRY_UNAVAILABLE

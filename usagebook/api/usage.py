@@ -13,6 +13,7 @@ from usagebook.api import entry_csv
 from usagebook.api.deps import AdminCaller, DatabaseDep
 from usagebook.api.entry_json import entry_to_wire
 from usagebook.api.exact_json import ExactJSONResponse
+from usagebook.api.field_names import wire_names
 from usagebook.api.negotiation import CSV, choose_media_type
 from usagebook.api.schemas import UsagePage, error_responses
 from usagebook.api.usage_params import (
@@ -44,6 +45,11 @@ PAGINATION_HEADERS = {
 }
 
 
+# The contract's parameter names for UsageQuery's fields (those spelt alike are left out).
+USAGE_FIELDS = {"start": "startDate", "end": "endDate", "sort_order": "sortOrder",
+                "api_key_id": "apiKeyId", "model_id": "modelId"}
+
+
 @router.get(
     "/usage",
     response_class=ExactJSONResponse,
@@ -54,6 +60,7 @@ PAGINATION_HEADERS = {
         **error_responses(400, 401, 406, 429, 500, 503),
     },
 )
+@wire_names(USAGE_FIELDS)
 async def get_usage(
     caller: AdminCaller,
     database: DatabaseDep,

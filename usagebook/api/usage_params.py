@@ -125,14 +125,15 @@ def usage_query(
     limit: str | None, page: str | None, sort_order: str | None,
     api_key_id: str | None = None, model_id: str | None = None,
 ) -> UsageQuery:
-    """The UsageQuery for these raw parameters; raises InvalidInput naming every bad one."""
+    """The UsageQuery for these raw parameters; raises InvalidInput naming every bad one by
+    its UsageQuery name (`sort_order` for the order), as `usage.USAGE_FIELDS` maps them."""
     problems = ProblemCollector()
-    start = parse_time_bound(start_date, "startDate", problems)
-    end = parse_time_bound(end_date, "endDate", problems)
+    start = parse_time_bound(start_date, "start", problems)
+    end = parse_time_bound(end_date, "end", problems)
     page_size = _integer(limit, "limit", DEFAULT_LIMIT, problems)
     page_number = _integer(page, "page", 1, problems, MAX_PAGE_DIGITS)
     if sort_order is not None and sort_order not in SORT_ORDERS:
-        problems.add("sortOrder", "must be asc or desc")
+        problems.add("sort_order", "must be asc or desc")
     query = UsageQuery(account_id, currency, start, end, page_size, page_number,
                        descending=sort_order != "asc", api_key_id=api_key_id,
                        model_id=model_id)

@@ -41,7 +41,7 @@ class UsageQuery:
     model_id: str | None = None
 
     def validate(self) -> None:
-        """Raise InvalidInput naming every bad field at once."""
+        """Raise InvalidInput naming every bad field at once, by its name here."""
         problems = ProblemCollector()
         if self.currency is not None and self.currency not in FILTER_CURRENCIES:
             problems.add("currency", f"must be one of {', '.join(FILTER_CURRENCIES)}")
@@ -50,12 +50,13 @@ class UsageQuery:
         if self.page < 1:
             problems.add("page", "must be 1 or more")
         if self.start and self.end and _as_utc(self.start) > _as_utc(self.end):
-            problems.add("startDate", "must not be after endDate")
+            problems.add("start", "must not be after {end}")
         if self.api_key_id is not None and not KEY_ID.fullmatch(self.api_key_id):
-            problems.add("apiKeyId", "must be an API key id (key_ and up to 36 letters or digits)")
+            problems.add("api_key_id",
+                         "must be an API key id (key_ and up to 36 letters or digits)")
         if self.model_id is not None and not _MODEL_ID.fullmatch(self.model_id):
-            problems.add("modelId", "must be a model id (1 to 200 characters, no control "
-                                    "characters)")
+            problems.add("model_id", "must be a model id (1 to 200 characters, no control "
+                                     "characters)")
         problems.raise_if_any()
 
     def entry_filter(self) -> EntryFilter:
