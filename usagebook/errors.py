@@ -14,19 +14,26 @@
     └── QueryTimeout          a query overran its time limit
 
 Field names. The ledger names a bad field by its domain name: the attribute of its query or
-input object, snake_case (`start`, `api_key_id`, `consumption_limit.usd`, `events.3.hold_id`),
-never by what a client typed. A message that refers to another field does so by placeholder,
-`{name}` with the other field's domain name:
+input object, snake_case (`start`, `api_key_id`, `limits.usd`, `events.3.hold_id`), never by
+what a client typed. A message that refers to another field does so by placeholder, `{name}`
+with the other field's domain name:
 
     problems.add("start", "must not be after {end}")
 
-Each edge says how its callers spell those names and shows the error through
-`InvalidInput.named(names)`, which renames every path segment found in `names` and fills every
-`{name}` placeholder found in `names`; anything not in `names` is shown as it is. The HTTP edge
-declares one mapping per route (`usagebook.api.field_names.wire_names`, beside the route) and
-applies it in one place, its error handler; the CLI passes its own mapping to `cli.common.run`
-(options, or the file's column names for a file it reads). So `{"start": "startDate", "end":
-"endDate"}` turns the problem above into `startDate: must not be after endDate`.
+Each edge shows the error through `InvalidInput.named(names)`, its own mapping of domain names
+to the names its callers use: a path found whole in `names` is replaced (`limits.usd` ->
+`limit-usd`), else each of its segments found there (`limits` -> `consumptionLimit`), and each
+`{name}` placeholder found in `names` is filled; anything else is shown as it is. So a mapping
+lists every field its messages refer to, those spelt alike too (an unfilled `{end}` shows in
+the edge's tests), and outside text in a message (a value, a file name) is left alone.
+
+- HTTP: a route declares its mapping beside itself (`usagebook.api.field_names.wire_names`);
+  the error handler in `usagebook.api.errors` applies it, the only place that does.
+- CLI: a command passes its mapping (option names, or a file's column names) to
+  `usagebook.cli.common.run`, which applies it before printing the FAILED line.
+
+With `{"start": "startDate", "end": "endDate"}` the problem above is shown as `startDate: must
+not be after endDate`.
 """
 
 from __future__ import annotations
@@ -57,16 +64,22 @@ class InvalidInput(UsagebookError):
         return cls({field: [problem]})
 
     def named(self, names: Mapping[str, str]) -> InvalidInput:
-        """This error as an edge shows it: each path segment and each `{name}` placeholder that
-        `names` holds is replaced by its name there (problems whose paths become equal are
-        merged, in order of first appearance)."""
+        """This error as an edge shows it: each path `names` holds whole, else each path
+        segment and each `{name}` placeholder it holds, replaced by its name there (problems
+        whose paths become equal are merged, in order of first appearance)."""
         if not names:
             return self
         problems: dict[str, list[str]] = {}
         for path, messages in self.problems.items():
-            shown = ".".join(names.get(part, part) for part in path.split(".")) if path else path
-            problems.setdefault(shown, []).extend(fill_names(text, names) for text in messages)
+            shown = problems.setdefault(_named_path(path, names), [])
+            shown.extend(fill_names(text, names) for text in messages)
         return InvalidInput(problems, fill_names(self.message, names))
+
+
+def _named_path(path: str, names: Mapping[str, str]) -> str:
+    if path in names:
+        return names[path]
+    return ".".join(names.get(part, part) for part in path.split(".")) if path else path
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")

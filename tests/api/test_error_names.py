@@ -110,6 +110,11 @@ CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
             }
         },
     ),
+    "series-field-spelling": (
+        "GET",
+        "/api/v1/usage/analytics",
+        {"params": {"start": "2026-01-01", "end": "2026-01-02", "groupBy": "api_key"}},
+    ),
     "series-required": ("GET", "/api/v1/usage/analytics", {}),
     "series-too-long": (
         "GET",
@@ -263,6 +268,10 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "sku": {"_errors": ["must be 1 to 200 characters"]},
         "currency": {"_errors": ["must be one of USD, DIEM, BUNDLED_CREDITS"]},
         "tag": {"_errors": [], "": {"_errors": ["the tag key must match ^[a-z][a-z0-9_]{0,31}$"]}},
+    },
+    "series-field-spelling": {
+        "_errors": [],
+        "groupBy": {"_errors": ["must be one of model, apiKey, sku, currency or tag:<key>"]},
     },
     "series-required": {
         "_errors": [],

@@ -42,3 +42,10 @@ def test_a_bad_update_fails_in_one_line(harness: Harness, tenant: Tenant,
 def test_updating_a_missing_key_fails(harness: Harness) -> None:
     assert "No key key_missing" in assert_failed(
         cli(harness, "keys", "update", "key_missing", "--description", "x"))
+
+
+def test_a_refused_setting_is_named_by_its_option(harness: Harness, tenant: Tenant) -> None:
+    line = assert_failed(cli(harness, "keys", "update", tenant.inference_key_id,
+                             "--limit-diem", "0.0000000001", "--expires", "2000-01-01"))
+    assert line == ("FAILED: expires: must be in the future; "
+                    "limit-diem: must have at most 9 decimal places")

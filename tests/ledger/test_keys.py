@@ -43,8 +43,8 @@ def test_bad_settings_are_all_named(harness: Harness, tenant: Tenant) -> None:
     with pytest.raises(InvalidInput) as raised:
         _create(harness, tenant, description="x" * 65, expires_ms=now_ms() - 1,
                 limits=KeyLimits(usd=Decimal(-1), diem=Decimal("10000000000")))
-    assert set(raised.value.problems) == {"description", "expiresAt", "consumptionLimit.usd",
-                                          "consumptionLimit.diem"}
+    assert set(raised.value.problems) == {"description", "expires_ms", "limits.usd",
+                                          "limits.diem"}
 
 
 def test_an_update_changes_only_what_it_names(harness: Harness, tenant: Tenant) -> None:
@@ -104,7 +104,7 @@ def test_an_account_has_at_most_500_active_keys(harness: Harness, tenant: Tenant
 def test_a_limit_is_exact_money_in_range(harness: Harness, tenant: Tenant, limit: str) -> None:
     with pytest.raises(InvalidInput) as raised:
         _create(harness, tenant, limits=KeyLimits(vcu=Decimal(limit)))
-    assert set(raised.value.problems) == {"consumptionLimit.vcu"}
+    assert set(raised.value.problems) == {"limits.vcu"}
 
 
 def test_the_cap_holds_under_concurrent_creations(harness: Harness, tenant: Tenant) -> None:

@@ -62,7 +62,7 @@ def test_historic_offsets_off_the_quarter_hour_are_kept() -> None:
 def test_zone_names_are_iana_only() -> None:
     for bad in ("", "localtime", "asia/kolkata", "+05:30", "../../etc/passwd", "Asia/Kolkata\n"):
         problems = ProblemCollector()
-        assert parse_zone(bad, problems) is None and problems.problems["timeZone"], bad
+        assert parse_zone(bad, problems) is None and problems.problems["time_zone"], bad
     assert str(parse_zone("Asia/Kathmandu", ProblemCollector())) == "Asia/Kathmandu"
 
 

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from usagebook.api.deps import AdminCaller, DatabaseDep, SettingsDep
 from usagebook.api.exact_json import ExactJSONResponse, dumps
+from usagebook.api.field_names import wire_names
 from usagebook.api.schemas import ExactNumber, error_responses
 from usagebook.ledger.analytics.cache import Cache
 from usagebook.ledger.analytics.report import ChartDay, Line, Report
@@ -65,6 +66,11 @@ class UsageAnalytics(StrictModel):
     topKeyNames: list[str]
 
 
+# The contract's parameter names for the ledger AnalyticsQuery's fields: every one its
+# messages refer to.
+ANALYTICS_FIELDS = {"start_date": "startDate", "end_date": "endDate", "time_zone": "timeZone"}
+
+
 def get_cache(request: Request) -> Cache:
     cache: Cache = request.app.state.analytics_cache
     return cache
@@ -81,6 +87,7 @@ def get_cache(request: Request) -> Cache:
         **error_responses(400, 401, 429, 500, 503, 504),
     },
 )
+@wire_names(ANALYTICS_FIELDS)
 async def get_usage_analytics(
     caller: AdminCaller,
     database: DatabaseDep,

@@ -13,6 +13,7 @@ from usagebook.api import entry_csv
 from usagebook.api.deps import AdminCaller, DatabaseDep, SettingsDep
 from usagebook.api.entry_json import entry_to_wire
 from usagebook.api.exact_json import ExactJSONResponse
+from usagebook.api.field_names import wire_names
 from usagebook.api.ignored_params import QUERY_PREFIXES
 from usagebook.api.negotiation import CSV, choose_media_type
 from usagebook.api.schemas import StoredCurrency, UsageEntry, error_responses
@@ -54,6 +55,11 @@ class UsageHistoryPage(StrictModel):
     )
 
 
+# The contract's parameter names for HistoryQuery's fields (those spelt alike are left out).
+HISTORY_FIELDS = {"start": "startTimestamp", "end": "endTimestamp", "page_size": "pageSize",
+                  "tags": f"{PREFIX}<key>"}
+
+
 @router.get(
     "/usage-history",
     response_class=ExactJSONResponse,
@@ -68,6 +74,7 @@ class UsageHistoryPage(StrictModel):
         **error_responses(400, 401, 406, 429, 500, 503),
     },
 )
+@wire_names(HISTORY_FIELDS)
 async def get_usage_history(
     request: Request,
     caller: AdminCaller,

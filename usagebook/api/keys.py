@@ -16,6 +16,7 @@ from usagebook.api import key_models as models
 from usagebook.api.body import read_json, validate
 from usagebook.api.deps import AdminCaller, AnyCaller, DatabaseDep, SettingsDep
 from usagebook.api.exact_json import ExactJSONResponse
+from usagebook.api.field_names import wire_names
 from usagebook.api.key_wire import (
     CreateKeyBody,
     UpdateKeyBody,
@@ -38,6 +39,8 @@ MAX_BODY_BYTES = 64 * 1024
 UNKNOWN_KEY = "no API key with this id"
 
 router = APIRouter(prefix="/api/v1/api_keys", tags=["api keys"])
+# The body's field names for KeyOptions' and KeyUpdate's fields (those spelt alike left out).
+KEY_FIELDS = {"expires_ms": "expiresAt", "limits": "consumptionLimit"}
 
 
 def _creation_limiter(request: Request) -> RateLimiter:
@@ -127,6 +130,7 @@ async def get_key(key_id: str, caller: AdminCaller, database: DatabaseDep) -> Ex
     openapi_extra=_body_schema(CreateKeyBody),
     responses={200: {"model": models.Created}, **error_responses(400, 401, 413, 429, 500, 503)},
 )
+@wire_names(KEY_FIELDS)
 async def create_key(
     caller: AdminCaller, database: DatabaseDep, request: Request,
     limiter: Annotated[RateLimiter, Depends(_creation_limiter)],
@@ -145,6 +149,7 @@ async def create_key(
     openapi_extra=_body_schema(UpdateKeyBody),
     responses={200: {"model": models.Updated}, **error_responses(400, 401, 413, 429, 500, 503)},
 )
+@wire_names(KEY_FIELDS)
 async def update_key(caller: AdminCaller, database: DatabaseDep,
                      request: Request) -> ExactJSONResponse:
     body = validate(UpdateKeyBody, await _read(request))

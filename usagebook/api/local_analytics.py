@@ -10,6 +10,7 @@ from pydantic import Field, WithJsonSchema
 
 from usagebook.api.deps import AdminCaller, DatabaseDep, SettingsDep
 from usagebook.api.exact_json import ExactJSONResponse
+from usagebook.api.field_names import wire_names
 from usagebook.api.ignored_params import QUERY_PREFIXES
 from usagebook.api.schemas import ExactNumber, error_responses
 from usagebook.ledger.analytics.series import SeriesReport, local_analytics
@@ -26,6 +27,13 @@ from usagebook.ledger.tag_filters import PREFIX
 from usagebook.strict_model import StrictModel
 
 router = APIRouter(prefix="/api/v1/usage", tags=["analytics"])
+
+# The parameter names for RawAnalyticsQuery's fields: every one its messages refer to, those
+# spelt alike too. A groupBy value names one of the filters, spelt the same way.
+SERIES_FIELDS = {"start": "start", "end": "end", "time_zone": "timeZone", "group_by": "groupBy",
+                 "model": "model", "api_key": "apiKey", "sku": "sku", "currency": "currency"}
+_GROUP_TO_WIRE = {name: SERIES_FIELDS[name] for name in GROUPS}
+_GROUP_FROM_WIRE = {wire: name for name, wire in _GROUP_TO_WIRE.items()}
 
 
 class Series(StrictModel):
@@ -64,7 +72,8 @@ EndParam = Annotated[str | None, Query(
 ZoneParam = Annotated[str | None, Query(description="IANA time zone, default UTC"), _TEXT]
 GranularityParam = Annotated[str | None, Query(description="Default day; weeks from Monday"),
                              WithJsonSchema({"type": "string", "enum": list(GRANULARITIES)})]
-GroupParam = Annotated[str | None, Query(description=f"{', '.join(GROUPS)} or tag:<key>"),
+GroupParam = Annotated[str | None, Query(description=", ".join(_GROUP_FROM_WIRE)
+                                                     + " or tag:<key>"),
                        _TEXT]
 ModelParam = Annotated[str | None, Query(description="Only this model (catalog model id)"),
                        _TEXT]
@@ -93,6 +102,7 @@ _TAG_DOC = {
     responses={200: {"model": LocalAnalytics, "description": "Every bucket, zeros included"},
                **error_responses(400, 401, 429, 500, 503, 504)},
 )
+@wire_names(SERIES_FIELDS)
 async def get_local_analytics(
     request: Request,
     caller: AdminCaller,
@@ -108,7 +118,8 @@ async def get_local_analytics(
     sku: SkuParam = None,
     currency: CurrencyParam = None,
 ) -> ExactJSONResponse:
-    query = RawAnalyticsQuery(caller.account_id, start, end, timeZone, granularity, groupBy,
+    query = RawAnalyticsQuery(caller.account_id, start, end, timeZone, granularity,
+                              _group_from_wire(groupBy),
                               model, apiKey, sku, currency,
                               tuple(request.query_params.multi_items()))
     answer = await local_analytics(database, query,
@@ -121,8 +132,17 @@ def series_to_wire(report: SeriesReport) -> dict[str, Any]:
     return {
         "timeZone": query.zone_name, "granularity": query.granularity,
         "start": query.start.isoformat(), "end": query.end.isoformat(),
-        "groupBy": query.group_by, "buckets": report.buckets,
+        "groupBy": _GROUP_TO_WIRE.get(query.group_by, query.group_by) if query.group_by else None,
+        "buckets": report.buckets,
         "series": [{"group": s.group, "usd": s.usd, "diem": s.diem, "units": s.units}
                    for s in report.series],
         "totals": {"usd": report.usd, "diem": report.diem},
     }
+
+
+def _group_from_wire(group_by: str | None) -> str | None:
+    """The field a groupBy value names; "" (refused by the ledger, named as groupBy) for a
+    value that names none, so a field's own name (`api_key`) is refused as it always was."""
+    if group_by is None or group_by.startswith("tag:"):
+        return group_by
+    return _GROUP_FROM_WIRE.get(group_by, "")

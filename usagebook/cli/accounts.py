@@ -11,6 +11,7 @@ from rich.table import Column, Table
 
 from usagebook.cli.common import DatabaseUrl, JsonFlag, emit, print_table, run, settings_for
 from usagebook.cli.help import PlainGroup
+from usagebook.cli.price_list import COLUMN_NAMES, read_price_list
 from usagebook.ledger import accounts, balances, pricing
 from usagebook.ledger.catalog import list_catalog
 from usagebook.money import format_decimal
@@ -66,7 +67,7 @@ def prices_import(file: Path, database_url: DatabaseUrl = None, as_json: JsonFla
     """Load a price list (CSV with a header row, or JSON); it prices events recorded from now
     on, while stored entries keep the price they were charged."""
     count = run(settings_for(database_url, existing=False),
-                lambda db: pricing.import_prices(db, file))
+                lambda db: pricing.import_prices(db, read_price_list(file)), names=COLUMN_NAMES)
     emit(as_json, {"file": str(file), "skus": count}, f"Imported {count} SKU prices.")
 
 

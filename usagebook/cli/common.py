@@ -9,7 +9,7 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -90,15 +90,18 @@ def _require_schema(settings: Settings) -> None:
                  "migrate --database-url ...` creates them)")
 
 
-def run(settings: Settings, work: Callable[[Database], Awaitable[T]], *, migrate: bool = True) -> T:
-    """Bring the schema up to date, then run one domain operation with a database handle."""
+def run(settings: Settings, work: Callable[[Database], Awaitable[T]], *, migrate: bool = True,
+        names: Mapping[str, str] | None = None) -> T:
+    """Bring the schema up to date, then run one domain operation with a database handle.
+    A bad input fails naming its fields as `names` maps the ledger's names (usagebook.errors):
+    the command's options, or the columns of a file it read."""
     try:
         if migrate:
             upgrade(settings.database_url,
                     connect_timeout_seconds=settings.db_connect_timeout_seconds)
         return asyncio.run(_with_database(settings, work))
     except InvalidInput as exc:
-        fail(describe_problems(exc))
+        fail(describe_problems(exc.named(names or {})))
     except UsagebookError as exc:
         fail(exc.message)
     except (OSError, ConnectionError) as exc:

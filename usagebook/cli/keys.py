@@ -21,6 +21,9 @@ from usagebook.timeutil import format_ms, to_ms
 
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True, cls=PlainGroup)
 NO_LIMIT = "none"
+# The options that set KeyOptions' and KeyUpdate's fields, as a FAILED line names them.
+KEY_OPTIONS = {"description": "description", "expires_ms": "expires", "limits.usd": "limit-usd",
+               "limits.diem": "limit-diem"}
 Account = Annotated[str, typer.Option("--account", help="Account id (acct_...).")]
 LimitText = Annotated[str | None, typer.Option(
     help=f"Spending limit per window as a decimal (0 forbids the currency; '{NO_LIMIT}' = no "
@@ -79,7 +82,8 @@ def keys_create(
                          KeyLimits(**_limits(limit_usd, limit_diem)),
                          limit_period or LimitPeriod.EPOCH)
     created = run(settings_for(database_url),
-                  lambda db: keys.create_key(db, account, key_type, options=options))
+                  lambda db: keys.create_key(db, account, key_type, options=options),
+                  names=KEY_OPTIONS)
     payload = {"id": created.row.id, "key": created.secret, "type": created.row.key_type,
                "description": created.row.description, "accountId": created.row.account_id}
     emit(as_json, payload, f"{created.row.id}\n{created.secret}\n(the secret is shown only once)")
@@ -122,7 +126,8 @@ def keys_update(
         fail("--expires and --no-expiry contradict each other")
     expiry: int | Keep | None = None if no_expiry else (to_ms(expires) if expires else KEEP)
     update = KeyUpdate(description, expiry, _limits(limit_usd, limit_diem), limit_period)
-    row = run(settings_for(database_url), lambda db: keys.update_key(db, key_id, update))
+    row = run(settings_for(database_url), lambda db: keys.update_key(db, key_id, update),
+              names=KEY_OPTIONS)
     emit(as_json, key_json(row), f"Updated {key_id}")
 
 

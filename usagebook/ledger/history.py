@@ -63,21 +63,20 @@ class HistoryQuery:
     tags: tuple[tuple[str, str], ...] = ()  # checked by `ledger.tag_filters`
 
     def validate(self) -> None:
-        """Raise InvalidInput naming every bad parameter at once."""
+        """Raise InvalidInput naming every bad field at once, by its name here."""
         problems = ProblemCollector()
         if self.cursor is not None:
-            sent = {"currency": self.currency, "startTimestamp": self.start,
-                    "endTimestamp": self.end, "pageSize": self.page_size,
-                    "tag.<key>": self.tags or None}
+            sent = {"currency": self.currency, "start": self.start, "end": self.end,
+                    "page_size": self.page_size, "tags": self.tags or None}
             for name, value in sent.items():
                 if value is not None:
                     problems.add(name, "must not be sent with a cursor (the cursor carries it)")
         if self.currency is not None and self.currency not in HISTORY_CURRENCIES:
             problems.add("currency", f"must be one of {', '.join(HISTORY_CURRENCIES)}")
         if self.page_size is not None and not MIN_PAGE_SIZE <= self.page_size <= MAX_PAGE_SIZE:
-            problems.add("pageSize", f"must be between {MIN_PAGE_SIZE} and {MAX_PAGE_SIZE}")
+            problems.add("page_size", f"must be between {MIN_PAGE_SIZE} and {MAX_PAGE_SIZE}")
         if self.start and self.end and _as_utc(self.end) <= _as_utc(self.start):
-            problems.add("endTimestamp", "must be later than startTimestamp")
+            problems.add("end", "must be later than {start}")
         problems.raise_if_any()
 
 

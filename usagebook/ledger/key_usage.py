@@ -1,4 +1,4 @@
-"""A key's spend: in its limit window (`currentPeriodUsage`) and over the trailing seven days.
+"""A key's spend: in its current limit window and over the trailing seven days.
 
 Spend is positive: minus the sum of the key's entries' amounts (charges are negative), read
 exactly from the day x currency x key rollup. The `usd` figure counts USD and BUNDLED_CREDITS

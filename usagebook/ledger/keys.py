@@ -169,7 +169,7 @@ def check_description(problems: ProblemCollector, description: str) -> None:
 
 def check_expiry(problems: ProblemCollector, expires_ms: int | None, at_ms: int) -> None:
     if expires_ms is not None and expires_ms <= at_ms:
-        problems.add("expiresAt", "must be in the future")
+        problems.add("expires_ms", "must be in the future")
 
 
 def check_limits(problems: ProblemCollector, limits: KeyLimits) -> None:
@@ -178,9 +178,9 @@ def check_limits(problems: ProblemCollector, limits: KeyLimits) -> None:
         if value is None:
             continue
         if not (value.is_finite() and 0 <= value <= MAX_LIMIT):
-            problems.add(f"consumptionLimit.{name}", f"must be between 0 and {MAX_LIMIT}")
+            problems.add(f"limits.{name}", f"must be between 0 and {MAX_LIMIT}")
         elif value != value.quantize(NANO):
-            problems.add(f"consumptionLimit.{name}", "must have at most 9 decimal places")
+            problems.add(f"limits.{name}", "must have at most 9 decimal places")
 
 
 async def authenticate(db: Database, secret: str | None, *, admin: bool = True) -> Caller:

@@ -3,7 +3,7 @@
 Time, not spend, starts a window, so the delivery workers look (with the expiry scan, about once
 a minute): for each key whose limit was reached in the window just before the current one, one
 reset crossing per key and window (the unique key decides, whatever the number of processes)
-and one event `{"accountId", "apiKeyId", "limitPeriod", "periodStart"}`.
+and one event naming the account, the key, its limit period and the new window's start.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ def _zone_names() -> frozenset[str]:
     return frozenset(available_timezones() - {"localtime", "posixrules"})
 
 
-def parse_zone(name: str | None, problems: ProblemCollector, field: str = "timeZone"
+def parse_zone(name: str | None, problems: ProblemCollector, field: str = "time_zone"
                ) -> ZoneInfo | None:
     """The zone `name` gives (UTC when None); None and a problem when it is no IANA name."""
     if name is None:

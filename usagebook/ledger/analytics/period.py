@@ -1,4 +1,4 @@
-"""Which UTC days an analytics request covers: `lookback` (`Nd`) or `startDate` + `endDate`."""
+"""Which UTC days an analytics request covers: `lookback` (`Nd`) or `start_date` + `end_date`."""
 
 from __future__ import annotations
 
@@ -46,12 +46,13 @@ def resolve_period(
     if start_date is None and end_date is None:
         problems.raise_if_any()
         return _lookback_period(today, lookback or DEFAULT_LOOKBACK)
-    first = _parse_date(problems, "startDate", start_date, "endDate")
-    last = _parse_date(problems, "endDate", end_date, "startDate")
+    first = _parse_date(problems, "start_date", start_date, "end_date")
+    last = _parse_date(problems, "end_date", end_date, "start_date")
     if first and last and first > last:
-        problems.add("startDate", "must not be after endDate")
+        problems.add("start_date", "must not be after {end_date}")
     elif first and last and (last - first).days + 1 > MAX_DAYS:
-        problems.add("endDate", f"must be at most {MAX_DAYS} days after startDate, both included")
+        problems.add("end_date",
+                     f"must be at most {MAX_DAYS} days after {{start_date}}, both included")
     problems.raise_if_any()
     assert first is not None and last is not None
     return Period(first, last, f"{start_date}:{end_date}")
@@ -66,7 +67,7 @@ def _parse_date(
     problems: ProblemCollector, name: str, value: str | None, other: str
 ) -> date | None:
     if value is None:
-        problems.add(name, f"is required when {other} is given")
+        problems.add(name, f"is required when {{{other}}} is given")
         return None
     if not _DATE.fullmatch(value):
         problems.add(name, "must be a date in YYYY-MM-DD format")

@@ -26,7 +26,7 @@ from usagebook.store.bucket_sums import BucketQuery, BucketSum, Filters, bucket_
 from usagebook.store.engine import Database
 
 _PRECISION = 80  # as analytics.summary: sums of nine-place amounts times unit multipliers
-_GROUPS = {None: None, "model": "model", "apiKey": "api_key_id", "sku": "sku",
+_GROUPS = {None: None, "model": "model", "api_key": "api_key_id", "sku": "sku",
            "currency": "currency"}
 _USD_LIKE = (Currency.USD.value, Currency.BUNDLED_CREDITS.value)
 

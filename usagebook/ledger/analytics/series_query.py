@@ -1,7 +1,7 @@
 """The query of GET /api/v1/usage/analytics, checked as one input that names every bad
 parameter at once, and the local buckets it asks for.
 
-Buckets are local to `timeZone`: hours, days, weeks (from Monday) or months. Weeks and months
+Buckets are local to the query's zone: hours, days, weeks (from Monday) or months. Weeks and months
 are the whole calendar ones that contain `start`..`end`, labelled by their own local start,
 while only entries inside `start`..`end` count: the first and last bucket's ranges are clipped.
 """
@@ -27,7 +27,8 @@ from usagebook.money import Currency
 from usagebook.timeutil import MS_PER_DAY
 
 GRANULARITIES = ("hour", "day", "week", "month")
-GROUPS = ("model", "apiKey", "sku", "currency")
+# What a series can be grouped by: one of the filters (by its field name), or tag:<key>.
+GROUPS = ("model", "api_key", "sku", "currency")
 MAX_DAYS, MAX_HOUR_DAYS = 400, 31
 CURRENCIES = tuple(c.value for c in Currency)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)  # fullmatch; ASCII digits only
@@ -59,7 +60,7 @@ class AnalyticsQuery:
     zone_name: str
     zone: ZoneInfo
     granularity: str
-    group_by: str | None  # model, apiKey, sku, currency or tag:<key>
+    group_by: str | None  # one of GROUPS or tag:<key>
     model: str | None
     api_key: str | None
     sku: str | None
@@ -83,12 +84,12 @@ def check_query(raw: RawAnalyticsQuery) -> AnalyticsQuery:
     if first and last:
         most = MAX_HOUR_DAYS if granularity == "hour" else MAX_DAYS
         if first > last:
-            problems.add("start", "must not be after end")
+            problems.add("start", "must not be after {end}")
         elif (last - first).days + 1 > most:
-            problems.add("end", f"must be at most {most} days after start, both included"
+            problems.add("end", f"must be at most {most} days after {{start}}, both included"
                                 f"{' (for hours)' if most == MAX_HOUR_DAYS else ''}")
     _check_group(raw.group_by, problems)
-    _check_text(problems, ("model", raw.model, 200), ("apiKey", raw.api_key, 40),
+    _check_text(problems, ("model", raw.model, 200), ("api_key", raw.api_key, 40),
                 ("sku", raw.sku, 200))
     if raw.currency is not None and raw.currency not in CURRENCIES:
         problems.add("currency", f"must be one of {', '.join(CURRENCIES)}")
@@ -117,7 +118,8 @@ def _check_group(group_by: str | None, problems: ProblemCollector) -> None:
         return
     if group_by.startswith("tag:") and tag_key_ok(group_by[4:]):
         return
-    problems.add("groupBy", f"must be one of {', '.join(GROUPS)} or tag:<key>")
+    choices = ", ".join(f"{{{name}}}" for name in GROUPS)  # as the caller spells them
+    problems.add("group_by", f"must be one of {choices} or tag:<key>")
 
 
 def _check_text(problems: ProblemCollector, *fields: tuple[str, str | None, int]) -> None:

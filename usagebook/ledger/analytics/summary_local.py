@@ -1,4 +1,4 @@
-"""The usage-analytics answer over local days of an IANA zone (`timeZone`).
+"""The usage-analytics answer over local days of an IANA zone (the query's `time_zone`).
 
 The same figures and rules as the UTC answer (`summary.compute`), over the zone's local days:
 the days' dates are local dates, the daily charts' days the epoch ms of each local midnight.
