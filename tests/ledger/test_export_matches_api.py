@@ -114,7 +114,7 @@ def test_bad_input_is_reported_all_at_once_and_unknown_accounts_are_refused(
                             end="2026-01-01T00:00:00Z")
     with pytest.raises(InvalidInput) as caught:
         export_bytes(harness, backwards)
-    assert caught.value.problems == {"start": ["must not be after end"]}
+    assert caught.value.problems == {"start": ["must not be after {end}"]}
     with pytest.raises(NotFound):
         export_bytes(harness, ExportQuery("acct_missing"))
 

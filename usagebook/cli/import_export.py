@@ -18,6 +18,9 @@ from usagebook.cli.common import DatabaseUrl, JsonFlag, emit, err, fail, run, se
 from usagebook.errors import InvalidInput
 from usagebook.ledger import export, importer
 
+# ExportQuery's fields are its options, spelt alike (`--start`): every one its messages refer to.
+EXPORT_OPTIONS = {name: name for name in ("format", "currency", "start", "end", "after")}
+
 
 def import_command(
     file: Path,
@@ -105,8 +108,9 @@ def _check_export_options(query: export.ExportQuery) -> None:
     try:
         query.resolve()
     except InvalidInput as exc:
+        shown = exc.named(EXPORT_OPTIONS)
         fail("; ".join(f"--{field} {', '.join(problems)}"
-                       for field, problems in exc.problems.items()))
+                       for field, problems in shown.problems.items()))
 
 
 @contextmanager

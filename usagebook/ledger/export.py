@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from usagebook.errors import ProblemCollector
+from usagebook.ledger import filters
 from usagebook.ledger.accounts import require_account
 from usagebook.ledger.usage import UsageQuery, parse_time_bound
 from usagebook.money import FILTER_CURRENCIES
@@ -71,12 +72,11 @@ class ExportQuery:
         problems = ProblemCollector()
         if self.format not in FORMATS:
             problems.add("format", f"must be one of {', '.join(FORMATS)}")
-        if self.currency is not None and self.currency not in FILTER_CURRENCIES:
-            problems.add("currency", f"must be one of {', '.join(FILTER_CURRENCIES)}")
+        filters.check_currency(problems, self.currency, FILTER_CURRENCIES)
         start = parse_time_bound(self.start, "start", problems)
         end = parse_time_bound(self.end, "end", problems)
-        if start and end and to_ms(start) > to_ms(end):
-            problems.add("start", "must not be after end")
+        if start and end:  # compared in whole milliseconds, a naive bound being UTC
+            filters.check_order(problems, to_ms(start), to_ms(end), "start", "end")
         after = parse_cursor(self.after, problems)
         problems.raise_if_any()
         return UsageQuery(self.account_id, self.currency, start, end).entry_filter(), after

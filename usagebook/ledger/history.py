@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from usagebook.errors import InvalidInput, ProblemCollector
+from usagebook.ledger import filters
 from usagebook.ledger.cursors import (
     CURSOR_LIFETIME_MS,
     INVALID_MESSAGE,
@@ -71,8 +72,7 @@ class HistoryQuery:
             for name, value in sent.items():
                 if value is not None:
                     problems.add(name, "must not be sent with a cursor (the cursor carries it)")
-        if self.currency is not None and self.currency not in HISTORY_CURRENCIES:
-            problems.add("currency", f"must be one of {', '.join(HISTORY_CURRENCIES)}")
+        filters.check_currency(problems, self.currency, HISTORY_CURRENCIES)
         if self.page_size is not None and not MIN_PAGE_SIZE <= self.page_size <= MAX_PAGE_SIZE:
             problems.add("page_size", f"must be between {MIN_PAGE_SIZE} and {MAX_PAGE_SIZE}")
         if self.start and self.end and _as_utc(self.end) <= _as_utc(self.start):

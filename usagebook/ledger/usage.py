@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from usagebook.errors import ProblemCollector
-from usagebook.ledger.keys import KEY_ID
+from usagebook.ledger import filters
 from usagebook.money import FILTER_CURRENCIES
 from usagebook.store import entries as store
 from usagebook.store import pages, paging, skus
@@ -15,9 +14,6 @@ from usagebook.store.engine import Database
 from usagebook.store.entries import EntryFilter
 from usagebook.store.rows import EntryRow
 from usagebook.timeutil import parse_date_time, to_ms
-
-# Well-formed ids that name nothing match nothing (an empty page); anything else is a 400.
-_MODEL_ID = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 200
@@ -43,20 +39,14 @@ class UsageQuery:
     def validate(self) -> None:
         """Raise InvalidInput naming every bad field at once, by its name here."""
         problems = ProblemCollector()
-        if self.currency is not None and self.currency not in FILTER_CURRENCIES:
-            problems.add("currency", f"must be one of {', '.join(FILTER_CURRENCIES)}")
+        filters.check_currency(problems, self.currency, FILTER_CURRENCIES)
         if not 1 <= self.limit <= MAX_LIMIT:
             problems.add("limit", f"must be between 1 and {MAX_LIMIT}")
         if self.page < 1:
             problems.add("page", "must be 1 or more")
-        if self.start and self.end and _as_utc(self.start) > _as_utc(self.end):
-            problems.add("start", "must not be after {end}")
-        if self.api_key_id is not None and not KEY_ID.fullmatch(self.api_key_id):
-            problems.add("api_key_id",
-                         "must be an API key id (key_ and up to 36 letters or digits)")
-        if self.model_id is not None and not _MODEL_ID.fullmatch(self.model_id):
-            problems.add("model_id", "must be a model id (1 to 200 characters, no control "
-                                     "characters)")
+        filters.check_order(problems, _as_utc(self.start), _as_utc(self.end), "start", "end")
+        filters.check_key_id(problems, self.api_key_id, "api_key_id")
+        filters.check_model_id(problems, self.model_id, "model_id")
         problems.raise_if_any()
 
     def entry_filter(self) -> EntryFilter:
@@ -83,9 +73,9 @@ def parse_time_bound(text: str | None, field: str, problems: ProblemCollector) -
         return None
 
 
-def _as_utc(moment: datetime) -> datetime:
+def _as_utc(moment: datetime | None) -> datetime | None:
     # A naive bound is UTC; comparing it with an aware one directly would raise.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 @dataclass(frozen=True)

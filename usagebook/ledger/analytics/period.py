@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from usagebook.errors import ProblemCollector
+from usagebook.ledger import filters
 
 MAX_DAYS = 90
 DEFAULT_LOOKBACK = "7d"
@@ -48,9 +49,8 @@ def resolve_period(
         return _lookback_period(today, lookback or DEFAULT_LOOKBACK)
     first = _parse_date(problems, "start_date", start_date, "end_date")
     last = _parse_date(problems, "end_date", end_date, "start_date")
-    if first and last and first > last:
-        problems.add("start_date", "must not be after {end_date}")
-    elif first and last and (last - first).days + 1 > MAX_DAYS:
+    if filters.check_order(problems, first, last, "start_date", "end_date") and first and last \
+            and (last - first).days + 1 > MAX_DAYS:
         problems.add("end_date",
                      f"must be at most {MAX_DAYS} days after {{start_date}}, both included")
     problems.raise_if_any()

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from usagebook.errors import ProblemCollector
+from usagebook.ledger import filters
 from usagebook.ledger.events import tag_key_ok
 from usagebook.ledger.local_time import (
     day_boundaries,
@@ -83,16 +84,15 @@ def check_query(raw: RawAnalyticsQuery) -> AnalyticsQuery:
         problems.add("granularity", f"must be one of {', '.join(GRANULARITIES)}")
     if first and last:
         most = MAX_HOUR_DAYS if granularity == "hour" else MAX_DAYS
-        if first > last:
-            problems.add("start", "must not be after {end}")
-        elif (last - first).days + 1 > most:
+        if filters.check_order(problems, first, last, "start", "end") and (
+                last - first).days + 1 > most:
             problems.add("end", f"must be at most {most} days after {{start}}, both included"
                                 f"{' (for hours)' if most == MAX_HOUR_DAYS else ''}")
     _check_group(raw.group_by, problems)
-    _check_text(problems, ("model", raw.model, 200), ("api_key", raw.api_key, 40),
-                ("sku", raw.sku, 200))
-    if raw.currency is not None and raw.currency not in CURRENCIES:
-        problems.add("currency", f"must be one of {', '.join(CURRENCIES)}")
+    filters.check_name(problems, raw.model, "model", 200)
+    filters.check_name(problems, raw.api_key, "api_key", 40)
+    filters.check_name(problems, raw.sku, "sku", 200)
+    filters.check_currency(problems, raw.currency, CURRENCIES)
     tags = parse_tag_filters(raw.tags, problems)
     problems.raise_if_any()
     assert zone is not None and first is not None and last is not None
@@ -120,12 +120,6 @@ def _check_group(group_by: str | None, problems: ProblemCollector) -> None:
         return
     choices = ", ".join(f"{{{name}}}" for name in GROUPS)  # as the caller spells them
     problems.add("group_by", f"must be one of {choices} or tag:<key>")
-
-
-def _check_text(problems: ProblemCollector, *fields: tuple[str, str | None, int]) -> None:
-    for name, value, longest in fields:
-        if value is not None and not (0 < len(value) <= longest and "\x00" not in value):
-            problems.add(name, f"must be 1 to {longest} characters")
 
 
 @dataclass(frozen=True)
