@@ -1,5 +1,5 @@
 """Benchmark: the cost of reading a recording body as strict JSON (UTF-8 only, no key twice,
-every number exact: `usagebook.ledger.events.decode_body`) beside, in the same run, orjson.loads
+every number exact: `usagebook.api.strict_json.decode_body`) beside, in the same run, orjson.loads
 of the same bytes (which takes the last of two equal keys and cannot say which were repeated)
 and the reading it replaced: orjson.loads, then a scan for floats (present, the body is read
 again with Decimals). The body is a batch of 1000 typical events.
@@ -23,8 +23,9 @@ from typing import Any
 
 import orjson
 
+from usagebook.api.event_wire import _model_event, parse_batch
+from usagebook.api.strict_json import decode_body
 from usagebook.errors import ProblemCollector
-from usagebook.ledger.events import _model_event, decode_body, parse_batch
 
 
 def batch(size: int = 1000) -> bytes:

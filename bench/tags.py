@@ -26,12 +26,12 @@ from typing import Any
 
 import asyncpg
 
+from usagebook.api.event_wire import parse_events
 from usagebook.errors import ProblemCollector
 from usagebook.ledger.accounts import create_account
 from usagebook.ledger.analytics.series import local_analytics
 from usagebook.ledger.analytics.series_query import RawAnalyticsQuery
 from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog
-from usagebook.ledger.events import parse_events
 from usagebook.ledger.keys import KeyType, create_key
 from usagebook.ledger.recording import record
 from usagebook.settings import Settings

@@ -3,14 +3,18 @@
 pydantic describes a bad value in its own phrases (`Input should be greater than or equal to
 10`, `Field required`); every answer and CLI line says it one plain way instead, after the
 field it names: `pageSize: must be at least 10`. Any error type not listed here keeps
-pydantic's text, lower-cased, without its `Value error, ` prefix.
+pydantic's text, lower-cased, without its `Value error, ` prefix. The field named is the
+error's location written as a path, `events.3.units` (`error_path`): every validation error of
+every edge is reported through these two.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
+
+from usagebook.errors import ProblemCollector
 
 Context = Mapping[str, Any]
 
@@ -66,6 +70,23 @@ def plain_message(error: Mapping[str, Any]) -> str:
             pass
     text = _PREFIXES.sub("", str(error.get("msg", "is invalid")))
     return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
+
+
+def error_path(loc: Sequence[object], under: str = "") -> str:
+    """A pydantic error's location as a problem's path: ("events", 3, "units") ->
+    "events.3.units"; below `under` when given ("events.3" and ("units",) -> "events.3.units")."""
+    path = ".".join(str(part) for part in loc)
+    if not under:
+        return path
+    return f"{under}.{path}" if path else under
+
+
+def add_errors(problems: ProblemCollector, errors: Iterable[Mapping[str, Any]],
+               under: str = "") -> None:
+    """Add pydantic errors (`ValidationError.errors()`) to `problems`, each at its path (below
+    `under`), in plain words."""
+    for error in errors:
+        problems.add(error_path(error.get("loc", ()), under), plain_message(error))
 
 
 def _count(number: object, noun: str) -> str:

@@ -21,6 +21,7 @@ from tests.support.harness import Harness
 from tests.support.recording import IMAGE
 from usagebook.errors import PaymentRequired
 from usagebook.ledger.admission import ORDER, Refusal, Room, authorize, choose_currency
+from usagebook.ledger.estimates import AuthorizeRequest, Estimate
 from usagebook.ledger.events import Event
 from usagebook.ledger.limits import limits_of
 from usagebook.ledger.ratelimit import RateLimiter
@@ -93,10 +94,10 @@ async def _run(db: Database, customer: Customer, steps: list[Op], limit: Decimal
         live = live_holds()
         if kind == "authorize":
             amount = CENT * a
-            body = {"apiKeyId": customer.key_id, "estimate": {"amount": str(amount)},
-                    "holdSeconds": b // 1000}
+            request = AuthorizeRequest(Estimate(amount=amount), api_key_id=customer.key_id,
+                                       hold_seconds=b // 1000)
             try:
-                grant = await authorize(db, limiter, body, at_ms=now)
+                grant = await authorize(db, limiter, request, at_ms=now)
             except PaymentRequired:
                 assert limit - spend - live < amount, (number, spend, live)
                 continue

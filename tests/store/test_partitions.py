@@ -24,11 +24,11 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from tests.support.harness import Harness, Tenant, create_postgres_database, make_settings
+from usagebook.api.recording import record_body
 from usagebook.app import create_app
 from usagebook.cli import app as cli_app
 from usagebook.ledger.balances import grant_credit
 from usagebook.ledger.catalog import DEMO_CATALOG, upsert_catalog
-from usagebook.ledger.recording import record_body
 from usagebook.store.engine import Database
 from usagebook.store.migrate import upgrade
 from usagebook.store.partitions import DEFAULT, Month, ensure_months

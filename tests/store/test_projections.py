@@ -40,8 +40,8 @@ from tests.support.projections import (
     entry_currencies,
 )
 from tests.support.recording import IMAGE, LLAMA_IN, grant, post_events, record_ok, set_diem
+from usagebook.cli.importer import ImportJob, import_file
 from usagebook.ledger.catalog import DEMO_CATALOG
-from usagebook.ledger.importer import ImportJob, import_file
 from usagebook.money import charge_amount
 from usagebook.store.engine import Database
 from usagebook.store.rows import NewEntry

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from usagebook.api.authorize_wire import AuthorizeBody, parse_authorize
 from usagebook.api.client_address import address_of
 from usagebook.api.deps import DatabaseDep, Limiter, Refusals
 from usagebook.api.exact_json import ExactJSONResponse
@@ -17,7 +18,6 @@ from usagebook.api.recording import Operator, json_body
 from usagebook.api.schemas import ExactNumber, StoredCurrency, Timestamp, error_responses
 from usagebook.errors import NotAuthenticated
 from usagebook.ledger.admission import Grant, authorize
-from usagebook.ledger.estimates import AuthorizeBody
 from usagebook.ledger.ratelimit import AddressGuard
 from usagebook.ledger.settlement import release_hold
 from usagebook.strict_model import StrictModel
@@ -60,7 +60,7 @@ async def authorize_call(
 ) -> ExactJSONResponse:
     body = await json_body(request)
     if not (isinstance(body, dict) and "apiKey" in body):
-        grant = await authorize(database, limiter, body, refusals=refusals)
+        grant = await authorize(database, limiter, parse_authorize(body), refusals=refusals)
         return ExactJSONResponse(grant_to_wire(grant))
     # A customer's secret, relayed by a gateway: an unknown one counts against the end
     # customer's address (`clientAddress`, else whoever called), which, once over the limit of
@@ -70,7 +70,7 @@ async def authorize_call(
     address = named[:64] if isinstance(named, str) and named else address_of(request)
     guard.check(address)
     try:
-        grant = await authorize(database, limiter, body, refusals=refusals)
+        grant = await authorize(database, limiter, parse_authorize(body), refusals=refusals)
     except NotAuthenticated:
         await guard.failed(address)
         raise

@@ -9,9 +9,9 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from usagebook.api.middleware import BodyTooLarge
-from usagebook.errors import InvalidInput
-from usagebook.ledger.events import NotStrictJson, decode_body
-from usagebook.plain_errors import plain_message
+from usagebook.api.strict_json import NotStrictJson, decode_body, problem_of
+from usagebook.errors import InvalidInput, ProblemCollector
+from usagebook.plain_errors import add_errors
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -31,11 +31,8 @@ async def read_json(request: Request, max_bytes: int | None = None) -> Any:
             raise BodyTooLarge(max_bytes)
     try:
         return decode_body(bytes(body))
-    except NotStrictJson as exc:  # names the problem: not UTF-8, a key twice, not JSON
-        problem = str(exc)
-    except RecursionError:
-        problem = "nests too deep"
-    raise InvalidInput.single("", f"the request body {problem}")
+    except (NotStrictJson, RecursionError) as exc:  # not UTF-8, a key twice, not JSON...
+        raise InvalidInput.single("", f"the request body {problem_of(exc)}") from None
 
 
 def validate(model: type[M], data: Any) -> M:
@@ -43,8 +40,6 @@ def validate(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems: dict[str, list[str]] = {}
-        for error in exc.errors():
-            path = ".".join(str(part) for part in error["loc"])
-            problems.setdefault(path, []).append(plain_message(error))
-        raise InvalidInput(problems) from None
+        problems = ProblemCollector()
+        add_errors(problems, exc.errors())
+        raise InvalidInput(problems.problems) from None

@@ -35,7 +35,7 @@ from usagebook.errors import (
     StoreUnavailable,
     UsagebookError,
 )
-from usagebook.plain_errors import plain_message
+from usagebook.plain_errors import error_path, plain_message
 
 log = logging.getLogger("usagebook.api")
 RETRY_UNAVAILABLE = 1  # seconds; a database that is back answers the retry at once
@@ -97,7 +97,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     """("query", "limit") -> "limit"; ("body", "events", 3, "units") -> "events.3.units"."""
     if loc and loc[0] in ("query", "body", "header", "path"):
         loc = loc[1:]
-    return ".".join(str(part) for part in loc)
+    return error_path(loc)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> ExactJSONResponse:

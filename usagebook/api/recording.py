@@ -16,11 +16,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from usagebook.api.body import read_json
 from usagebook.api.deps import DatabaseDep, SettingsDep
 from usagebook.api.entry_json import entry_to_wire
+from usagebook.api.event_wire import UsageEvent, parse_batch
 from usagebook.api.exact_json import ExactJSONResponse
 from usagebook.api.schemas import UsageEntry, error_responses
-from usagebook.errors import NotAuthenticated
-from usagebook.ledger.events import MAX_EVENTS, UsageEvent
-from usagebook.ledger.recording import record_body
+from usagebook.errors import NotAuthenticated, ProblemCollector
+from usagebook.ledger.events import MAX_EVENTS
+from usagebook.ledger.recording import EventResult, record_live
+from usagebook.ledger.records import Database
 from usagebook.strict_model import StrictModel
 
 OPERATOR_REQUIRED = "Invalid or missing operator token"
@@ -103,6 +105,13 @@ async def record_events(_: Operator, request: Request, database: DatabaseDep) ->
             ]
         }
     )
+
+
+async def record_body(db: Database, body: Any, received_ms: int | None = None
+                      ) -> list[EventResult]:
+    """Record the endpoint's `{"events": [...]}` body, read as strict JSON."""
+    problems = ProblemCollector()
+    return await record_live(db, parse_batch(body, problems), problems, received_ms)
 
 
 async def json_body(request: Request) -> Any:

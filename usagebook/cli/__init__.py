@@ -3,7 +3,8 @@ prints; a failure prints one `FAILED: ...` line on stderr and exits non-zero, ne
 
 Commands live by group: `server` (migrate, serve, gateway, token), `accounts` (accounts,
 credits, prices), `demo`, `import_export`, `keys`, `limits`, `partitions`, `webhooks`
-(webhooks, alerts); what they share is in `common`. They are registered here, in the order the
+(webhooks, alerts); what they share is in `common`, and `importer` is the resumable backfill
+behind `import`. They are registered here, in the order the
 help lists them.
 """
 

@@ -14,9 +14,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from usagebook.api.export import export_entries
+from usagebook.cli import importer
 from usagebook.cli.common import DatabaseUrl, JsonFlag, emit, err, fail, run, settings_for
 from usagebook.errors import InvalidInput
-from usagebook.ledger import export, importer
+from usagebook.ledger import export
 
 # ExportQuery's fields are its options, spelt alike (`--start`): every one its messages refer to.
 EXPORT_OPTIONS = {name: name for name in ("format", "currency", "start", "end", "after")}

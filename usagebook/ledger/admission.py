@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from usagebook.errors import (
     Conflict,
@@ -32,7 +32,7 @@ from usagebook.errors import (
     RateLimited,
 )
 from usagebook.ledger.balances import BUNDLED, DIEM, USD
-from usagebook.ledger.estimates import INVALID_BODY, AuthorizeBody, parse_body, price_estimate
+from usagebook.ledger.estimates import INVALID_BODY, AuthorizeRequest, price_estimate
 from usagebook.ledger.ids import new_id
 from usagebook.ledger.key_status import RefusalLog
 from usagebook.ledger.key_usage import LIMIT_CLASS, period_window, window_end_ms
@@ -105,16 +105,15 @@ def choose_currency(estimate: Decimal, room: Room) -> str | Refusal:
 
 
 async def authorize(
-    db: Database, limiter: RateLimiter, body: Any, *, refusals: RefusalLog | None = None,
-    at_ms: int | None = None,
+    db: Database, limiter: RateLimiter, request: AuthorizeRequest, *,
+    refusals: RefusalLog | None = None, at_ms: int | None = None,
 ) -> Grant:
-    """Grant a hold for the body's estimate or raise: InvalidInput (bad body, unknown key id or
-    SKU), NotAuthenticated (a revoked, expired or unknown key), RateLimited (noted in
-    `refusals`), Conflict (a requestId repeated with another estimate), PaymentRequired (a
-    limit or the balance)."""
-    request = parse_body(body)
+    """Grant a hold for the request's estimate or raise: InvalidInput (unknown key id or SKU),
+    NotAuthenticated (a revoked, expired or unknown key), RateLimited (noted in `refusals`),
+    Conflict (a requestId repeated with another estimate), PaymentRequired (a limit or the
+    balance)."""
     now = at_ms if at_ms is not None else now_ms()
-    skus = tuple(sorted({line.sku for line in request.estimate.lines()}))
+    skus = tuple(sorted({line.sku for line in request.estimate.lines}))
     limited: RateLimited | None = None
     async with store.transaction(db) as tx:
         key = await _lock_key(tx, request, skus)
@@ -133,7 +132,7 @@ async def authorize(
     return grant
 
 
-async def _grant(tx: AdmissionTransaction, key: LockedKey, request: AuthorizeBody,
+async def _grant(tx: AdmissionTransaction, key: LockedKey, request: AuthorizeRequest,
                  skus: tuple[str, ...], now: int) -> Grant:
     """Decide under the lock and insert the hold (or answer the requestId's earlier one)."""
     state = await tx.read_state(_state_query(key, request, skus, now))
@@ -155,7 +154,7 @@ async def _grant(tx: AdmissionTransaction, key: LockedKey, request: AuthorizeBod
     return Grant(hold, by_secret)
 
 
-async def _lock_key(tx: AdmissionTransaction, request: AuthorizeBody, skus: tuple[str, ...]
+async def _lock_key(tx: AdmissionTransaction, request: AuthorizeRequest, skus: tuple[str, ...]
                     ) -> LockedKey:
     """The key named, with its account locked. An unknown key id is InvalidInput (with any
     unknown SKU named too); an unknown secret is NotAuthenticated."""
@@ -173,7 +172,7 @@ async def _lock_key(tx: AdmissionTransaction, request: AuthorizeBody, skus: tupl
     raise InvalidInput(problems.problems, INVALID_BODY)
 
 
-def _state_query(key: LockedKey, request: AuthorizeBody, skus: tuple[str, ...],
+def _state_query(key: LockedKey, request: AuthorizeRequest, skus: tuple[str, ...],
                  now: int) -> StateQuery:
     key_window = None
     if key.limit_usd is not None or key.limit_diem is not None:

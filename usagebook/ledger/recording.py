@@ -17,7 +17,9 @@ Guarantees, for one call:
   an expired or settled hold is recorded as if it named none. Either way, recorded cost beyond
   what a live hold reserved is counted as the account's overspend.
 
-The endpoint, `usagebook import` and the demo all come through `record`.
+The endpoint, `usagebook import` and the demo all come through `record`; the edges read the
+events off the wire (`api.event_wire`), and hand in what an invalid one names (`Named`) in its
+place, so that every problem is reported at once.
 """
 
 from __future__ import annotations
@@ -25,14 +27,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook import metrics
 from usagebook.errors import ProblemCollector
 from usagebook.ledger.balances import USD, Consumption, load_consumption
-from usagebook.ledger.events import Event, parse_batch
+from usagebook.ledger.events import Event, Named
 from usagebook.ledger.pricing import MAX_CHARGE, price
 from usagebook.ledger.settlement import Settlement, check_hold
 from usagebook.store import balances as balance_store
@@ -67,14 +69,15 @@ class EventResult:
     entry: EntryFields
 
 
-async def record_body(db: Database, body: Any, received_ms: int | None = None) -> list[EventResult]:
-    """Record the endpoint's `{"events": [...]}` body (live events: the last 24 hours only)."""
-    problems = ProblemCollector()
-    events = parse_batch(body, problems)
+async def record_live(
+    db: Database, events: Sequence[Event | Named], problems: ProblemCollector,
+    received_ms: int | None = None,
+) -> list[EventResult]:
+    """Record the endpoint's events (live events: the last 24 hours only), counted in /metrics
+    once committed; `problems` holds what the edge found wrong with them."""
     if not events:
         problems.raise_if_any(INVALID_EVENTS)
-    raw = body["events"] if isinstance(body, dict) else None
-    results = await record(db, events, received_ms=received_ms, problems=problems, raw=raw)
+    results = await record(db, events, received_ms=received_ms, problems=problems)
     statuses = [result.status for result in results]  # committed: count them in /metrics
     metrics.count_recording(*(statuses.count(s) for s in ("recorded", "duplicate", "conflict")))
     return results
@@ -82,29 +85,28 @@ async def record_body(db: Database, body: Any, received_ms: int | None = None) -
 
 async def record(
     db: Database,
-    events: Sequence[Event | None],
+    events: Sequence[Event | Named],
     *,
     received_ms: int | None = None,
     backfill: bool = False,
     problems: ProblemCollector | None = None,
-    raw: Sequence[Any] | None = None,
 ) -> list[EventResult]:
-    """Record validated events (None marks one already reported invalid in `problems`; its
-    `raw` form is still checked for unknown SKUs, keys and accounts, so that every problem is
-    reported at once). `backfill` (import, demo) accepts any past timestamp and an event's own
-    currency."""
+    """Record validated events (a `Named` stands for one already reported invalid in
+    `problems`: what it names is still checked for unknown SKUs, keys and accounts, so that
+    every problem is reported at once). `backfill` (import, demo) accepts any past timestamp
+    and an event's own currency."""
     problems = problems or ProblemCollector()
     received = received_ms if received_ms is not None else now_ms()
     _check_events(events, received, backfill, problems)
     try:
         try:
-            return await _record(db, events, raw, received, problems, assume_new=True)
+            return await _record(db, events, received, problems, assume_new=True)
         except AlreadyStored:
             # A repeat of a stored event is in the batch: do it again, reading the originals
             # first and letting the database skip what is stored.
-            return await _record(db, events, raw, received, problems, assume_new=False)
+            return await _record(db, events, received, problems, assume_new=False)
     except TotalOverflow:
-        index = await _first_overflowing(db, events, raw, received)
+        index = await _first_overflowing(db, events, received)
         problems.add(f"events.{index}.units", TOO_LARGE_TOTAL)
         problems.raise_if_any(INVALID_EVENTS)
         raise
@@ -114,8 +116,8 @@ class _Trial(Exception):
     """Ends a trial run of part of a batch: its transaction rolls back."""
 
 
-async def _first_overflowing(db: Database, events: Sequence[Event | None],
-                             raw: Sequence[Any] | None, received: int) -> int:
+async def _first_overflowing(db: Database, events: Sequence[Event | Named],
+                             received: int) -> int:
     """The index of the event with which the batch first overflows a total. Charges only ever
     add to a total's size, so a prefix of the batch overflows from that event on: found by
     bisection, each step a trial run that is rolled back (a rare path: only for a batch that
@@ -124,8 +126,8 @@ async def _first_overflowing(db: Database, events: Sequence[Event | None],
     while overflows - fits > 1:
         middle = (fits + overflows) // 2
         try:
-            await _record(db, events[:middle], raw[:middle] if raw else None, received,
-                          ProblemCollector(), assume_new=False, trial=True)
+            await _record(db, events[:middle], received, ProblemCollector(), assume_new=False,
+                          trial=True)
         except TotalOverflow:
             overflows = middle
         except _Trial:
@@ -135,8 +137,7 @@ async def _first_overflowing(db: Database, events: Sequence[Event | None],
 
 async def _record(
     db: Database,
-    events: Sequence[Event | None],
-    raw: Sequence[Any] | None,
+    events: Sequence[Event | Named],
     received: int,
     problems: ProblemCollector,
     *,
@@ -144,7 +145,7 @@ async def _record(
     trial: bool = False,
 ) -> list[EventResult]:
     async with overflow_as_total_overflow(), db.write() as conn:
-        batch, allocations = await _resolve(conn, events, raw or [None] * len(events), problems)
+        batch, allocations = await _resolve(conn, events, problems)
         problems.raise_if_any(INVALID_EVENTS)
         settlement = Settlement(received) if any(item.hold for item in batch) else None
         results = await _store(conn, batch, allocations, received, settlement,
@@ -168,11 +169,11 @@ class _Resolved(NamedTuple):
 
 
 def _check_events(
-    events: Sequence[Event | None], received: int, backfill: bool, problems: ProblemCollector
+    events: Sequence[Event | Named], received: int, backfill: bool, problems: ProblemCollector
 ) -> None:
     latest = received + FUTURE_WINDOW_MS
     for index, event in enumerate(events):
-        if event is None:
+        if isinstance(event, Named):
             continue
         where = f"events.{index}"
         if (event.api_key_id is None) == (event.account_id is None):
@@ -196,36 +197,20 @@ def _check_events(
             )
 
 
-def _refs(event: Event | None, raw: Any) -> tuple[str | None, str | None, str | None]:
-    """The (sku, apiKeyId, accountId) an event names, read from its raw form when invalid."""
-    if event is not None:
-        return event.sku, event.api_key_id, event.account_id
-    if not isinstance(raw, dict):
-        return None, None, None
-    found = (raw.get("sku"), raw.get("apiKeyId"), raw.get("accountId"))
-    # A name PostgreSQL cannot even compare (NUL) is already reported invalid: look up nothing.
-    sku, key, account = (
-        value if isinstance(value, str) and value and "\x00" not in value else None
-        for value in found
-    )
-    return sku, key, account
-
-
 async def _resolve(
     conn: AsyncConnection,
-    events: Sequence[Event | None],
-    raw: Sequence[Any],
+    events: Sequence[Event | Named],
     problems: ProblemCollector,
 ) -> tuple[list[_Resolved], dict[str, Decimal | None]]:
     """Find each event's SKU and account, and lock the accounts (returning their DIEM
     allocations); report unknown ones."""
-    refs = [_refs(event, item) for event, item in zip(events, raw, strict=True)]
+    refs = [(event.sku, event.api_key_id, event.account_id) for event in events]
     skus = await sku_store.find_skus(conn, {sku for sku, _, _ in refs if sku})
     keys = await key_accounts(conn, {key for _, key, _ in refs if key})
     wanted = {account for _, _, account in refs if account} | set(keys.values())
     allocations = await balance_store.account_allocations(conn, wanted, lock=True)
     # Read under the accounts' locks: authorize inserts holds under the same lock.
-    hold_ids = {event.hold_id for event in events if event is not None and event.hold_id}
+    hold_ids = {event.hold_id for event in events if isinstance(event, Event) and event.hold_id}
     holds = await hold_store.find_holds(conn, hold_ids) if hold_ids else {}
     resolved: list[_Resolved] = []
     for index, (event, (sku_name, key_id, named_account)) in enumerate(
@@ -239,7 +224,7 @@ async def _resolve(
         sku = skus.get(sku_name) if sku_name else None
         if sku_name and sku is None:
             problems.add(f"events.{index}.sku", "is not in the SKU catalog")
-        if event is None or account_id is None or sku is None:
+        if isinstance(event, Named) or account_id is None or sku is None:
             continue
         price_per_unit, amount = price(sku, event.units)  # the catalog's price, copied now
         if -amount > MAX_CHARGE:

@@ -34,7 +34,7 @@ class NewEntry:
     execution_ms: int | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
-    tags: str | None = None  # canonical JSON text (`ledger.events.tags_text`)
+    tags: str | None = None  # canonical JSON text (`api.event_wire.tags_text`)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from typing import Any
 from tests.support.admission import AUTHORIZE_PATH, LIMITS_PATH, Customer, key_limit_text
 from tests.support.harness import Harness
 from tests.support.recording import IMAGE, OPERATOR, audit_clean, record_ok
-from usagebook.ledger.recording import record_body
+from usagebook.api.recording import record_body
 from usagebook.ledger.settlement import Release, release_hold
 from usagebook.store import holds as hold_store
 from usagebook.store.engine import Database

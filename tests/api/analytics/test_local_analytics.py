@@ -20,7 +20,7 @@ from tests.support.factories import store_entries
 from tests.support.harness import Harness, Tenant
 from tests.support.local_analytics import Stored, local_day, local_midnight_ms, stored_entries
 from tests.support.recording import named_problem
-from usagebook.ledger.events import tags_text
+from usagebook.api.event_wire import tags_text
 from usagebook.money import charge_amount
 from usagebook.store.rows import NewEntry
 

@@ -1,8 +1,9 @@
 """Backfilling a JSON Lines file of usage events through the recording path, resumably.
 
-Each line is one event in the endpoint's shape; it may also carry `currency` (history from
-another ledger; VCU is stored as DIEM) and any past timestamp. Lines go in batches through
-`recording.record`, so each batch is all or nothing and every event is recorded at most once.
+Each line is one event in the endpoint's shape (`api.event_wire`, read as strict JSON); it may
+also carry `currency` (history from another ledger; VCU is stored as DIEM) and any past
+timestamp. Lines go in batches through `ledger.recording.record`, so each batch is all or
+nothing and every event is recorded at most once.
 
 Resuming: after each committed batch, a checkpoint file beside the input records how far the
 file is done. A process killed between a commit and its checkpoint sends that batch again on the
@@ -19,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from usagebook.api.event_wire import parse_events
+from usagebook.api.strict_json import NotStrictJson, decode_body, problem_of
 from usagebook.errors import InvalidInput, ProblemCollector
-from usagebook.ledger.events import NotStrictJson, decode_body, parse_events
 from usagebook.ledger.recording import record
-from usagebook.store.engine import Database
+from usagebook.ledger.records import Database
 
 DEFAULT_BATCH = 1000
 
@@ -104,8 +106,7 @@ def _parse_line(raw_line: bytes, line_number: int, account_id: str | None) -> An
     try:
         event = decode_body(raw_line)
     except (NotStrictJson, RecursionError) as exc:
-        problem = str(exc) if isinstance(exc, NotStrictJson) else "nests too deep"
-        raise InvalidInput.single(f"line {line_number}", problem) from None
+        raise InvalidInput.single(f"line {line_number}", problem_of(exc)) from None
     if isinstance(event, dict) and account_id and not ({"accountId", "apiKeyId"} & set(event)):
         event["accountId"] = account_id
     return event
@@ -125,7 +126,7 @@ async def _commit(
         problems = ProblemCollector()
         events = parse_events(raw, problems)
         try:
-            results = await record(db, events, backfill=True, problems=problems, raw=raw)
+            results = await record(db, events, backfill=True, problems=problems)
         except InvalidInput as exc:
             raise _by_line(exc, [number for number, _ in batch]) from None
         for result in results:
