@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from usagebook.api import key_models as models
-from usagebook.api.body import read_json, validate
+from usagebook.api.body import read_small
 from usagebook.api.deps import AdminCaller, AnyCaller, DatabaseDep, SettingsDep
 from usagebook.api.exact_json import ExactJSONResponse
 from usagebook.api.field_names import wire_names
@@ -35,7 +35,6 @@ from usagebook.ledger.records import Database, KeyRow
 from usagebook.timeutil import format_ms, now_ms
 
 KEY_CREATIONS_PER_MINUTE = 20  # per account, over HTTP
-MAX_BODY_BYTES = 64 * 1024
 UNKNOWN_KEY = "no API key with this id"
 
 router = APIRouter(prefix="/api/v1/api_keys", tags=["api keys"])
@@ -136,7 +135,7 @@ async def create_key(
     limiter: Annotated[RateLimiter, Depends(_creation_limiter)],
 ) -> ExactJSONResponse:
     await limiter.check(f"key-creations:{caller.account_id}")
-    body = validate(CreateKeyBody, await _read(request))
+    body = await read_small(request, CreateKeyBody)
     created = await keys.create_key(database, caller.account_id, KeyType(body.apiKeyType),
                                     options=body.to_options())
     return ExactJSONResponse({"success": True, "data": created_to_wire(created)})
@@ -152,7 +151,7 @@ async def create_key(
 @wire_names(KEY_FIELDS)
 async def update_key(caller: AdminCaller, database: DatabaseDep,
                      request: Request) -> ExactJSONResponse:
-    body = validate(UpdateKeyBody, await _read(request))
+    body = await read_small(request, UpdateKeyBody)
     try:
         row = await keys.update_key(database, body.id, body.to_update(), caller.account_id)
     except NotFound:
@@ -176,10 +175,6 @@ async def revoke_key(caller: AdminCaller, database: DatabaseDep,
     except NotFound:
         raise InvalidInput.single("id", UNKNOWN_KEY) from None
     return ExactJSONResponse({"success": True})
-
-
-async def _read(request: Request) -> Any:
-    return await read_json(request, MAX_BODY_BYTES)
 
 
 async def _with_usage(

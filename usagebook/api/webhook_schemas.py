@@ -1,15 +1,13 @@
-"""Wire models of alerts and webhooks (documentation of /openapi.json), and the converters
-that build their answers."""
+"""Wire models of alerts and webhooks (their bodies, read by `api.body.read_small`, and the
+documentation of /openapi.json), and the converters that build their answers."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
-from starlette.requests import Request
+from pydantic import BaseModel, Field
 
 from usagebook.api.schemas import Timestamp
-from usagebook.errors import InvalidInput
 from usagebook.ledger.alert_events import EVENT_TYPES
 from usagebook.ledger.alerts import BALANCE_CURRENCIES, AlertSettings
 from usagebook.ledger.records import DeliveryRow, EndpointRow
@@ -116,32 +114,15 @@ def alerts_to_wire(settings: AlertSettings) -> dict[str, Any]:
     }
 
 
-MAX_BODY_BYTES = 64 * 1024
-Model = TypeVar("Model", bound=BaseModel)
+INVALID_BODY = "Invalid request body"
+# Each route's wire names for the ledger's field names (api.field_names).
+WEBHOOK_FIELDS = {"event_types": "eventTypes", "event_id": "eventId", "since": "since",
+                  "until": "until"}
+ALERT_FIELDS = {"key_thresholds": "keyThresholds", "balance_below": "balanceBelow"}
 
 
 def documented_body(model: type[BaseModel]) -> dict[str, Any]:
-    """The OpenAPI requestBody of a route that reads its body itself (`read_body`)."""
+    """The OpenAPI requestBody of a route that reads its body itself (`read_small`)."""
     schema = model.model_json_schema(mode="validation")
     return {"requestBody": {"required": True,
                             "content": {"application/json": {"schema": schema}}}}
-
-
-async def read_body(request: Request, model: type[Model]) -> Model:
-    """The request's JSON body as `model`, read in the route, after its caller is known: a bad
-    body from an unknown caller is a 401, not a 400 telling them about the body."""
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise InvalidInput.single("", f"the body is over {MAX_BODY_BYTES} bytes")
-    if not body.strip():
-        raise InvalidInput.single("", "a JSON object body is required")
-    try:
-        return model.model_validate_json(bytes(body))
-    except ValidationError as exc:
-        problems: dict[str, list[str]] = {}
-        for error in exc.errors():
-            path = ".".join(str(part) for part in error.get("loc", ()))
-            problems.setdefault(path, []).append(str(error.get("msg", "is invalid")))
-        raise InvalidInput(problems, "Invalid request body") from None

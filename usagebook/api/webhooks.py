@@ -7,10 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from usagebook.api.body import read_small
 from usagebook.api.deps import AdminCaller, DatabaseDep, SettingsDep
 from usagebook.api.exact_json import ExactJSONResponse
+from usagebook.api.field_names import wire_names
 from usagebook.api.schemas import error_responses
 from usagebook.api.webhook_schemas import (
+    INVALID_BODY,
+    WEBHOOK_FIELDS,
     CreatedWebhook,
     Deliveries,
     NewWebhook,
@@ -22,7 +26,6 @@ from usagebook.api.webhook_schemas import (
     Webhooks,
     delivery_to_wire,
     documented_body,
-    read_body,
     webhook_to_wire,
 )
 from usagebook.errors import InvalidInput
@@ -32,15 +35,17 @@ from usagebook.timeutil import parse_date_time, to_ms
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 _ERRORS = error_responses(400, 401, 404, 429, 500, 503)
+_BODY_ERRORS = error_responses(400, 401, 404, 413, 429, 500, 503)
 
 
 @router.post("", status_code=201, response_class=ExactJSONResponse,
              summary="Register a webhook endpoint (its secret is shown only in this answer)",
              openapi_extra=documented_body(NewWebhook),
-             responses={201: {"model": CreatedWebhook}, **_ERRORS})
+             responses={201: {"model": CreatedWebhook}, **_BODY_ERRORS})
+@wire_names(WEBHOOK_FIELDS)
 async def create_webhook(request: Request, caller: AdminCaller, database: DatabaseDep,
                          settings: SettingsDep) -> ExactJSONResponse:
-    body = await read_body(request, NewWebhook)
+    body = await read_small(request, NewWebhook, INVALID_BODY)
     row = await webhooks.create_endpoint(
         database, caller.account_id, body.url, body.eventTypes, body.description,
         allow_private=settings.webhook_allow_private)
@@ -65,10 +70,11 @@ async def get_webhook(webhook_id: str, caller: AdminCaller,
 @router.patch("/{webhook_id}", response_class=ExactJSONResponse,
               summary="Change an endpoint's URL, event types, description or enabled state",
               openapi_extra=documented_body(WebhookChange),
-              responses={200: {"model": Webhook}, **_ERRORS})
+              responses={200: {"model": Webhook}, **_BODY_ERRORS})
+@wire_names(WEBHOOK_FIELDS)
 async def update_webhook(webhook_id: str, request: Request, caller: AdminCaller,
                          database: DatabaseDep, settings: SettingsDep) -> ExactJSONResponse:
-    body = await read_body(request, WebhookChange)
+    body = await read_small(request, WebhookChange, INVALID_BODY)
     given = body.model_fields_set
     if "url" in given and body.url is None:
         raise InvalidInput.single("url", "must be a URL, not null")
@@ -113,10 +119,11 @@ async def list_deliveries(
 @router.post("/{webhook_id}/replay", status_code=202, response_class=ExactJSONResponse,
              summary="Deliver again (same webhook-id) one event, or the events of a time range",
              openapi_extra=documented_body(Replay),
-             responses={202: {"model": Queued}, **_ERRORS})
+             responses={202: {"model": Queued}, **_BODY_ERRORS})
+@wire_names(WEBHOOK_FIELDS)
 async def replay(webhook_id: str, request: Request, caller: AdminCaller,
                  database: DatabaseDep) -> ExactJSONResponse:
-    body = await read_body(request, Replay)
+    body = await read_small(request, Replay, INVALID_BODY)
     queued = await webhooks.replay(
         database, caller.account_id, webhook_id, event_id=body.eventId,
         since_ms=_instant("since", body.since), until_ms=_instant("until", body.until))

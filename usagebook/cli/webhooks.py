@@ -20,6 +20,10 @@ alerts_app = typer.Typer(help="Alert settings: key thresholds and balance alerts
                          no_args_is_help=True, cls=PlainGroup)
 
 Account = Annotated[str, typer.Option("--account", help="Account id (acct_...).")]
+# The options that stand for the ledger's field names, in FAILED lines (usagebook.errors).
+WEBHOOK_OPTIONS = {"event_types": "event-type", "event_id": "event-id", "since": "since",
+                   "until": "until"}
+ALERT_OPTIONS = {"key_thresholds": "key-threshold", "balance_below": "balance-below"}
 EventTypes = Annotated[list[str] | None, typer.Option(
     "--event-type", help="An event type to receive (repeat the option for several).")]
 
@@ -32,7 +36,7 @@ def create(account: Account, url: Annotated[str, typer.Option(help="http(s) URL.
     settings = settings_for(database_url)
     row = run(settings, lambda db: webhooks.create_endpoint(
         db, account, url, list(event_type or []), description,
-        allow_private=settings.webhook_allow_private))
+        allow_private=settings.webhook_allow_private), names=WEBHOOK_OPTIONS)
     emit(as_json, webhook_to_wire(row, secret=True),
          f"{row.id}\n{row.secret}\n(the secret is shown only once)")
 
@@ -56,7 +60,8 @@ def update(webhook_id: str, account: Account, url: str | None = None,
     change = EndpointChange(url=url, event_types=event_type, enabled=enabled,
                             **({"description": description} if description is not None else {}))
     row = run(settings, lambda db: webhooks.update_endpoint(
-        db, account, webhook_id, change, allow_private=settings.webhook_allow_private))
+        db, account, webhook_id, change, allow_private=settings.webhook_allow_private),
+        names=WEBHOOK_OPTIONS)
     emit(as_json, webhook_to_wire(row), f"Updated {row.id}.")
 
 
@@ -96,7 +101,8 @@ def replay(webhook_id: str, account: Account, event_id: str | None = None,
     """Deliver again one event (--event-id), or those created in [--since, --until)."""
     bounds = [_instant(name, text) for name, text in (("since", since), ("until", until))]
     queued = run(settings_for(database_url), lambda db: webhooks.replay(
-        db, account, webhook_id, event_id=event_id, since_ms=bounds[0], until_ms=bounds[1]))
+        db, account, webhook_id, event_id=event_id, since_ms=bounds[0], until_ms=bounds[1]),
+        names=WEBHOOK_OPTIONS)
     emit(as_json, {"queued": queued}, f"Queued {queued}.")
 
 
@@ -122,7 +128,7 @@ def set_(account: Account,
             fail(f"--balance-below must be CURRENCY=AMOUNT, not {item!r}")
         amounts[currency.strip()] = amount.strip()
     stored = run(settings_for(database_url), lambda db: alerts.put_settings(
-        db, account, alerts.parse_settings(key_threshold, amounts)))
+        db, account, alerts.parse_settings(key_threshold, amounts)), names=ALERT_OPTIONS)
     emit(as_json, alerts_to_wire(stored), str(alerts_to_wire(stored)))
 
 

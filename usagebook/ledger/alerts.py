@@ -8,6 +8,7 @@ anything.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -31,24 +32,23 @@ class AlertSettings:
     balance_below: dict[str, Decimal] | None = None
 
 
-def parse_settings(key_thresholds: object, balance_below: object) -> AlertSettings:
-    """Check a PUT body's fields (None: the default), reporting every problem at once."""
+def parse_settings(key_thresholds: Sequence[int] | None,
+                   balance_below: Mapping[str, str] | None) -> AlertSettings:
+    """Check wanted settings (None: the default; amounts as exact decimal text), reporting every
+    problem at once, by domain names (`key_thresholds`, `balance_below.USD`)."""
     problems = ProblemCollector()
-    thresholds = store.DEFAULT_THRESHOLDS
+    thresholds: tuple[int, ...] = store.DEFAULT_THRESHOLDS
     if key_thresholds is not None:
-        if not isinstance(key_thresholds, list) or len(key_thresholds) > MAX_THRESHOLDS or any(
+        if len(key_thresholds) > MAX_THRESHOLDS or any(
             type(p) is not int or not 1 <= p <= 100 for p in key_thresholds
         ):
-            problems.add("keyThresholds",
+            problems.add("key_thresholds",
                          f"must list at most {MAX_THRESHOLDS} whole percentages from 1 to 100")
         else:
             thresholds = tuple(sorted(set(key_thresholds)))
     amounts: dict[str, Decimal] = {}
-    if balance_below is not None and not isinstance(balance_below, dict):
-        problems.add("balanceBelow", "must map currencies to amounts")
-    given = balance_below if isinstance(balance_below, dict) else {}
-    for currency, raw in given.items():
-        field = f"balanceBelow.{currency}"
+    for currency, raw in (balance_below or {}).items():
+        field = f"balance_below.{currency}"
         if currency not in BALANCE_CURRENCIES:
             problems.add(field, f"currency must be one of {', '.join(BALANCE_CURRENCIES)}")
             continue

@@ -2,6 +2,7 @@
 deletion, secret rotation, the delivery log and replays.
 
 Every operation is scoped to the caller's account: another account's endpoint is NotFound.
+Problems name fields by their domain names (`event_types`), as `usagebook.errors` says.
 A URL is checked for its form and resolved at registration (and at every delivery attempt,
 `ledger.delivery`): one that reaches a private address is refused unless the operator allows it.
 """
@@ -40,8 +41,8 @@ class EndpointChange:
     enabled: bool | None = None
 
 
-async def _checked_url(url: object, problems: ProblemCollector, allow_private: bool) -> str:
-    if not isinstance(url, str) or not url:
+async def _checked_url(url: str | None, problems: ProblemCollector, allow_private: bool) -> str:
+    if not url:
         problems.add("url", "is required (an http:// or https:// URL)")
         return ""
     if problem := url_problem(url):
@@ -54,28 +55,26 @@ async def _checked_url(url: object, problems: ProblemCollector, allow_private: b
     return url
 
 
-def _checked_types(types: object, problems: ProblemCollector) -> tuple[str, ...]:
-    if not isinstance(types, list | tuple) or not types:
-        problems.add("eventTypes", "must list at least one event type")
+def _checked_types(types: Sequence[str], problems: ProblemCollector) -> tuple[str, ...]:
+    if not types:
+        problems.add("event_types", "must list at least one event type")
         return ()
     unknown = [t for t in types if t not in EVENT_TYPES]
     if unknown:
-        problems.add("eventTypes", f"unknown {unknown}; known: {', '.join(EVENT_TYPES)}")
+        problems.add("event_types", f"unknown {unknown}; known: {', '.join(EVENT_TYPES)}")
     return tuple(sorted(set(types) - set(unknown)))
 
 
-def _checked_description(description: object, problems: ProblemCollector) -> str | None:
-    if description is not None and (
-        not isinstance(description, str) or len(description) > MAX_DESCRIPTION
-    ):
+def _checked_description(description: str | None, problems: ProblemCollector) -> str | None:
+    if description is not None and len(description) > MAX_DESCRIPTION:
         problems.add("description", f"must be text of at most {MAX_DESCRIPTION} characters")
         return None
     return description
 
 
 async def create_endpoint(
-    db: Database, account_id: str, url: object, event_types: object,
-    description: object = None, *, allow_private: bool,
+    db: Database, account_id: str, url: str | None, event_types: Sequence[str],
+    description: str | None = None, *, allow_private: bool,
 ) -> EndpointRow:
     """Register an endpoint, enabled; the returned row carries the secret (shown once)."""
     problems = ProblemCollector()
@@ -160,9 +159,9 @@ async def replay(
     in [since_ms, until_ms); returns how many were queued. NotFound for an event not in the
     log."""
     if (event_id is None) == (since_ms is None or until_ms is None):
-        raise InvalidInput.single("eventId", "give either eventId, or since and until")
+        raise InvalidInput.single("event_id", "give either {event_id}, or {since} and {until}")
     if since_ms is not None and until_ms is not None and since_ms >= until_ms:
-        raise InvalidInput.single("until", "must be after since")
+        raise InvalidInput.single("until", "must be after {since}")
     async with db.write() as conn:
         _found(await store.find_endpoint(conn, account_id, endpoint_id), endpoint_id)
         queued = await outbox.requeue(conn, endpoint_id, now=now_ms(), event_id=event_id,
