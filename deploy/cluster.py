@@ -272,6 +272,8 @@ def database_url() -> str:
 def app_env(config: dict[str, str]) -> dict[str, str]:
     redis = BY_NAME["redis"]
     return {
+        # This checkout's code, whichever checkout the shared `.venv` was installed from.
+        "PYTHONPATH": str(ROOT),
         "USAGEBOOK_DATABASE_URL": database_url(),
         "USAGEBOOK_REDIS_URL": f"redis://{redis.addr}:{redis.port}/0",
         "USAGEBOOK_SECRET_KEY": config["secretKey"],
@@ -370,7 +372,7 @@ def status() -> dict[str, object]:
 
 
 def usagebook_cli(*args: str) -> str:
-    env = {**os.environ, "USAGEBOOK_DATABASE_URL": database_url(),
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "USAGEBOOK_DATABASE_URL": database_url(),
            "USAGEBOOK_SECRET_KEY": load_config()["secretKey"]}
     done = subprocess.run([str(VENV_BIN / "usagebook"), *args], env=env, text=True,
                           capture_output=True, check=False)

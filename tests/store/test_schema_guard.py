@@ -16,12 +16,15 @@ from usagebook.settings import normalise_database_url
 from usagebook.store.migrate import code_revision, database_revision, upgrade
 
 USAGEBOOK = str(Path(sys.executable).parent / "usagebook")
+# This checkout's code, whichever checkout the virtualenv's editable install points at.
+ENV = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+       "USAGEBOOK_SECRET_KEY": TEST_SECRET}
 
 
 def usagebook(*args: str, url: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([USAGEBOOK, *args, "--database-url", url], text=True,
                           capture_output=True, timeout=120, check=False,
-                          env={"PATH": "/usr/bin:/bin", "USAGEBOOK_SECRET_KEY": TEST_SECRET})
+                          env=ENV)
 
 
 @pytest.fixture
@@ -44,7 +47,7 @@ def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
 def test_hosts_starting_at_once_migrate_one_at_a_time(fresh_postgres: str) -> None:
     hosts = [subprocess.Popen([USAGEBOOK, "migrate", "--database-url", fresh_postgres],
                               text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env={"PATH": "/usr/bin:/bin", "USAGEBOOK_SECRET_KEY": TEST_SECRET})
+                              env=ENV)
              for _ in range(5)]
     outcomes = [(host.communicate(timeout=120)[1], host.returncode) for host in hosts]
     assert [code for _, code in outcomes] == [0] * 5, outcomes

@@ -155,7 +155,8 @@ async def limits_reached_since(
     or after `since_ms`, for unrevoked keys (LIFETIME limits never reset: left out)."""
     rows = await conn.execute(
         select(ac.c.account_id, ac.c.api_key_id, api_keys.c.limit_period, ac.c.period_start_ms)
-        .join(api_keys, api_keys.c.id == ac.c.api_key_id)
+        .join(api_keys, (api_keys.c.id == ac.c.api_key_id)
+              & (api_keys.c.account_id == ac.c.account_id))
         .where(ac.c.kind == "key.limit", ac.c.threshold == Decimal(100),
                ac.c.period_start_ms >= since_ms, ac.c.period_start_ms > 0,
                api_keys.c.revoked_ms.is_(None))

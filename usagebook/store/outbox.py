@@ -77,14 +77,16 @@ async def add_events(conn: AsyncConnection, events: Sequence[EventRow]) -> None:
         return
     await conn.execute(ae.insert(), [asdict(event) for event in events])
     subscribed = (
-        select(ws.c.endpoint_id, ae.c.id, literal(PENDING), literal(0), ae.c.created_ms,
-               ae.c.created_ms)
+        select(ae.c.account_id, ws.c.endpoint_id, ae.c.id, literal(PENDING), literal(0),
+               ae.c.created_ms, ae.c.created_ms)
         .select_from(ae)
         .join(ws, and_(ws.c.account_id == ae.c.account_id, ws.c.event_type == ae.c.type))
-        .join(we, and_(we.c.id == ws.c.endpoint_id, we.c.enabled))
+        .join(we, and_(we.c.id == ws.c.endpoint_id, we.c.account_id == ws.c.account_id,
+                       we.c.enabled))
         .where(ae.c.id.in_([event.id for event in events]))
     )
-    columns = ["endpoint_id", "event_id", "status", "attempts", "next_attempt_ms", "created_ms"]
+    columns = ["account_id", "endpoint_id", "event_id", "status", "attempts", "next_attempt_ms",
+               "created_ms"]
     await conn.execute(wd.insert().from_select(columns, subscribed))
 
 
@@ -100,7 +102,8 @@ async def claim_due(
     """Claim up to `limit` due deliveries of enabled endpoints, oldest due first: each attempt
     is counted now, and the row is not due again before `lease_until`."""
     due = (
-        select(wd.c.id).join(we, we.c.id == wd.c.endpoint_id)
+        select(wd.c.id)
+        .join(we, and_(we.c.id == wd.c.endpoint_id, we.c.account_id == wd.c.account_id))
         .where(wd.c.status == PENDING, wd.c.next_attempt_ms <= now, we.c.enabled)
         .order_by(wd.c.next_attempt_ms).limit(limit)
         .with_for_update(of=wd, skip_locked=True)
@@ -149,7 +152,7 @@ async def list_deliveries(conn: AsyncConnection, endpoint_id: str, limit: int) -
     rows = await conn.execute(
         select(wd.c.event_id, ae.c.type, wd.c.attempts, wd.c.status, wd.c.response_status,
                wd.c.duration_ms, wd.c.created_ms, wd.c.next_attempt_ms)
-        .join(ae, ae.c.id == wd.c.event_id)
+        .join(ae, and_(ae.c.id == wd.c.event_id, ae.c.account_id == wd.c.account_id))
         .where(wd.c.endpoint_id == endpoint_id)
         .order_by(wd.c.created_ms.desc(), wd.c.id.desc()).limit(limit)
     )

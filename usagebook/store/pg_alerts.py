@@ -42,7 +42,7 @@ ALERT_CTES = f"""spent AS (
         {_KEY_BATCH} + coalesce((SELECT -sum(r.amount) FROM rollup_day_key r
             WHERE r.account_id = b.account_id AND r.api_key_id = b.api_key_id
             AND r.day_ms >= {_KEY_START} AND {_SAME_CLASS}), 0) AS usage
-    FROM spent b JOIN api_keys k ON k.id = b.api_key_id
+    FROM spent b JOIN api_keys k ON k.id = b.api_key_id AND k.account_id = b.account_id
     WHERE {_KEY_LIMIT} > 0
     UNION ALL
     SELECT b.account_id, '', 'account.limit', b.currency, 'MONTH', {_MONTH},
@@ -88,10 +88,11 @@ ALERT_CTES = f"""spent AS (
         USING (account_id, api_key_id, kind, currency, threshold, period_start_ms)
     RETURNING id, account_id, type, created_ms
 ), deliveries AS (
-    INSERT INTO webhook_deliveries (endpoint_id, event_id, status, attempts, next_attempt_ms,
-        created_ms)
-    SELECT s.endpoint_id, e.id, 'pending', 0, e.created_ms, e.created_ms
+    INSERT INTO webhook_deliveries (account_id, endpoint_id, event_id, status, attempts,
+        next_attempt_ms, created_ms)
+    SELECT e.account_id, s.endpoint_id, e.id, 'pending', 0, e.created_ms, e.created_ms
     FROM events e
     JOIN webhook_subscriptions s ON s.account_id = e.account_id AND s.event_type = e.type
-    JOIN webhook_endpoints w ON w.id = s.endpoint_id AND w.enabled
+    JOIN webhook_endpoints w ON w.id = s.endpoint_id AND w.account_id = s.account_id
+        AND w.enabled
 )"""

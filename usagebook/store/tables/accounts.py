@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from usagebook.store.tables.metadata import metadata
 from usagebook.store.types import BigId, Money
@@ -23,11 +33,11 @@ accounts = Table(
 api_keys = Table(
     "api_keys",
     metadata,
-    Column("id", String(40), primary_key=True),
+    Column("id", String(40), nullable=False),
     Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
     Column("key_type", String(16), nullable=False),
     Column("description", Text, nullable=False, default=""),
-    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("secret_hash", String(64), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     Column("revoked_ms", BigInteger, nullable=True),
     Column("expires_ms", BigInteger, nullable=True),
@@ -41,11 +51,16 @@ api_keys = Table(
     Column("last_used_ms", BigInteger, nullable=True),
     # The secret's last six characters (revision 0006; NULL for keys made before it).
     Column("secret_last6", String(6), nullable=True),
+    # Both keys carry the account (revision 0013, docs/scaling.md) after the column looked up
+    # without one: a key by its id, or by its secret's hash, is one probe of either index.
+    PrimaryKeyConstraint("id", "account_id"),
+    UniqueConstraint("secret_hash", "account_id"),
 )
 
 # --- Rate-limit refusals (revision 0005) -------------------------------------------------------
 # The newest refusals of each account's keys by the per-key rate limit (`store.ratelimit_log`
-# keeps at most the last 50 per account).
+# keeps at most the last 50 per account). On PostgreSQL the primary key is (id, account_id)
+# (revision 0013); SQLite keeps its rowid, its only generated id.
 rate_limit_log = Table(
     "rate_limit_log",
     metadata,

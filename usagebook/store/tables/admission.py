@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, String, Table, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    UniqueConstraint,
+    text,
+)
 
 from usagebook.store.tables.metadata import metadata
 from usagebook.store.types import ExactSum, Money
@@ -14,7 +23,7 @@ from usagebook.store.types import ExactSum, Money
 holds = Table(
     "holds",
     metadata,
-    Column("id", String(40), primary_key=True),
+    Column("id", String(40), nullable=False),
     Column("account_id", String(40), nullable=False),
     Column("api_key_id", String(40), nullable=False),
     Column("currency", String(16), nullable=False),
@@ -26,7 +35,10 @@ holds = Table(
     # estimate it was granted for: a repeat with another estimate is a conflict.
     Column("request_id", String(200), nullable=True),
     Column("fingerprint", String(64), nullable=True),
-    UniqueConstraint("api_key_id", "request_id"),
+    # The account follows the columns looked up without it (revision 0013): release finds a
+    # hold by its id alone, authorize a key's earlier hold by its requestId.
+    PrimaryKeyConstraint("id", "account_id"),
+    UniqueConstraint("api_key_id", "request_id", "account_id"),
     # The live holds of an account: unsettled ones, by expiry (a range from now on).
     Index("ix_holds_account_live", "account_id", "expires_ms",
           postgresql_where=text("settled_ms IS NULL"), sqlite_where=text("settled_ms IS NULL")),

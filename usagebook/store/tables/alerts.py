@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, String, Table
+from sqlalchemy import BigInteger, Column, Index, PrimaryKeyConstraint, String, Table
 
 from usagebook.store.tables.metadata import metadata
 from usagebook.store.types import ExactSum, Money
@@ -50,7 +50,7 @@ alert_events = Table(
     "alert_events",
     metadata,
     # evt_...: the webhook-id of every delivery of this event, retries and replays included.
-    Column("id", String(40), primary_key=True),
+    Column("id", String(40), nullable=False),
     Column("account_id", String(40), nullable=False),
     Column("type", String(60), nullable=False),
     Column("api_key_id", String(40), nullable=True),
@@ -63,5 +63,6 @@ alert_events = Table(
     Column("period_start_ms", BigInteger, nullable=True),
     Column("expires_ms", BigInteger, nullable=True),
     Column("created_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("id", "account_id"),  # the account in every key (revision 0013)
     Index("ix_alert_events_account_created", "account_id", "created_ms"),
 )

@@ -21,6 +21,7 @@ credit_grants = Table(
     Column("amount", Money, nullable=False),
     Column("notes", Text, nullable=True),
     Column("created_ms", BigInteger, nullable=False),
+    # On PostgreSQL the primary key is (id, account_id) (revision 0013); SQLite keeps its rowid.
     Index("ix_credit_grants_account_created", "account_id", "created_ms", "id"),
 )
 
