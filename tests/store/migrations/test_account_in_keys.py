@@ -4,15 +4,12 @@ every primary and unique key that lacked it, on both backends, keeping every row
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
-from tests.support.harness import create_postgres_database, make_settings
+from tests.support.harness import make_settings
 from usagebook.store.engine import create_database
 from usagebook.store.migrate import upgrade
 
@@ -35,16 +32,6 @@ _ROWS = [
 ]
 _CHANGED = ("api_keys", "holds", "alert_events", "webhook_endpoints", "webhook_deliveries",
             "credit_grants", "rate_limit_log")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'keys.db'}"
-        return
-    url, drop = create_postgres_database()
-    yield url
-    drop()
 
 
 def _keys(connection: Connection) -> dict[str, Any]:

@@ -4,30 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from tests.support.factories import random_entries
-from tests.support.harness import create_postgres_database, make_settings
+from tests.support.harness import make_settings
 from usagebook.store.counts import day_of, hour_of
 from usagebook.store.engine import create_database
 from usagebook.store.migrate import upgrade
 from usagebook.store.tables.entries import usage_count_buckets, usage_count_days, usage_entries
 
 EDGE_STAMPS = (-3_600_001, -1, 0, 3_599_999, 3_600_000)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'backfill.db'}"
-        return
-    url, drop = create_postgres_database()
-    yield url
-    drop()
 
 
 def test_backfill_counts_every_stored_entry(fresh_url: str) -> None:
