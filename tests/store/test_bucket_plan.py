@@ -8,10 +8,12 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from usagebook.store.bucket_plan import RAW, plan_terms
+from usagebook.store.bucket_plan import RAW, Term, plan_terms
 
-DAY, HOUR, QUARTER = 86_400_000, 3_600_000, 900_000
-GRAIN_SETS = ((DAY, HOUR, QUARTER), (HOUR, QUARTER), (QUARTER,), (DAY, QUARTER), ())
+DAY, SIX_HOURS, HOUR, HALF_HOUR, QUARTER = (86_400_000, 21_600_000, 3_600_000, 1_800_000,
+                                           900_000)
+STORED = (DAY, SIX_HOURS, HOUR, HALF_HOUR, QUARTER)  # the sku and key sources' grains
+GRAIN_SETS = (STORED, (DAY, HOUR, QUARTER), (HOUR, QUARTER), (QUARTER,), (DAY, QUARTER), ())
 moment = st.integers(-3 * DAY, 3 * DAY)
 
 
@@ -27,34 +29,67 @@ def _read(term_grain: int, lo: int, hi: int, entries: list[int]) -> int:
 @given(bounds=st.lists(st.one_of(moment, moment.map(lambda m: m - m % QUARTER)),
                        min_size=2, max_size=8, unique=True),
        entries=st.lists(moment, max_size=40), grains=st.sampled_from(GRAIN_SETS),
-       hint=st.sampled_from((DAY, HOUR)))
+       heavy=st.sampled_from(((), (HOUR, QUARTER))))
 def test_terms_add_up_to_each_bucket(bounds: list[int], entries: list[int],
-                                     grains: tuple[int, ...], hint: int) -> None:
+                                     grains: tuple[int, ...], heavy: tuple[int, ...]) -> None:
     bounds.sort()
     near = [b + d for b in bounds for d in (-1, 0, 1)]
     entries = entries + near
     got = Counter[int]()
-    for term in plan_terms(bounds, grains, hint):
+    for term in plan_terms(bounds, grains, dict.fromkeys(heavy, 4.0)):
         got[term.bucket] += term.sign * _read(term.grain, term.lo, term.hi, entries)
     for k in range(len(bounds) - 1):
         assert got[k] == sum(1 for ts in entries if bounds[k] <= ts < bounds[k + 1]), k
 
 
-def test_an_edge_reads_at_most_half_a_day_of_hours() -> None:
-    # A Kolkata local day: 18:30 UTC to 18:30 UTC.
-    bounds = [DAY + 18 * HOUR + 2 * QUARTER, 2 * DAY + 18 * HOUR + 2 * QUARTER]
-    terms = plan_terms(bounds, (DAY, HOUR, QUARTER), DAY)
-    hours = sum((t.hi - t.lo) // HOUR for t in terms if t.grain == HOUR)
-    assert hours <= 12 and all(t.grain != RAW for t in terms)
+def _shape(terms: list[Term]) -> list[tuple[int, int, int, int]]:
+    """(sign, grain, start within its UTC day, length in units) of each term."""
+    return sorted((t.sign, t.grain, t.lo % DAY, (t.hi - t.lo) // t.grain) for t in terms)
 
 
-def test_a_half_hour_zone_hour_reads_four_quarters() -> None:
+def test_a_kolkata_day_is_its_utc_day_and_two_edges_of_two_rows() -> None:
+    # 18:30 UTC to 18:30 UTC: the UTC day, plus [18:30, 24:00) of the day before (six hours
+    # less a half hour), less the same of its own day.
+    start = DAY + 18 * HOUR + 2 * QUARTER
+    terms = plan_terms([start, start + DAY], STORED)
+    edge = [(SIX_HOURS, 18 * HOUR, 1), (HALF_HOUR, 18 * HOUR, 1)]
+    assert _shape(terms) == sorted([(1, DAY, 0, 1), *((1, *e) for e in edge[:1]),
+                                    *((-1, *e) for e in edge[1:]), *((-1, *e) for e in edge[:1]),
+                                    *((1, *e) for e in edge[1:])])
+
+
+def test_a_kathmandu_and_a_st_johns_edge_read_two_rows() -> None:
+    # +05:45: midnight at 18:15 UTC; -03:30: at 03:30 UTC (six hours less 2.5 hours would be
+    # dearer than three hours and a half hour).
+    kathmandu = DAY + 18 * HOUR + QUARTER
+    assert len(plan_terms([kathmandu, kathmandu + DAY], STORED)) == 5
+    st_johns = DAY + 3 * HOUR + 2 * QUARTER
+    assert len(plan_terms([st_johns, st_johns + DAY], STORED)) <= 5
+
+
+def test_a_half_hour_zone_hour_reads_two_half_hours() -> None:
     bounds = [10 * HOUR + 2 * QUARTER, 11 * HOUR + 2 * QUARTER]
-    terms = plan_terms(bounds, (DAY, HOUR, QUARTER), HOUR)
-    assert [(t.grain, t.hi - t.lo) for t in terms] == [(QUARTER, HOUR)]
+    assert _shape(plan_terms(bounds, STORED)) == [(1, HALF_HOUR, bounds[0], 2)]
+
+
+def test_heavier_rows_are_avoided() -> None:
+    # A New York day's edge (05:00 UTC): six hours less an hour, unless an hour reads four
+    # times the rows of a half hour (a key's hour rows carry the SKU).
+    start = DAY + 5 * HOUR
+    light = plan_terms([start, start + DAY], STORED)
+    heavy = plan_terms([start, start + DAY], STORED, {HOUR: 4.0, QUARTER: 4.0})
+    assert HOUR in {t.grain for t in light} and HOUR not in {t.grain for t in heavy}
 
 
 def test_a_whole_utc_day_reads_one_row_range() -> None:
-    terms = plan_terms([5 * DAY, 6 * DAY, 7 * DAY], (DAY, HOUR, QUARTER), DAY)
+    terms = plan_terms([5 * DAY, 6 * DAY, 7 * DAY], STORED)
     assert [(t.bucket, t.grain, t.lo, t.hi) for t in terms] == [(0, DAY, 5 * DAY, 6 * DAY),
                                                                 (1, DAY, 6 * DAY, 7 * DAY)]
+
+
+def test_an_edge_off_the_quarter_hour_reads_the_entries() -> None:
+    # +05:53:20 (Kolkata before 1942): a few seconds past a quarter hour.
+    start = DAY + 18 * HOUR + 6 * 60_000 + 40_000
+    terms = plan_terms([start, start + DAY], STORED)
+    raw = [t for t in terms if t.grain == RAW]
+    assert raw and all(t.hi - t.lo < QUARTER for t in raw)

@@ -21,6 +21,8 @@ from usagebook.store.tables.rollups import (
     rollup_day_currency,
     rollup_day_key,
     rollup_day_sku,
+    rollup_half_hour_key,
+    rollup_half_hour_sku,
     rollup_hour_currency,
     rollup_hour_key,
     rollup_hour_sku,
@@ -28,10 +30,14 @@ from usagebook.store.tables.rollups import (
     rollup_quarter_key,
     rollup_quarter_sku,
     rollup_quarter_tag,
+    rollup_six_hour_key,
+    rollup_six_hour_sku,
 )
 
 QUARTER = 900_000
+HALF_HOUR = 1_800_000
 HOUR = 3_600_000
+SIX_HOURS = 21_600_000
 DAY = 86_400_000
 Rows = dict[tuple[Any, ...], tuple[Any, ...]]
 
@@ -70,6 +76,10 @@ PROJECTIONS: dict[str, tuple[Table, tuple[str, ...], tuple[str, ...]]] = {
             ("quarter", "currency", rollup_quarter_currency, ()),
             ("quarter", "sku", rollup_quarter_sku, ("sku",)),
             ("quarter", "key", rollup_quarter_key, ("api_key_id", "sku")),
+            ("six_hour", "sku", rollup_six_hour_sku, ("sku",)),
+            ("six_hour", "key", rollup_six_hour_key, ("api_key_id",)),
+            ("half_hour", "sku", rollup_half_hour_sku, ("sku",)),
+            ("half_hour", "key", rollup_half_hour_key, ("api_key_id",)),
         )
     },
     "rollup_quarter_tag": (
@@ -160,8 +170,18 @@ def _tag_rollup(harness: Harness, accounts: list[str]) -> Rows:
 
 
 def grain_rollups(entries: list[Any]) -> dict[str, Rows]:
-    """The hour and quarter-hour rollups: floored buckets, keys with their SKU."""
+    """The hour and quarter-hour rollups (floored buckets, keys with their SKU), and the
+    six-hour and half-hour ones (keys without it)."""
     found = {}
+    for grain, size in (("six_hour", SIX_HOURS), ("half_hour", HALF_HOUR)):
+        found[f"rollup_{grain}_sku"] = _sums(
+            ((a, ts - ts % size, c, sku), (amount, units))
+            for a, _, ts, sku, units, amount, c in entries
+        )
+        found[f"rollup_{grain}_key"] = _sums(
+            ((a, ts - ts % size, c, key or ""), (amount, units))
+            for a, key, ts, _, units, amount, c in entries
+        )
     for grain, size in (("hour", HOUR), ("quarter", QUARTER)):
         found[f"rollup_{grain}_currency"] = _sums(
             ((a, ts - ts % size, c), (amount, units)) for a, _, ts, _, units, amount, c in entries

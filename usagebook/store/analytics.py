@@ -43,7 +43,13 @@ from usagebook.store.tables.catalog import skus
 from usagebook.store.tables.rollups import rollup_day_currency, rollup_day_key, rollup_day_sku
 
 TIMEOUT_MESSAGE = "Query timed out - try reducing the lookback period"
-_SET_TIMEOUT = text("SELECT set_config('statement_timeout', :ms, true)")
+# The planner cannot estimate the range joins of `store.bucket_sums` and takes them for millions
+# of rows: it would JIT-compile a 20 ms statement for a second, or start parallel workers that
+# scan whole tables (docs/performance.md). No statement here reads more than tens of thousands of
+# rollup rows, so neither is ever worth it.
+_SET_LIMITS = text("SELECT set_config('statement_timeout', :ms, true), "
+                   "set_config('jit', 'off', true), "
+                   "set_config('max_parallel_workers_per_gather', '0', true)")
 _PG_QUERY_CANCELED = "57014"
 _SQLITE_CHECK_EVERY = 1_000  # virtual machine steps between deadline checks
 
@@ -84,7 +90,7 @@ async def analytics_snapshot(db: Database, limit_seconds: float) -> AsyncIterato
                 # set_config(..., true) is SET LOCAL, but takes a bind parameter (one cached
                 # statement for every limit).
                 timeout_ms = str(max(1, int(limit_seconds * 1000)))
-                await conn.execute(_SET_TIMEOUT, {"ms": timeout_ms})
+                await conn.execute(_SET_LIMITS, {"ms": timeout_ms})
                 yield conn
     except DBAPIError as exc:
         if _is_timeout(exc, deadline):

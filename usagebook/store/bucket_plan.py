@@ -1,27 +1,33 @@
 """How exact sums over arbitrary time buckets come from the rollups: the plan, in pure Python.
 
-The rollups hold sums per UTC day, hour and quarter hour (`store.rollups`). A local day, hour,
-week or month is a range [lo, hi) of epoch ms whose ends need not fall on any of those. Write
-P(x) for the sum over [floor(x), x), where floor is the start of x's anchor unit (a UTC day for
-day-sized buckets, an hour for hours). Then a bucket's sum is
-
-    sum[lo, hi) = (whole anchor units in [floor(lo), floor(hi))) + P(hi) - P(lo)
-
-exactly, for any lo < hi. P(x) is read from the finer rollups: [floor(x), x) when x lies in the
-first half of its unit, else the whole unit minus [x, ceil(x)), so no edge reads more than half
-a unit of finer rows. A range is cut greedily into whole units of each finer grain; what is left
-(an edge that is not on a quarter hour, e.g. an offset of +05:53:20 before 1942) is summed from
-the entries themselves. Every piece is a `Term`: the bucket it counts for, its sign, the grain
+The rollups hold sums per UTC day, six hours, hour, half hour and quarter hour
+(`store.rollups`), each grain a whole number of the next. A local day, hour, week or month is a
+range [lo, hi) of epoch ms whose ends need not fall on any of them. Its plan is a signed cover:
+whole units [a, b) of one grain, where a is lo rounded down or up to that grain and b is hi
+rounded down or up, plus the pieces between lo and a and between b and hi (added where a unit
+stops short, taken away where it overshoots), each covered the same way by the finer grains;
+what no grain covers (an edge off the quarter hour, e.g. an offset of +05:53:20 before 1942) is
+summed from the entries themselves. Of every such cover (each end rounded either way, or a grain
+skipped), the plan takes the one that reads the fewest rollup rows. So a Kolkata day (18:30 to
+18:30 UTC) is its UTC day, plus the six hours from 18:00 the day before less their first half
+hour, less the same at its own end: five rows where hours and quarters took fifteen; a Kolkata
+hour is two half hours. Every piece is a `Term`: the bucket it counts for, its sign, the grain
 to read (0: raw entries) and its range.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 
 RAW = 0  # the grain of a term summed from the entries
+_PIECE = 0.25  # what one piece costs besides its rows (an index probe), in rows
+# A raw piece reads entries, far more per minute than a rollup unit has rows.
+_RAW_ROWS_PER_MINUTE = 1000.0
+
+Piece = tuple[int, int, int, int]  # (sign, grain, lo, hi)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,63 +47,55 @@ def _ceil(ms: int, unit: int) -> int:
     return -(-ms // unit) * unit
 
 
-def _cut(lo: int, hi: int, grains: Sequence[int], sign: int) -> list[tuple[int, int, int, int]]:
-    """[lo, hi) as whole units of each grain, biggest first, then raw edges."""
+Grains = tuple[tuple[int, float], ...]  # (unit in ms, rows read per unit), biggest unit first
+
+
+@lru_cache(maxsize=8192)
+def _cover(lo: int, hi: int, grains: Grains) -> tuple[float, tuple[Piece, ...]]:
+    """The cheapest signed cover of [lo, hi) (lo < hi) by `grains`, and its cost."""
+    if not grains:
+        return _RAW_ROWS_PER_MINUTE * (1 + (hi - lo) // 60_000), ((1, RAW, lo, hi),)
+    (unit, weight), finer = grains[0], grains[1:]
+    best = _cover(lo, hi, finer)
+    for a in {_floor(lo, unit), _ceil(lo, unit)}:
+        for b in {_floor(hi, unit), _ceil(hi, unit)}:
+            if a >= b:
+                continue
+            cost = weight * ((b - a) // unit) + _PIECE
+            pieces = [(1, unit, a, b)]
+            # (start, end, sign) of the two ends' remainders: added when the units stop short
+            # of lo or hi, taken away when they overshoot.
+            for start, end, sign in ((lo, a, 1), (a, lo, -1), (b, hi, 1), (hi, b, -1)):
+                if start < end:
+                    extra, inner = _cover(start, end, finer)
+                    cost += extra
+                    pieces += [(s * sign, g, x, y) for s, g, x, y in inner]
+            if cost < best[0]:
+                best = (cost, tuple(pieces))
+    return best
+
+
+def cover(lo: int, hi: int, grains: Grains) -> list[Piece]:
+    """The cheapest signed cover of [lo, hi); the plan of one bucket. A cover is the same
+    shape shifted by whole units of the biggest grain, so one computed shape serves every
+    day (or hour) of a query."""
     if lo >= hi:
         return []
     if not grains:
-        return [(sign, RAW, lo, hi)]
-    unit, finer = grains[0], grains[1:]
-    first, last = _ceil(lo, unit), _floor(hi, unit)
-    if first >= last:
-        return _cut(lo, hi, finer, sign)
-    return [(sign, unit, first, last), *_cut(lo, first, finer, sign),
-            *_cut(last, hi, finer, sign)]
+        return [(1, RAW, lo, hi)]
+    shift = _floor(lo, grains[0][0])
+    _, pieces = _cover(lo - shift, hi - shift, grains)
+    return [(sign, grain, a + shift, b + shift) for sign, grain, a, b in pieces]
 
 
-def _prefix(moment: int, anchor: int, finer: Sequence[int]) -> list[tuple[int, int, int, int]]:
-    """P(moment): the sum over [floor(moment), moment) as signed pieces."""
-    start = _floor(moment, anchor)
-    if moment == start:
-        return []
-    if 2 * (moment - start) <= anchor:
-        return _cut(start, moment, finer, 1)
-    return [(1, anchor, start, start + anchor), *_cut(moment, start + anchor, finer, -1)]
-
-
-def _cost(pieces: list[tuple[int, int, int, int]]) -> int:
-    """Rollup rows read, roughly: one per unit of each piece; a raw piece counts as many."""
-    return sum(1000 if grain == RAW else (hi - lo) // grain for _, grain, lo, hi in pieces)
-
-
-def _netted(pieces: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
-    """Equal pieces of opposite signs cancel (a whole day added by one edge and taken away by
-    the other), so they are not read at all."""
-    signs: dict[tuple[int, int, int], int] = {}
-    for sign, grain, lo, hi in pieces:
-        signs[(grain, lo, hi)] = signs.get((grain, lo, hi), 0) + sign
-    return [(sign, grain, lo, hi) for (grain, lo, hi), sign in signs.items() if sign]
-
-
-def plan_terms(boundaries: Sequence[int], grains: Sequence[int], anchor_hint: int) -> list[Term]:
+def plan_terms(boundaries: Sequence[int], grains: Sequence[int],
+               weights: Mapping[int, float] | None = None) -> list[Term]:
     """The terms whose signed sums give each bucket [boundaries[k], boundaries[k + 1]).
 
     `grains` are the rollup units available, biggest first, each a multiple of the next;
-    the anchor is the biggest of them not above `anchor_hint` (the bucket's nominal size).
-    Each bucket takes the cheaper of the anchored sum above and its range cut directly (an
-    hour of a +05:30 zone is four quarter hours, cheaper than an hour and two edges)."""
-    if not grains:
-        return [Term(k, 1, RAW, lo, hi) for k, (lo, hi) in enumerate(pairwise(boundaries))]
-    anchor = next((grain for grain in grains if grain <= anchor_hint), grains[-1])
-    finer = [grain for grain in grains if grain < anchor]
-    prefix = {moment: _prefix(moment, anchor, finer) for moment in boundaries}
-    terms = []
-    for k, (lo, hi) in enumerate(pairwise(boundaries)):
-        first, last = _floor(lo, anchor), _floor(hi, anchor)
-        anchored = [(1, anchor, first, last)] if first < last else []
-        anchored += prefix[hi] + [(-sign, grain, a, b) for sign, grain, a, b in prefix[lo]]
-        anchored = _netted(anchored)
-        direct = _cut(lo, hi, grains, 1)
-        chosen = direct if _cost(direct) < _cost(anchored) else anchored
-        terms += [Term(k, sign, grain, a, b) for sign, grain, a, b in chosen]
-    return terms
+    `weights` how many rows one unit of each reads, relative to the others (1 when not given:
+    a table that also carries the SKU reads more rows per unit than one that does not)."""
+    known = tuple((grain, (weights or {}).get(grain, 1.0)) for grain in grains)
+    return [Term(k, sign, grain, a, b)
+            for k, (lo, hi) in enumerate(pairwise(boundaries))
+            for sign, grain, a, b in cover(lo, hi, known)]

@@ -1,10 +1,12 @@
 """Exact sums per time bucket and group, from the rollups (`store.bucket_plan` says which rows).
 
-One statement per question: the plan's terms travel as one JSON parameter, each grain's terms
-are joined to its rollup table by range (one index range scan per term), signed sums are
-grouped per bucket, group and currency in SQL, and the branches are added up. A source is the
-set of rollups that can answer a question: its tables carry every column the question filters
-or groups on. "raw" reads the entries themselves (any question, at the cost of reading them).
+One statement per question: the plan's terms travel as arrays (bucket, sign, range) per grain,
+each joined to its rollup table by range (one index range scan per term); every row read is
+signed and numbered by its bucket, and all are summed once per bucket, group and currency. A
+piece that two neighbouring buckets share (a local midnight's edge) is read by each. A source
+is the set of rollups that can answer a question: its tables carry every column the question
+filters or groups on. "raw" reads the entries themselves (any question, at the cost of reading
+them).
 
 On PostgreSQL units are converted to each SKU's unit type in SQL (exact NUMERIC); on SQLite,
 whose amounts are 64-bit nano-units that a product could overflow, the rows are grouped by SKU
@@ -24,25 +26,40 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.money import from_nanos
 from usagebook.store.bucket_plan import RAW, Term, plan_terms
-from usagebook.store.rollups import MS_PER_HOUR, MS_PER_QUARTER, NO_KEY
+from usagebook.store.rollups import (
+    MS_PER_HALF_HOUR,
+    MS_PER_HOUR,
+    MS_PER_QUARTER,
+    MS_PER_SIX_HOURS,
+    NO_KEY,
+)
 from usagebook.timeutil import MS_PER_DAY
 
-# Per source: (grain, table, bucket column), biggest grain first.
-SOURCES: dict[str, tuple[tuple[int, str, str], ...]] = {
-    "currency": ((MS_PER_DAY, "rollup_day_currency", "day_ms"),
-                 (MS_PER_HOUR, "rollup_hour_currency", "hour_ms"),
-                 (MS_PER_QUARTER, "rollup_quarter_currency", "quarter_ms")),
-    "sku": ((MS_PER_DAY, "rollup_day_sku", "day_ms"),
-            (MS_PER_HOUR, "rollup_hour_sku", "hour_ms"),
-            (MS_PER_QUARTER, "rollup_quarter_sku", "quarter_ms")),
-    # Keys without their SKU per day; enough for spend (not for units in unit types).
-    "key": ((MS_PER_DAY, "rollup_day_key", "day_ms"),
-            (MS_PER_HOUR, "rollup_hour_key", "hour_ms"),
-            (MS_PER_QUARTER, "rollup_quarter_key", "quarter_ms")),
-    "key_sku": ((MS_PER_HOUR, "rollup_hour_key", "hour_ms"),
-                (MS_PER_QUARTER, "rollup_quarter_key", "quarter_ms")),
+# A key's hour and quarter-hour rows carry the SKU too: several rows where its day, six-hour
+# and half-hour rows have one, which the plan weighs.
+_KEY_SKU_ROWS = 4.0
+# Per source: (grain, table, bucket column, rows per unit relative to the source's others),
+# biggest grain first.
+SOURCES: dict[str, tuple[tuple[int, str, str, float], ...]] = {
+    "currency": ((MS_PER_DAY, "rollup_day_currency", "day_ms", 1.0),
+                 (MS_PER_HOUR, "rollup_hour_currency", "hour_ms", 1.0),
+                 (MS_PER_QUARTER, "rollup_quarter_currency", "quarter_ms", 1.0)),
+    "sku": ((MS_PER_DAY, "rollup_day_sku", "day_ms", 1.0),
+            (MS_PER_SIX_HOURS, "rollup_six_hour_sku", "six_hour_ms", 1.0),
+            (MS_PER_HOUR, "rollup_hour_sku", "hour_ms", 1.0),
+            (MS_PER_HALF_HOUR, "rollup_half_hour_sku", "half_hour_ms", 1.0),
+            (MS_PER_QUARTER, "rollup_quarter_sku", "quarter_ms", 1.0)),
+    # Keys without their SKU per day, six hours and half hour; enough for spend (not for
+    # units in unit types). The hour and quarter rows (with the SKU) are summed over SKUs.
+    "key": ((MS_PER_DAY, "rollup_day_key", "day_ms", 1.0),
+            (MS_PER_SIX_HOURS, "rollup_six_hour_key", "six_hour_ms", 1.0),
+            (MS_PER_HOUR, "rollup_hour_key", "hour_ms", _KEY_SKU_ROWS),
+            (MS_PER_HALF_HOUR, "rollup_half_hour_key", "half_hour_ms", 1.0),
+            (MS_PER_QUARTER, "rollup_quarter_key", "quarter_ms", _KEY_SKU_ROWS)),
+    "key_sku": ((MS_PER_HOUR, "rollup_hour_key", "hour_ms", 1.0),
+                (MS_PER_QUARTER, "rollup_quarter_key", "quarter_ms", 1.0)),
     # One tag key per question (its rows hold one key's values); per quarter hour only.
-    "tag": ((MS_PER_QUARTER, "rollup_quarter_tag", "quarter_ms"),),
+    "tag": ((MS_PER_QUARTER, "rollup_quarter_tag", "quarter_ms", 1.0),),
     "raw": (),
 }
 # Which columns each source's rows carry (besides currency, amount and units).
@@ -114,21 +131,14 @@ async def bucket_sums(conn: AsyncConnection, query: BucketQuery,
     subtracted piece: every entry has units > 0 (recording refuses others), so a row whose
     units add up to zero has no entry and is dropped."""
     source = source or source_for(query)
-    grains = [grain for grain, _, _ in SOURCES[source]]
-    terms = plan_terms(query.boundaries, grains, query.anchor)
+    tables = SOURCES[source]
+    terms = plan_terms(query.boundaries, [grain for grain, *_ in tables],
+                       {grain: weight for grain, _, _, weight in tables})
     if not terms:
         return []
     sqlite = conn.dialect.name == "sqlite"
-    # Every piece counted once, whole (UTC days or hours, a whole-hour zone's hours): one
-    # level of sums is enough, with the catalog joined to the rows as they are read.
-    direct = not sqlite and all(t.sign == 1 for t in terms) and len(
-        {(t.grain, t.lo, t.hi) for t in terms}) == len(terms)
-    statement, params = _statement(query, source, {t.grain for t in terms}, sqlite, direct)
-    if direct:
-        params["pieces"] = orjson.dumps([[t.bucket, t.grain, t.lo, t.hi] for t in terms]).decode()
-    else:
-        params["pieces"], params["uses"] = _pieces_json(terms)
-    rows = await conn.execute(text(statement), params)
+    statement, params = _statement(query, source, terms, sqlite)
+    rows = (await conn.execute(text(statement), params)).all()
     if not sqlite:
         found = [BucketSum(b, _group(g), c, amount, units) for b, g, c, amount, units in rows]
     else:
@@ -136,74 +146,55 @@ async def bucket_sums(conn: AsyncConnection, query: BucketQuery,
     return [row for row in found if row.units]
 
 
-def _pieces_json(terms: list[Term]) -> tuple[str, str]:
-    """The distinct pieces to read, and which bucket uses each with which sign: an edge
-    shared by two neighbouring buckets (a local midnight) is read once."""
-    pieces: dict[tuple[int, int, int], int] = {}
-    uses = []
-    for t in terms:
-        piece = pieces.setdefault((t.grain, t.lo, t.hi), len(pieces))
-        uses.append([t.bucket, t.sign, piece])
-    listed = [[n, grain, lo, hi] for (grain, lo, hi), n in pieces.items()]
-    return orjson.dumps(listed).decode(), orjson.dumps(uses).decode()
-
-
 def _group(value: Any) -> Any:
     return None if value == NO_KEY else value
 
 
-def _statement(query: BucketQuery, source: str, grains: set[int], sqlite: bool,
-               direct: bool = False) -> tuple[str, dict[str, Any]]:
+def _statement(query: BucketQuery, source: str, terms: list[Term], sqlite: bool
+               ) -> tuple[str, dict[str, Any]]:
+    """One branch per grain, each row signed and numbered by its bucket, summed once."""
     params: dict[str, Any] = {"account": query.account_id}
-    branches = []
-    tables = {grain: (table, column) for grain, table, column in SOURCES[source]}
+    by_grain: dict[int, list[Term]] = {}
+    for term in terms:
+        by_grain.setdefault(term.grain, []).append(term)
+    tables = {grain: (table, column) for grain, table, column, _ in SOURCES[source]}
     tables[RAW] = ("usage_entries", "ts_ms")
-    for grain in sorted(grains):
-        table, column = tables[grain]
-        branches.append(_branch(query, table, column, grain, sqlite, params, direct))
-    if direct and len(branches) == 1:  # pieces are numbered by their bucket
-        return f"SELECT x.p, x.g, x.c, x.amount, x.units FROM ({branches[0]}) AS x", params
-    if direct:
-        return ("SELECT x.p, x.g, x.c, sum(x.amount), sum(x.units) FROM ("
-                + " UNION ALL ".join(branches) + ") AS x GROUP BY x.p, x.g, x.c"), params
-    joined = f") AS x JOIN {_uses_from(sqlite)} ON u.p = x.p"
+    branches = [_branch(query, *tables[grain], n, grain_terms, sqlite, params)
+                for n, (grain, grain_terms) in enumerate(sorted(by_grain.items()))]
+    union = " UNION ALL ".join(branches)
+    columns = "x.b, x.g, x.c, x.s" if sqlite else "x.b, x.g, x.c"
+    return (f"SELECT {columns}, sum(x.amount), sum(x.units) FROM ({union}) AS x "
+            f"GROUP BY {columns}"), params
+
+
+def _terms_from(terms: list[Term], n: int, table: str, column: str, sqlite: bool,
+                params: dict[str, Any]) -> str:
+    """The terms (t.b: bucket, t.s: sign) joined to the rows of each term's range: one index
+    range scan per term. (One scan of the whole range, each row's term found by
+    `width_bucket`, cost the database as much CPU for hourly buckets.)"""
+    on = f"r.account_id = :account AND r.{column} >= t.lo AND r.{column} < t.hi"
     if sqlite:
-        group_by = "u.b, x.g, x.c, x.s"
-        return (f"SELECT {group_by}, sum(u.s * x.amount), sum(u.s * x.units) FROM ("
-                + " UNION ALL ".join(branches) + joined + f" GROUP BY {group_by}"), params
-    # The catalog is joined here, to a few rows per piece and SKU, not to every rollup row.
-    group = "coalesce(k.model_id, x.s)" if query.group == "model" else "x.g"
-    units = "x.units * coalesce(k.unit_type_per_unit, 1)" if query.unit_types else "x.units"
-    return (f"SELECT u.b, {group}, x.c, sum(u.s * x.amount), sum(u.s * {units}) FROM ("
-            + " UNION ALL ".join(branches) + joined + " LEFT JOIN skus AS k ON k.sku = x.s "
-            f"GROUP BY u.b, {group}, x.c"), params
+        params[f"terms_{n}"] = orjson.dumps([[t.bucket, t.sign, t.lo, t.hi]
+                                             for t in terms]).decode()
+        return (f"(SELECT json_extract(value, '$[0]') AS b, json_extract(value, '$[1]') AS s, "
+                f"json_extract(value, '$[2]') AS lo, json_extract(value, '$[3]') AS hi "
+                f"FROM json_each(:terms_{n})) AS t JOIN {table} AS r ON {on}")
+    params.update({f"b_{n}": [t.bucket for t in terms], f"s_{n}": [t.sign for t in terms],
+                   f"lo_{n}": [t.lo for t in terms], f"hi_{n}": [t.hi for t in terms]})
+    return (f"unnest(CAST(:b_{n} AS int[]), CAST(:s_{n} AS int[]), CAST(:lo_{n} AS bigint[]), "
+            f"CAST(:hi_{n} AS bigint[])) AS t(b, s, lo, hi) JOIN {table} AS r ON {on}")
 
 
-def _pieces_from(sqlite: bool) -> str:
-    if sqlite:
-        return ("(SELECT json_extract(value, '$[0]') AS p, json_extract(value, '$[1]') AS g, "
-                "json_extract(value, '$[2]') AS lo, json_extract(value, '$[3]') AS hi "
-                "FROM json_each(:pieces)) AS t")
-    return ("(SELECT (e->>0)::int AS p, (e->>1)::bigint AS g, (e->>2)::bigint AS lo, "
-            "(e->>3)::bigint AS hi FROM json_array_elements(CAST(:pieces AS json)) AS e) AS t")
-
-
-def _uses_from(sqlite: bool) -> str:
-    if sqlite:
-        return ("(SELECT json_extract(value, '$[0]') AS b, json_extract(value, '$[1]') AS s, "
-                "json_extract(value, '$[2]') AS p FROM json_each(:uses)) AS u")
-    return ("(SELECT (e->>0)::int AS b, (e->>1)::int AS s, (e->>2)::int AS p "
-            "FROM json_array_elements(CAST(:uses AS json)) AS e) AS u")
-
-
-def _branch(query: BucketQuery, table: str, column: str, grain: int, sqlite: bool,
-            params: dict[str, Any], direct: bool = False) -> str:
+def _branch(query: BucketQuery, table: str, column: str, n: int, terms: list[Term],
+            sqlite: bool, params: dict[str, Any]) -> str:
+    """Every row the terms of one grain read, with its bucket, group, currency and signed
+    figures (on SQLite also its SKU, for the unit conversion done in Python)."""
     raw = table == "usage_entries"
     key = "coalesce(r.api_key_id, '')" if raw else "r.api_key_id"
     model = "coalesce(k.model_id, r.sku)"
     group = {None: "NULL", "currency": "r.currency", "sku": "r.sku", "model": model,
              "api_key_id": key, "tag": _tag_value(query, raw, sqlite, params)}[query.group]
-    conditions = [f"t.g = {grain}", *_tag_conditions(query, raw, sqlite, params)]
+    conditions = _tag_conditions(query, raw, sqlite, params)
     wanted = query.filters
     for name, value, expression in (("currency", wanted.currency, "r.currency"),
                                     ("sku", wanted.sku, "r.sku"), ("model", wanted.model, model),
@@ -211,29 +202,22 @@ def _branch(query: BucketQuery, table: str, column: str, grain: int, sqlite: boo
         if value is not None:
             params[f"f_{name}"] = value
             conditions.append(f"{expression} = :f_{name}")
-    # PostgreSQL maps SKUs to models and unit types after summing (`_statement`); SQLite
-    # converts units in Python.
-    late = not sqlite and not direct and (query.unit_types or query.group == "model")
-    if late and query.group == "model":
-        group = "NULL"
-    convert = direct and query.unit_types
-    catalog = wanted.model is not None or convert or (
-        query.group == "model" and (sqlite or direct))
+    convert = query.unit_types and not sqlite
+    catalog = wanted.model is not None or convert or query.group == "model"
     join = " LEFT JOIN skus AS k ON k.sku = r.sku" if catalog else ""
-    sku = "r.sku" if late or (sqlite and query.unit_types) else "NULL"
+    sku = "r.sku" if sqlite and query.unit_types else "NULL"
+    amount = "r.amount"
     units = "r.units * coalesce(k.unit_type_per_unit, 1)" if convert else "r.units"
+    if any(t.sign < 0 for t in terms):  # a negation costs less than a multiplication
+        amount, units = (f"CASE WHEN t.s < 0 THEN -{figure} ELSE {figure} END"
+                         for figure in (amount, units))
     currency = "r.currency"
     if query.usd_like and query.group != "currency":
         currency = "CASE WHEN r.currency = 'DIEM' THEN 'DIEM' ELSE 'USD' END"
-    # PostgreSQL refuses a constant (NULL) in GROUP BY: only real expressions go there.
-    grouped = ", ".join(e for e in ("t.p", group, currency, sku) if e != "NULL")
-    return (
-        f"SELECT t.p AS p, {group} AS g, {currency} AS c, {sku} AS s, "
-        f"sum(r.amount) AS amount, sum({units}) AS units "
-        f"FROM {_pieces_from(sqlite)} JOIN {table} AS r ON r.account_id = :account "
-        f"AND r.{column} >= t.lo AND r.{column} < t.hi{join} "
-        f"WHERE {' AND '.join(conditions)} GROUP BY {grouped}"
-    )
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return (f"SELECT t.b AS b, {group} AS g, {currency} AS c, {sku} AS s, {amount} AS amount, "
+            f"{units} AS units FROM {_terms_from(terms, n, table, column, sqlite, params)}"
+            f"{join}{where}")
 
 
 def _tag_value(query: BucketQuery, raw: bool, sqlite: bool, params: dict[str, Any]) -> str:

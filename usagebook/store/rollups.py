@@ -1,5 +1,6 @@
-"""Analytics rollups (per UTC day, hour and quarter hour): the write side, called once per batch
-from `apply_projections` (SQLite; `store.write_postgresql` does the same in SQL).
+"""Analytics rollups (per UTC day, six hours, hour, half hour and quarter hour): the write side,
+called once per batch from `apply_projections` (SQLite; `store.write_postgresql` does the same
+in SQL).
 
 A batch's entries are summed in Python first, so each rollup row is written once per batch, then
 upserted as `x = x + excluded.x` in sorted key order: concurrent batches lock the rows they
@@ -18,11 +19,13 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from usagebook.store.rows import NewEntry, StoredEntry
+from usagebook.store.rows import StoredEntry
 from usagebook.store.tables.rollups import (
     rollup_day_currency,
     rollup_day_key,
     rollup_day_sku,
+    rollup_half_hour_key,
+    rollup_half_hour_sku,
     rollup_hour_currency,
     rollup_hour_key,
     rollup_hour_sku,
@@ -30,12 +33,16 @@ from usagebook.store.tables.rollups import (
     rollup_quarter_key,
     rollup_quarter_sku,
     rollup_quarter_tag,
+    rollup_six_hour_key,
+    rollup_six_hour_sku,
 )
 from usagebook.timeutil import MS_PER_DAY
 
 NO_KEY = ""  # the rollups' stand-in for usage without an API key
 Sums = dict[tuple[Any, ...], list[Decimal]]
+MS_PER_SIX_HOURS = 21_600_000
 MS_PER_HOUR = 3_600_000
+MS_PER_HALF_HOUR = 1_800_000
 MS_PER_QUARTER = 900_000
 
 
@@ -43,30 +50,34 @@ def day_ms_of(ts_ms: int) -> int:
     return ts_ms - ts_ms % MS_PER_DAY
 
 
-def _extra_sku(entry: NewEntry) -> tuple[str, ...]:
-    return (entry.sku,)
+def _extra_sku(_key: str, sku: str) -> tuple[str, ...]:
+    return (sku,)
 
 
-def _extra_key(entry: NewEntry) -> tuple[str, ...]:
-    return (entry.api_key_id or NO_KEY,)
+def _extra_key(key: str, _sku: str) -> tuple[str, ...]:
+    return (key,)
 
 
-def _extra_key_sku(entry: NewEntry) -> tuple[str, ...]:
-    return (entry.api_key_id or NO_KEY, entry.sku)
+def _extra_key_sku(key: str, sku: str) -> tuple[str, ...]:
+    return (key, sku)
 
 
-def _extra_none(_entry: NewEntry) -> tuple[str, ...]:
+def _extra_none(_key: str, _sku: str) -> tuple[str, ...]:
     return ()
 
 
-# (table, its bucket column and size in ms, the entry's extra key values, their columns)
+# (table, its bucket column and size in ms, the extra key values from (key, SKU), their columns)
 _ROLLUPS = (
     (rollup_day_currency, "day_ms", MS_PER_DAY, _extra_none, ()),
     (rollup_day_sku, "day_ms", MS_PER_DAY, _extra_sku, ("sku",)),
     (rollup_day_key, "day_ms", MS_PER_DAY, _extra_key, ("api_key_id",)),
+    (rollup_six_hour_sku, "six_hour_ms", MS_PER_SIX_HOURS, _extra_sku, ("sku",)),
+    (rollup_six_hour_key, "six_hour_ms", MS_PER_SIX_HOURS, _extra_key, ("api_key_id",)),
     (rollup_hour_currency, "hour_ms", MS_PER_HOUR, _extra_none, ()),
     (rollup_hour_sku, "hour_ms", MS_PER_HOUR, _extra_sku, ("sku",)),
     (rollup_hour_key, "hour_ms", MS_PER_HOUR, _extra_key_sku, ("api_key_id", "sku")),
+    (rollup_half_hour_sku, "half_hour_ms", MS_PER_HALF_HOUR, _extra_sku, ("sku",)),
+    (rollup_half_hour_key, "half_hour_ms", MS_PER_HALF_HOUR, _extra_key, ("api_key_id",)),
     (rollup_quarter_currency, "quarter_ms", MS_PER_QUARTER, _extra_none, ()),
     (rollup_quarter_sku, "quarter_ms", MS_PER_QUARTER, _extra_sku, ("sku",)),
     (rollup_quarter_key, "quarter_ms", MS_PER_QUARTER, _extra_key_sku, ("api_key_id", "sku")),
@@ -74,16 +85,24 @@ _ROLLUPS = (
 
 
 async def update_rollups(conn: AsyncConnection, stored: Sequence[StoredEntry]) -> None:
-    """Add the batch's entries to every rollup, in the caller's transaction."""
+    """Add the batch's entries to every rollup, in the caller's transaction. The batch is summed
+    once per quarter hour, currency, key and SKU, and every rollup from those sums (each grain
+    is a whole number of quarter hours), as `store.write_postgresql` does."""
+    fine: Sums = {}
+    for item in stored:
+        entry = item.entry
+        quarter = entry.ts_ms - entry.ts_ms % MS_PER_QUARTER  # Python's % floors, before 1970 too
+        key = (entry.account_id, quarter, entry.currency, entry.api_key_id or NO_KEY, entry.sku)
+        total = fine.setdefault(key, [Decimal(0), Decimal(0)])
+        total[0] += entry.amount
+        total[1] += entry.units
     for table, column, size, extra, extra_columns in _ROLLUPS:
         sums: Sums = {}
-        for item in stored:
-            entry = item.entry
-            start = entry.ts_ms - entry.ts_ms % size  # Python's % floors, before 1970 too
-            key = (entry.account_id, start, entry.currency, *extra(entry))
-            total = sums.setdefault(key, [Decimal(0), Decimal(0)])
-            total[0] += entry.amount
-            total[1] += entry.units
+        for (account, quarter, currency, api_key, sku), (amount, units) in fine.items():
+            rolled = (account, quarter - quarter % size, currency, *extra(api_key, sku))
+            total = sums.setdefault(rolled, [Decimal(0), Decimal(0)])
+            total[0] += amount
+            total[1] += units
         await _upsert(conn, table, (column, "currency", *extra_columns), sums)
     await _upsert(conn, rollup_quarter_tag, _TAG_COLUMNS, _tag_sums(stored))
 

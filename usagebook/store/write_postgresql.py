@@ -49,7 +49,8 @@ _FINE = (
     "sku, sum(amount) AS amount, sum(units) AS units FROM stored GROUP BY 1, 2, 3, 4, 5"
 )
 _GRAINS = {grain: f"(quarter_ms - (((quarter_ms % {size}) + {size}) % {size}))"
-           for grain, size in (("day", 86400000), ("hour", 3600000))} | {"quarter": "quarter_ms"}
+           for grain, size in (("day", 86400000), ("six_hour", 21600000), ("hour", 3600000),
+                               ("half_hour", 1800000))} | {"quarter": "quarter_ms"}
 # Each rollup's extra key columns and the values that fill them from `fine`.
 _DIMENSIONS = {
     "currency": ((), ()),
@@ -73,11 +74,14 @@ def _rollup(grain: str, dimension: str) -> str:
     )
 
 
-# (CTE name, grain, dimension): the day rollups, then per hour and per quarter hour.
+# (CTE name, grain, dimension): the day rollups, per hour and per quarter hour, then the six-hour
+# and half-hour ones (revision 0014; their key rollups without the SKU, as the day's).
 _ROLLUPS = (
     ("by_currency", "day", "currency"), ("by_sku", "day", "sku"), ("by_key", "day", "key"),
     *((f"{grain}_{dimension}", grain, "key_sku" if dimension == "key" else dimension)
       for grain in ("hour", "quarter") for dimension in ("currency", "sku", "key")),
+    *((f"{grain}_{dimension}", grain, dimension)
+      for grain in ("six_hour", "half_hour") for dimension in ("sku", "key")),
 )
 _ROLLUP_CTES = "".join(f", {name} AS (\n    {_rollup(grain, dimension)}\n)"
                        for name, grain, dimension in _ROLLUPS)

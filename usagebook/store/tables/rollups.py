@@ -1,4 +1,5 @@
-"""Analytics rollups: the entries' sums per day, hour and quarter hour, by dimension."""
+"""Analytics rollups: the entries' sums per day, six hours, hour, half hour and quarter hour, by
+dimension."""
 
 from __future__ import annotations
 
@@ -78,6 +79,19 @@ rollup_quarter_currency = _grain_rollup("rollup_quarter_currency", "quarter_ms")
 rollup_quarter_sku = _grain_rollup("rollup_quarter_sku", "quarter_ms",
                                    Column("sku", String(200), primary_key=True))
 rollup_quarter_key = _grain_rollup("rollup_quarter_key", "quarter_ms", *_key_columns())
+
+# --- Six-hour and half-hour rollups (revision 0014) ---------------------------------------------
+# The edge between a UTC midnight and a local one is a few of these rows, where hours and quarters
+# took many: a Kolkata midnight (18:30 UTC) is six hours from 18:00 less a half hour. The key
+# rollups here are without the SKU, like rollup_day_key (spend per key, not units).
+rollup_six_hour_sku = _grain_rollup("rollup_six_hour_sku", "six_hour_ms",
+                                    Column("sku", String(200), primary_key=True))
+rollup_six_hour_key = _grain_rollup("rollup_six_hour_key", "six_hour_ms",
+                                    Column("api_key_id", String(40), primary_key=True))
+rollup_half_hour_sku = _grain_rollup("rollup_half_hour_sku", "half_hour_ms",
+                                     Column("sku", String(200), primary_key=True))
+rollup_half_hour_key = _grain_rollup("rollup_half_hour_key", "half_hour_ms",
+                                     Column("api_key_id", String(40), primary_key=True))
 
 # Per quarter hour, tag key and value, currency and SKU (revision 0009): an entry with n tags
 # adds to n rows. Entries without a key's tag have no row for it (the `null` group is the rest).
