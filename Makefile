@@ -60,4 +60,5 @@ fmt: install ## Format the code with ruff
 	$(BIN)/ruff check --fix usagebook tests bench
 
 bench: install ## Run the benchmarks on PostgreSQL (figures go to docs/performance.md)
+	bench/install-tools
 	@for script in bench/*.py; do case $$script in */_*|*/dataset.py) ;; *) echo "== $$script"; $(BIN)/python -m bench.$$(basename $$script .py) || exit 1;; esac; done

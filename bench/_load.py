@@ -38,11 +38,20 @@ class Load:
         return self.requests / self.seconds
 
 
+INSTALL = "bench/install-tools installs it (make bench runs it)"
+
+
 def require_wrk() -> str:
     found = shutil.which("wrk")
     if found is None:
-        raise SystemExit("bench/hotpath.py needs wrk: apt-get install wrk")
+        raise SystemExit(f"FAILED: bench/hotpath.py needs wrk: {INSTALL}")
     return found
+
+
+def require_py_spy() -> Path:
+    if not PY_SPY.exists():
+        raise SystemExit(f"FAILED: bench/hotpath.py needs py-spy in .venv: {INSTALL}")
+    return PY_SPY
 
 
 def process_tree(pid: int) -> list[int]:
@@ -105,7 +114,8 @@ def profile(pid: int, seconds: float, out: Path) -> list[tuple[str, float]]:
     """py-spy samples of one process for `seconds` (call while it is under load); returns the
     top frames by own time, as (frame, share of samples)."""
     raw = out.with_suffix(".txt")
-    subprocess.run([str(PY_SPY), "record", "--pid", str(pid), "--duration", f"{seconds:g}",
+    subprocess.run([str(require_py_spy()), "record", "--pid", str(pid),
+                    "--duration", f"{seconds:g}",
                     "--rate", "200", "--format", "raw", "--output", str(raw), "--nonblocking"],
                    capture_output=True, check=True, timeout=seconds + 60)
     return top_frames(raw.read_text())

@@ -16,6 +16,7 @@ one for latency): the key by its hash with the account's allocation, balance row
 DIEM row in one read-only transaction; the keyset page; the history keyset page. With
 profiling on, py-spy samples one worker under load per endpoint (top own-time frames).
 Results go to bench/results/hotpath.json and docs/performance.md ("The read hot path").
+Needs wrk and py-spy: `bench/install-tools` installs them (`make bench` runs it).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from bench._load import (
     load_average,
     process_tree,
     profile,
+    require_py_spy,
+    require_wrk,
     run_wrk,
     tree_cpu,
     wait_quiet,
@@ -62,6 +65,9 @@ def main() -> None:
     entries = entries_option(sys.argv, default=1_000_000)
     seconds = float(_option("--seconds", "5"))
     backends = _option("--backend", "both")
+    require_wrk()  # before minutes of building data, not after
+    if "--no-profile" not in sys.argv:
+        require_py_spy()
     dataset = ensure_bench_account(entries=entries)
     asyncio.run(ensure_balances(dataset.database_url, dataset))
     results: dict[str, Any] = {"entries": entries, "seconds": seconds, "clients": CLIENTS,
