@@ -3,7 +3,8 @@ pages, CLI export), so one entry gives the same bytes everywhere.
 
 This is the reference. PostgreSQL's CSV export states the same rules in SQL, for speed
 (`store.export`); tests/store/test_copy_cells.py holds every export, on both databases, to
-exactly the bytes written here.
+exactly the bytes written here. So do the CSV pages of the API, whose rows both databases write
+(`store.entry_text`; tests/store/test_entry_text.py).
 
 - UTF-8, `\\n` line endings, a header row;
 - null and empty text are both an unquoted empty cell;
@@ -77,5 +78,10 @@ def entry_row(entry: EntryRow) -> str:
     ) + "\n"
 
 
-def entries_csv(entries: Iterable[EntryRow]) -> str:
+def entries_csv(entries: Iterable[EntryRow], texts: list[str] | None = None) -> str:
+    """The CSV of a page: its rows as the database wrote them (`EntryText.CSV`, held to
+    `entry_row` by tests/store/test_entry_text.py) when `texts` holds them, or else `entries`
+    formatted here."""
+    if texts is not None:
+        return HEADER + "".join(texts)
     return HEADER + "".join(entry_row(entry) for entry in entries)

@@ -1,5 +1,9 @@
 """A ledger entry in the contract's JSON shape, one shape everywhere: API pages, usage-history
-pages, recording answers and the CLI's JSON-lines export."""
+pages, recording answers and the CLI's JSON-lines export.
+
+This is the reference. The usual API pages have their entries written by the database instead
+(`store.entry_text` restates this shape in SQL, for speed); tests/store/test_entry_text.py holds
+those pages, on both databases, to exactly the bytes written here."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any
 import orjson
 
 from usagebook.api.exact_json import exact
-from usagebook.ledger.records import EntryFields
+from usagebook.ledger.records import EntryFields, EntryRow
 from usagebook.timeutil import format_ms
 
 _PRICE_TEXT: dict[Decimal, orjson.Fragment] = {}
@@ -23,6 +27,15 @@ def _price(value: Decimal) -> orjson.Fragment:
         if len(_PRICE_TEXT) < 4096:
             _PRICE_TEXT[value] = text
     return text
+
+
+def entries_json(entries: list[EntryRow], texts: list[str] | None) -> Any:
+    """A page's entries as the JSON array of their wire objects: `texts` as the database wrote
+    them (`EntryText.JSON`, held to `entry_to_wire` by tests/store/test_entry_text.py), or else
+    `entries` formatted here."""
+    if texts is not None:
+        return orjson.Fragment("[" + ",".join(texts) + "]")
+    return [entry_to_wire(entry) for entry in entries]
 
 
 def entry_to_wire(entry: EntryFields) -> dict[str, Any]:

@@ -11,12 +11,13 @@ from starlette.responses import Response
 
 from usagebook.api import entry_csv
 from usagebook.api.deps import AdminCaller, DatabaseDep, SettingsDep
-from usagebook.api.entry_json import entry_to_wire
+from usagebook.api.entry_json import entries_json
 from usagebook.api.exact_json import ExactJSONResponse
 from usagebook.api.field_names import wire_names
 from usagebook.api.ignored_params import QUERY_PREFIXES
 from usagebook.api.negotiation import CSV, choose_media_type
 from usagebook.api.schemas import StoredCurrency, UsageEntry, error_responses
+from usagebook.api.usage import TEXT_OF
 from usagebook.api.usage_params import iso_date_time_text, whole_number_text
 from usagebook.errors import ProblemCollector
 from usagebook.ledger.cursors import MAX_TAG_FILTERS
@@ -96,14 +97,14 @@ async def get_usage_history(
     problems.raise_if_any()
     query = HistoryQuery(caller.account_id, cursor, currency, startTimestamp, endTimestamp,
                          pageSize, tags)
-    page = await walk_history(database, query, settings.secret_key)
+    page = await walk_history(database, query, settings.secret_key, TEXT_OF[media_type])
     if media_type == CSV:
         headers = {"Content-Disposition": f"attachment; filename={_csv_file_name()}"}
         if page.next_cursor is not None:
             headers["x-next-cursor"] = page.next_cursor
-        return Response(entry_csv.entries_csv(page.entries), headers=headers,
+        return Response(entry_csv.entries_csv(page.entries, page.texts), headers=headers,
                         media_type="text/csv; charset=utf-8")
-    body = {"data": [entry_to_wire(entry) for entry in page.entries],
+    body = {"data": entries_json(page.entries, page.texts),
             "nextCursor": page.next_cursor}
     return ExactJSONResponse(body)
 

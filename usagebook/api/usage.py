@@ -11,10 +11,10 @@ from starlette.responses import Response
 
 from usagebook.api import entry_csv
 from usagebook.api.deps import AdminCaller, DatabaseDep
-from usagebook.api.entry_json import entry_to_wire
+from usagebook.api.entry_json import entries_json
 from usagebook.api.exact_json import ExactJSONResponse
 from usagebook.api.field_names import wire_names
-from usagebook.api.negotiation import CSV, choose_media_type
+from usagebook.api.negotiation import CSV, JSON, choose_media_type
 from usagebook.api.schemas import UsagePage, error_responses
 from usagebook.api.usage_params import (
     ApiKeyIdParam,
@@ -27,6 +27,7 @@ from usagebook.api.usage_params import (
     StartDateParam,
     usage_query,
 )
+from usagebook.ledger.records import EntryText
 from usagebook.ledger.usage import list_usage
 
 # Venice's published schema for /billing/usage requires this exact text; clients may check it.
@@ -36,6 +37,9 @@ VENICE_USAGE_WARNING = (
 )
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
+# The entries' wire text the database writes for each media type (restating entry_json and
+# entry_csv in SQL: store.entry_text).
+TEXT_OF = {JSON: EntryText.JSON, CSV: EntryText.CSV}
 
 CSV_CONTENT = {"text/csv": {"schema": {"type": "string"}}}
 PAGINATION_HEADERS = {
@@ -78,7 +82,7 @@ async def get_usage(
     query = usage_query(caller.account_id, currency=currency, start_date=startDate,
                         end_date=endDate, limit=limit, page=page, sort_order=sortOrder,
                         api_key_id=apiKeyId, model_id=modelId)
-    result = await list_usage(database, query)
+    result = await list_usage(database, query, TEXT_OF[media_type])
     headers = {
         "x-pagination-limit": str(result.limit),
         "x-pagination-page": str(result.page),
@@ -87,11 +91,11 @@ async def get_usage(
     }
     if media_type == CSV:
         headers["Content-Disposition"] = "attachment; filename=billing_usage.csv"
-        return Response(entry_csv.entries_csv(result.entries), headers=headers,
+        return Response(entry_csv.entries_csv(result.entries, result.texts), headers=headers,
                         media_type="text/csv; charset=utf-8")
     body = {
         "warningMessage": VENICE_USAGE_WARNING,
-        "data": [entry_to_wire(entry) for entry in result.entries],
+        "data": entries_json(result.entries, result.texts),
         "pagination": {"limit": result.limit, "page": _exact_int(result.page),
                        "total": result.total, "totalPages": result.total_pages},
     }

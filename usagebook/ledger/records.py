@@ -7,10 +7,11 @@ above the ledger imports `usagebook.store`.
 """
 
 from usagebook.store.engine import Database
+from usagebook.store.entry_text import EntryText
 from usagebook.store.limits import AccountLimits
 from usagebook.store.outbox import DeliveryRow, EventRow
 from usagebook.store.rows import EntryFields, EntryRow, KeyRow
 from usagebook.store.webhooks import EndpointRow
 
 __all__ = ["AccountLimits", "Database", "DeliveryRow", "EndpointRow", "EntryFields", "EntryRow",
-           "EventRow", "KeyRow"]
+           "EntryText", "EventRow", "KeyRow"]

@@ -12,6 +12,7 @@ from usagebook.store import entries as store
 from usagebook.store import pages, paging, skus
 from usagebook.store.engine import Database
 from usagebook.store.entries import EntryFilter
+from usagebook.store.entry_text import EntryText
 from usagebook.store.rows import EntryRow
 from usagebook.timeutil import parse_date_time, to_ms
 
@@ -84,16 +85,20 @@ class UsagePage:
     total: int
     limit: int
     page: int
+    # The entries as the wire text asked for, when the database wrote it (then `entries` is
+    # empty); None when they are in `entries`.
+    texts: list[str] | None = None
 
     @property
     def total_pages(self) -> int:
         return -(-self.total // self.limit)
 
 
-async def list_usage(db: Database, query: UsageQuery) -> UsagePage:
+async def list_usage(db: Database, query: UsageQuery, text: EntryText | None = None) -> UsagePage:
     """A page and the exact total, at a cost that does not grow with the page number or the
     account's size: the total sums count buckets, and a deep page skips whole buckets before
-    a short OFFSET (see `usagebook.store.paging`). Both read one snapshot."""
+    a short OFFSET (see `usagebook.store.paging`). Both read one snapshot. With `text`, the
+    usual request comes back as the entries' wire text (`UsagePage.texts`)."""
     query.validate()
     where = query.entry_filter()
     if query.model_id is not None:
@@ -104,6 +109,10 @@ async def list_usage(db: Database, query: UsageQuery) -> UsagePage:
     offset = (query.page - 1) * query.limit
     if offset <= DIRECT_OFFSET and pages.handles(where) and (db.has_reader or not db.is_sqlite):
         # The usual request (the first pages): total and page in one statement.
+        if text is not None:
+            total, texts = await db.retrying(lambda d: pages.page_text_with_total(
+                d, where, text, descending=query.descending, limit=query.limit, offset=offset))
+            return UsagePage([], total, query.limit, query.page, texts)
         total, first = await db.retrying(lambda d: pages.page_with_total(
             d, where, descending=query.descending, limit=query.limit, offset=offset))
         return UsagePage(entries=first, total=total, limit=query.limit, page=query.page)

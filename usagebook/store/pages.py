@@ -12,17 +12,22 @@ inside one read transaction (`store.reader`).
 The plans stay the index walks `store.entries` gets: a keyset or short OFFSET over
 (account_id[, currency], ts_ms, id), and count buckets summed by primary key; with
 `plan_cache_mode = force_custom_plan` (see `store.engine`) each run is planned for its values.
+
+A page can also be read as its entries' wire text (`store.entry_text`): the same statements,
+the text written by the database for the page's rows only, so no Python object is built per
+entry.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from usagebook.money import from_nanos
 from usagebook.store.engine import Database
 from usagebook.store.entries import ENTRY_COLUMNS, EntryFilter
+from usagebook.store.entry_text import EntryText
 from usagebook.store.paging import Cut, cut_range
 from usagebook.store.rows import EntryRow
 from usagebook.store.types import Money
@@ -30,6 +35,7 @@ from usagebook.store.types import Money
 _COLUMNS = ", ".join(column.name for column in ENTRY_COLUMNS)  # EntryRow's fields, in order
 # Money columns are whole nano-units on SQLite.
 _MONEY = tuple(i for i, column in enumerate(ENTRY_COLUMNS) if isinstance(column.type, Money))
+T = TypeVar("T")
 
 
 class _Params:
@@ -98,9 +104,9 @@ def _total(where: EntryFilter, cut: Cut | None, p: _Params) -> str:
 
 
 def _page_sql(where: EntryFilter, descending: bool, limit: int, offset: int,
-              p: _Params) -> str:
+              p: _Params, columns: str = _COLUMNS) -> str:
     order = "ts_ms DESC, id DESC" if descending else "ts_ms, id"
-    return (f"SELECT {_COLUMNS} FROM usage_entries "
+    return (f"SELECT {columns} FROM usage_entries "
             f"WHERE {_where(where, p, where.start_ms, where.end_ms)} "
             f"ORDER BY {order} LIMIT {p(limit)} OFFSET {p(offset)}")
 
@@ -110,32 +116,53 @@ async def page_with_total(
 ) -> tuple[int, list[EntryRow]]:
     """The exact total of `where` and one page of it (ledger order or its reverse), read on
     one snapshot in one statement (PostgreSQL) or one hand-off (SQLite)."""
-    cut = cut_range(where)
     if db.is_sqlite:
-        return await db.call_reader(_sqlite_page, where, cut, descending, limit, offset)
-    p = _Params("$")
-    total = _total(where, cut, p)
-    page = _page_sql(where, descending, limit, offset, p)
-    order = "p.ts_ms DESC, p.id DESC" if descending else "p.ts_ms, p.id"
-    sql = (f"SELECT t.total, p.* FROM (SELECT {total} AS total) t "
-           f"LEFT JOIN LATERAL ({page}) p ON true ORDER BY {order}")
-    records = await db.fetch(sql, *p.values)
+        return await db.call_reader(_sqlite_page, where, descending, limit, offset, _COLUMNS,
+                                    _sqlite_entry)
+    records = await _page_records(db, where, descending, limit, offset, "p.*")
     rows = [EntryRow(*record[1:]) for record in records if record[1] is not None]
     return int(records[0][0]), rows
 
 
-def _sqlite_page(connection: sqlite3.Connection, where: EntryFilter, cut: Cut | None,
-                 descending: bool, limit: int, offset: int) -> tuple[int, list[EntryRow]]:
+async def page_text_with_total(
+    db: Database, where: EntryFilter, text: EntryText, *, descending: bool, limit: int,
+    offset: int,
+) -> tuple[int, list[str]]:
+    """As `page_with_total`, the page's entries as their wire `text`."""
+    expression = text.sql(db.dialect)
+    if db.is_sqlite:
+        return await db.call_reader(_sqlite_page, where, descending, limit, offset, expression,
+                                    _first)
+    records = await _page_records(db, where, descending, limit, offset, f"p.id, {expression}")
+    return int(records[0][0]), [record[2] for record in records if record[1] is not None]
+
+
+async def _page_records(db: Database, where: EntryFilter, descending: bool, limit: int,
+                        offset: int, columns: str) -> list[Any]:
+    # The page's columns are read outside the LATERAL page, so the OFFSET's rows are skipped
+    # before any text is written for them; a page past the end is one row of NULLs.
+    p = _Params("$")
+    total = _total(where, cut_range(where), p)
+    page = _page_sql(where, descending, limit, offset, p)
+    order = "p.ts_ms DESC, p.id DESC" if descending else "p.ts_ms, p.id"
+    sql = (f"SELECT t.total, {columns} FROM (SELECT {total} AS total) t "
+           f"LEFT JOIN LATERAL ({page}) p ON true ORDER BY {order}")
+    return await db.fetch(sql, *p.values)
+
+
+def _sqlite_page(connection: sqlite3.Connection, where: EntryFilter, descending: bool,
+                 limit: int, offset: int, columns: str,
+                 convert: Callable[[Any], T]) -> tuple[int, list[T]]:
     counting, paging = _Params("?"), _Params("?")
-    total_sql = f"SELECT {_total(where, cut, counting)}"
-    page_sql = _page_sql(where, descending, limit, offset, paging)
+    total_sql = f"SELECT {_total(where, cut_range(where), counting)}"
+    page_sql = _page_sql(where, descending, limit, offset, paging, columns)
     connection.execute("BEGIN")
     try:
         total = int(connection.execute(total_sql, counting.values).fetchone()[0] or 0)
         found = connection.execute(page_sql, paging.values).fetchall() if offset < total else []
     finally:
         connection.execute("COMMIT")
-    return total, [_sqlite_entry(row) for row in found]
+    return total, [convert(row) for row in found]
 
 
 def _sqlite_entry(row: tuple[Any, ...]) -> EntryRow:
@@ -145,6 +172,10 @@ def _sqlite_entry(row: tuple[Any, ...]) -> EntryRow:
     return EntryRow(*values)
 
 
+def _first(row: tuple[Any, ...]) -> Any:
+    return row[0]
+
+
 async def history_page(
     db: Database, where: EntryFilter, *, after: tuple[int, int] | None, max_id: int | None,
     limit: int,
@@ -152,23 +183,61 @@ async def history_page(
     """Up to `limit` entries strictly after `after` = (ts_ms, id) in ledger order, none with an
     id above `max_id`; with `max_id` None (a walk's first page), the bound is the highest id
     visible to this same statement. Returns (the bound, the entries)."""
-    build: Callable[[_Params], str] = lambda p: _history_sql(where, after, max_id, limit, p)  # noqa: E731
     if db.is_sqlite:
-        return await db.call_reader(_sqlite_history, build)
+        return await _history(db, where, after, max_id, limit, _COLUMNS, _sqlite_history_entry)
+    return await _history(db, where, after, max_id, limit, _COLUMNS, _history_entry)
+
+
+class TextRow(NamedTuple):
+    """An entry's place in ledger order and its wire text."""
+
+    ts_ms: int
+    id: int
+    text: str
+
+
+async def history_text_page(
+    db: Database, where: EntryFilter, text: EntryText, *, after: tuple[int, int] | None,
+    max_id: int | None, limit: int,
+) -> tuple[int, list[TextRow]]:
+    """As `history_page`, the entries as their wire `text`."""
+    columns = f"ts_ms, id, {text.sql(db.dialect)}"
+    return await _history(db, where, after, max_id, limit, columns, _text_row)
+
+
+async def _history(db: Database, where: EntryFilter, after: tuple[int, int] | None,
+                   max_id: int | None, limit: int, columns: str,
+                   convert: Callable[[Any], T]) -> tuple[int, list[T]]:
+    build: Callable[[_Params], str] = lambda p: _history_sql(  # noqa: E731
+        where, after, max_id, limit, p, columns)
+    if db.is_sqlite:
+        return await db.call_reader(_sqlite_history, build, convert)
     p = _Params("$")
     records = await db.fetch(build(p), *p.values)
     if not records:
         return (max_id if max_id is not None else await _top_id(db)), []
-    return int(records[0][0]), [EntryRow(*record[1:]) for record in records]
+    return int(records[0][0]), [convert(record) for record in records]
+
+
+def _history_entry(record: Any) -> EntryRow:
+    return EntryRow(*record[1:])
+
+
+def _sqlite_history_entry(row: tuple[Any, ...]) -> EntryRow:
+    return _sqlite_entry(row[1:])
+
+
+def _text_row(row: Any) -> TextRow:
+    return TextRow(row[1], row[2], row[3])
 
 
 def _history_sql(where: EntryFilter, after: tuple[int, int] | None, max_id: int | None,
-                 limit: int, p: _Params) -> str:
+                 limit: int, p: _Params, columns: str) -> str:
     if max_id is None:
         shown = bound = "(SELECT coalesce(max(id), 0) FROM usage_entries)"
     else:
         shown, bound = f"CAST({p(max_id)} AS BIGINT)", p(max_id)
-    sql = (f"SELECT {shown} AS top, {_COLUMNS} FROM usage_entries "
+    sql = (f"SELECT {shown} AS top, {columns} FROM usage_entries "
            f"WHERE {_where(where, p, where.start_ms, where.end_ms)} AND id <= {bound}")
     if after is not None:
         sql += f" AND (ts_ms, id) > ({p(after[0])}, {p(after[1])})"
@@ -180,8 +249,8 @@ async def _top_id(db: Database) -> int:
     return int(records[0][0])
 
 
-def _sqlite_history(connection: sqlite3.Connection,
-                    build: Callable[[_Params], str]) -> tuple[int, list[EntryRow]]:
+def _sqlite_history(connection: sqlite3.Connection, build: Callable[[_Params], str],
+                    convert: Callable[[Any], T]) -> tuple[int, list[T]]:
     p = _Params("?")
     sql = build(p)
     connection.execute("BEGIN")
@@ -191,4 +260,4 @@ def _sqlite_history(connection: sqlite3.Connection,
             "SELECT coalesce(max(id), 0) FROM usage_entries").fetchone()[0]
     finally:
         connection.execute("COMMIT")
-    return int(top), [_sqlite_entry(row[1:]) for row in found]
+    return int(top), [convert(row) for row in found]
