@@ -56,8 +56,9 @@ def render(results: dict[str, Any]) -> str:
         f"Command: `.venv/bin/python -m bench.hotpath --entries {results['entries']} "
         f"--seconds {results['seconds']:g}` ({results['measured']}); wrk, "
         f"{results['clients']} keep-alive connections (c8) or one (c1), "
-        f"{results['seconds']:g} s per case, every case in the same run; load average at the "
-        f"end {results['load']:.1f} on 2 cores shared with other work.",
+        f"{results['seconds']:g} s per case, every case in the same run; raw: the mean of a "
+        f"run right before and right after the workers-2 cases (both in brackets); load average "
+        f"at the end {results['load']:.1f} on 2 cores shared with other work.",
         "",
     ]
     for backend in ("postgresql", "sqlite"):
@@ -85,9 +86,11 @@ def _backend_table(backend: str, found: dict[str, Any]) -> list[str]:
         run = found["trivial"][workers]
         lines.append(f"| trivial endpoint c8 ({workers}) | | "
                      f"{run['requests'] / run['seconds']:,.0f} req/s | {run['cpu_ms']:.2f} ms |")
+    runs = found.get("raw runs", [])
     for name, value in found["raw"].items():
         unit = "ms" if name.endswith("c1") else "req/s"
-        lines.append(f"| raw: {name} | | {value:,.2f} {unit} | |")
+        spread = " (" + " / ".join(f"{run[name]:,.2f}" for run in runs) + ")" if runs else ""
+        lines.append(f"| raw: {name} | | {value:,.2f} {unit}{spread} | |")
     lines += ["", "| ratio (workers 2) | value | target |", "|---|---:|---|"]
     for name, value in ratios(found).items():
         lines.append(f"| {name} | {value:.2f} | {_met(name, value, backend)} |")

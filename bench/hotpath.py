@@ -11,9 +11,10 @@ uvicorn settings:
 - GET /billing/balance: throughput with 8 clients, server CPU per request;
 - GET /billing/usage page 1 (limit 200): single-client latency as JSON and CSV, throughput;
 - GET /billing/usage-history continuation pages of 500: single-client latency, JSON and CSV;
-and, in the same run, the raw statements (asyncpg with 8 connections / sqlite3 with 8 threads;
-one for latency): the key by its hash with the account's allocation, balance rows and today's
-DIEM row in one read-only transaction; the keyset page; the history keyset page. With
+and, right before and right after the workers-2 cases (their mean is compared with them), the
+raw statements (asyncpg with 8 connections / sqlite3 with 8 threads; one for latency): the key
+by its hash with the account's allocation, balance rows and today's DIEM row in one read-only
+transaction; the keyset page; the history keyset page. With
 profiling on, py-spy samples one worker under load per endpoint (top own-time frames).
 Results go to bench/results/hotpath.json and docs/performance.md ("The read hot path").
 Needs wrk and py-spy: `bench/install-tools` installs them (`make bench` runs it).
@@ -90,13 +91,16 @@ def main() -> None:
 def _measure_backend(dataset: BenchDataset, backend: str, url: str, seconds: float,
                      profiling: bool) -> dict[str, Any]:
     auth = {"Authorization": f"Bearer {dataset.admin_key}"}
-    found: dict[str, Any] = {"trivial": {}, "usagebook": {}, "profiles": {}}
+    found: dict[str, Any] = {"trivial": {}, "usagebook": {}, "profiles": {}, "raw runs": []}
     for workers in (1, 2):
         with _trivial(workers) as (base, pid):
             found["trivial"][f"w{workers}"] = run_wrk(
                 base + "/ping", connections=CLIENTS, seconds=seconds, headers={},
                 server_pid=pid).__dict__
         wait_quiet()
+        if workers == 2:  # the raw statements right before and right after the cases they
+            # are compared with: the others' load moves a lot within minutes
+            found["raw runs"].append(_raw.measure(backend, url, dataset, seconds, CLIENTS))
         with _usagebook(dataset, url, workers) as (base, pid):
             history = _history_cursor_url(base, auth)
             cases = {"balance": (BALANCE, {}), "page": (PAGE, {}),
@@ -108,14 +112,17 @@ def _measure_backend(dataset: BenchDataset, backend: str, url: str, seconds: flo
                     runs[f"{name} c{clients}"] = run_wrk(
                         base + path, connections=clients, seconds=seconds,
                         headers={**auth, **extra}, server_pid=pid).__dict__
+            found["usagebook"][f"w{workers}"] = runs
+            if workers == 2:
+                found["raw runs"].append(_raw.measure(backend, url, dataset, seconds, CLIENTS))
             if profiling and workers == 2:
                 for name in ("balance", "page", "history"):
                     path, extra = cases[name]
                     found["profiles"][name] = _profiled(base + path, {**auth, **extra}, pid,
                                                         backend, name)
-            found["usagebook"][f"w{workers}"] = runs
         wait_quiet()
-    found["raw"] = _raw.measure(backend, url, dataset, seconds, CLIENTS)
+    before, after = found["raw runs"]
+    found["raw"] = {case: (before[case] + after[case]) / 2 for case in before}
     return found
 
 
