@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from usagebook.api.authorize_wire import AuthorizeBody, parse_authorize
+from usagebook.api.authorize_wire import AUTHORIZE_FIELDS, AuthorizeBody, parse_authorize
 from usagebook.api.client_address import address_of
 from usagebook.api.deps import DatabaseDep, Limiter, Refusals
 from usagebook.api.exact_json import ExactJSONResponse
+from usagebook.api.field_names import wire_names
 from usagebook.api.recording import Operator, json_body
 from usagebook.api.schemas import ExactNumber, StoredCurrency, Timestamp, error_responses
 from usagebook.errors import NotAuthenticated
@@ -51,6 +52,7 @@ _REQUEST_BODY = {
     responses={200: {"model": HoldAnswer},
                **error_responses(400, 401, 402, 409, 413, 429, 500, 503)},
 )
+@wire_names(AUTHORIZE_FIELDS)
 async def authorize_call(
     _: Operator,
     request: Request,

@@ -30,6 +30,9 @@ from usagebook.money import NotExact, parse_decimal
 from usagebook.plain_errors import add_errors
 from usagebook.strict_model import StrictInput
 
+# The wire names of the ledger's field names in the route's errors (api.field_names).
+AUTHORIZE_FIELDS = {"api_key_id": "apiKeyId"}
+
 
 def _positive(limit: Decimal, kind: str) -> Any:
     def check(value: Any) -> Decimal:
@@ -78,10 +81,10 @@ class Estimate(StrictInput):
 
     def to_domain(self) -> domain.Estimate:
         if self.items is not None:
-            lines = tuple(domain.EstimateLine(item.sku, item.units) for item in self.items)
-            return domain.Estimate(lines=lines, itemized=True)
+            items = tuple(domain.EstimateItem(item.sku, item.units) for item in self.items)
+            return domain.Estimate(items=items, itemized=True)
         if self.sku is not None and self.units is not None:
-            return domain.Estimate(lines=(domain.EstimateLine(self.sku, self.units),))
+            return domain.Estimate(items=(domain.EstimateItem(self.sku, self.units),))
         return domain.Estimate(amount=self.amount)
 
 

@@ -16,8 +16,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from usagebook.api.body import read_json
 from usagebook.api.deps import DatabaseDep, SettingsDep
 from usagebook.api.entry_json import entry_to_wire
-from usagebook.api.event_wire import UsageEvent, parse_batch
+from usagebook.api.event_wire import WIRE_NAMES, UsageEvent, parse_batch
 from usagebook.api.exact_json import ExactJSONResponse
+from usagebook.api.field_names import wire_names
 from usagebook.api.schemas import UsageEntry, error_responses
 from usagebook.errors import NotAuthenticated, ProblemCollector
 from usagebook.ledger.events import MAX_EVENTS
@@ -94,6 +95,7 @@ _REQUEST_BODY = {
     openapi_extra={"requestBody": _REQUEST_BODY},
     responses={200: {"model": RecordAnswer}, **error_responses(400, 401, 413, 500, 503)},
 )
+@wire_names(WIRE_NAMES)
 async def record_events(_: Operator, request: Request, database: DatabaseDep) -> ExactJSONResponse:
     body = await json_body(request)
     results = await record_body(database, body)

@@ -13,6 +13,7 @@ from typing import Annotated, BinaryIO
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+from usagebook.api.event_wire import WIRE_NAMES
 from usagebook.api.export import export_entries
 from usagebook.cli import importer
 from usagebook.cli.common import DatabaseUrl, JsonFlag, emit, err, fail, run, settings_for
@@ -42,7 +43,8 @@ def import_command(
                   disable=as_json or not err.is_terminal) as bar:
         task = bar.add_task(f"Importing {file.name}", total=total)
         report = run(settings_for(database_url), lambda db: importer.import_file(
-            db, job, progress=lambda done: bar.update(task, completed=done)))
+            db, job, progress=lambda done: bar.update(task, completed=done)),
+            names=WIRE_NAMES)  # the file's lines spell events as the endpoint does
     payload = {"file": str(file), "recorded": report.recorded, "duplicate": report.duplicate,
                "conflict": report.conflict, "lines": report.lines,
                "resumedFromLine": report.resumed_from_line,

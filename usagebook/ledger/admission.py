@@ -10,7 +10,7 @@ Guarantees, for any number of concurrent calls on any number of processes:
   no two grants can both count on the same room;
 - spend and balances come from the ledger's projections (kept in the transaction that stores
   the entries), holds from their rows, the key's state from its row: nothing is cached;
-- a requestId makes a call idempotent per key: the same estimate gets the original hold back
+- a request_id makes a call idempotent per key: the same estimate gets the original hold back
   (settled or expired included), another estimate a Conflict.
 Recording settles holds (`ledger.recording`); the only spend beyond a limit is recorded cost
 above what holds authorized, which is counted as overspend.
@@ -110,10 +110,10 @@ async def authorize(
 ) -> Grant:
     """Grant a hold for the request's estimate or raise: InvalidInput (unknown key id or SKU),
     NotAuthenticated (a revoked, expired or unknown key), RateLimited (noted in `refusals`),
-    Conflict (a requestId repeated with another estimate), PaymentRequired (a limit or the
+    Conflict (a request_id repeated with another estimate), PaymentRequired (a limit or the
     balance)."""
     now = at_ms if at_ms is not None else now_ms()
-    skus = tuple(sorted({line.sku for line in request.estimate.lines}))
+    skus = tuple(sorted({item.sku for item in request.estimate.items}))
     limited: RateLimited | None = None
     async with store.transaction(db) as tx:
         key = await _lock_key(tx, request, skus)
@@ -134,7 +134,7 @@ async def authorize(
 
 async def _grant(tx: AdmissionTransaction, key: LockedKey, request: AuthorizeRequest,
                  skus: tuple[str, ...], now: int) -> Grant:
-    """Decide under the lock and insert the hold (or answer the requestId's earlier one)."""
+    """Decide under the lock and insert the hold (or answer the request_id's earlier one)."""
     state = await tx.read_state(_state_query(key, request, skus, now))
     problems = ProblemCollector()
     estimate = price_estimate(request.estimate, state.prices, problems)
@@ -167,7 +167,7 @@ async def _lock_key(tx: AdmissionTransaction, request: AuthorizeRequest, skus: t
     if request.api_key is not None:
         raise NotAuthenticated(INVALID_API_KEY)
     problems = ProblemCollector()
-    problems.add("apiKeyId", "is not a known API key")
+    problems.add("api_key_id", "is not a known API key")
     price_estimate(request.estimate, await tx.prices(skus), problems)
     raise InvalidInput(problems.problems, INVALID_BODY)
 

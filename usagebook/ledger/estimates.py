@@ -23,18 +23,18 @@ MAX_ITEMS = 100
 
 
 @dataclass(frozen=True, slots=True)
-class EstimateLine:
+class EstimateItem:
     sku: str
     units: Decimal
 
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
-    """Either an `amount`, or `lines` to price; `itemized` when the lines came as a list of
-    items (else as one SKU and its units), which is how their problems are named."""
+    """Either an `amount`, or `items` to price; `itemized` when they came as a list (else as
+    one SKU and its units: its problems are named `estimate.sku`)."""
 
     amount: Decimal | None = None
-    lines: tuple[EstimateLine, ...] = ()
+    items: tuple[EstimateItem, ...] = ()
     itemized: bool = False
 
     def fingerprint(self) -> str:
@@ -44,7 +44,7 @@ class Estimate:
             text = "amount:" + format_decimal(self.amount)
         else:
             text = "items:" + "\n".join(sorted(
-                f"{line.sku}\t{format_decimal(line.units)}" for line in self.lines
+                f"{item.sku}\t{format_decimal(item.units)}" for item in self.items
             ))
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -63,19 +63,19 @@ class AuthorizeRequest:
 def price_estimate(
     estimate: Estimate, prices: dict[str, Decimal], problems: ProblemCollector
 ) -> Decimal:
-    """The estimate's cost (positive): its amount, or its lines priced as recording prices them
+    """The estimate's cost (positive): its amount, or its items priced as recording prices them
     (each rounded half-even to nine places, then summed). Unknown SKUs, and a cost above
     MAX_CHARGE, are added to `problems`."""
     if estimate.amount is not None:
         return estimate.amount
     total = Decimal(0)
-    for index, line in enumerate(estimate.lines):
-        price = prices.get(line.sku)
+    for index, item in enumerate(estimate.items):
+        price = prices.get(item.sku)
         if price is None:
             where = f"estimate.items.{index}.sku" if estimate.itemized else "estimate.sku"
             problems.add(where, "is not in the SKU catalog")
             continue
-        total -= charge_amount(price, line.units)
+        total -= charge_amount(price, item.units)
     if total > MAX_CHARGE:
         problems.add("estimate", f"the estimated cost exceeds {MAX_CHARGE} USD")
     return total

@@ -1,9 +1,10 @@
 """Recording usage: validate a batch, price it, charge it in the consumption order, store it.
 
 Guarantees, for one call:
-- all or nothing: an invalid event raises InvalidInput naming it (`events.<index>.<field>`)
-  and nothing is written; otherwise every entry and balance change commits in one transaction;
-- exactly once: `(account, requestId, sku)` is unique in the store, and the database decides.
+- all or nothing: an invalid event raises InvalidInput naming it (`events.<index>.<field>`, by
+  the Event's field names: usagebook.errors) and nothing is written; otherwise every entry and
+  balance change commits in one transaction;
+- exactly once: `(account, request_id, sku)` is unique in the store, and the database decides.
   A batch is first inserted as if every event were new (no read of originals, no ON
   CONFLICT); if the unique constraint refuses it, the transaction is dropped and the batch run
   again under the accounts' locks, originals read first and the insert made with ON CONFLICT
@@ -12,7 +13,7 @@ Guarantees, for one call:
 - the currency of each new charge is decided under the account's lock (the balance lock), in
   batch order, so each charge sees every charge before it. Recording never refuses for lack of
   balance: with nothing above zero the charge goes to USD;
-- an event naming a live hold (`holdId`, from POST /usage/authorize) is charged in the hold's
+- an event naming a live hold (`hold_id`, from POST /usage/authorize) is charged in the hold's
   currency, and the hold is released in the same transaction (`ledger.settlement`); one naming
   an expired or settled hold is recorded as if it named none. Either way, recorded cost beyond
   what a live hold reserved is counted as the account's overspend.
@@ -177,7 +178,8 @@ def _check_events(
             continue
         where = f"events.{index}"
         if (event.api_key_id is None) == (event.account_id is None):
-            problems.add(f"{where}.apiKeyId", "exactly one of apiKeyId and accountId is required")
+            problems.add(f"{where}.api_key_id",
+                         "exactly one of {api_key_id} and {account_id} is required")
         past = HOLD_PAST_WINDOW_MS if event.hold_id is not None else PAST_WINDOW_MS
         earliest = None if backfill else received - past
         if event.ts_ms is not None and (
@@ -189,7 +191,7 @@ def _check_events(
                 else f"within the last {'7 days' if event.hold_id else '24 hours'} "
                 "(and at most 5 minutes ahead)"
             )
-            problems.add(f"{where}.timestamp", f"must be {window}")
+            problems.add(f"{where}.ts_ms", f"must be {window}")
         if event.currency is not None and not backfill:
             problems.add(
                 f"{where}.currency",
@@ -218,9 +220,9 @@ async def _resolve(
     ):
         account_id = keys.get(key_id) if key_id else named_account
         if key_id and account_id is None:
-            problems.add(f"events.{index}.apiKeyId", "is not a known API key")
+            problems.add(f"events.{index}.api_key_id", "is not a known API key")
         elif named_account and account_id not in allocations:
-            problems.add(f"events.{index}.accountId", "is not a known account")
+            problems.add(f"events.{index}.account_id", "is not a known account")
         sku = skus.get(sku_name) if sku_name else None
         if sku_name and sku is None:
             problems.add(f"events.{index}.sku", "is not in the SKU catalog")
@@ -322,7 +324,7 @@ def _archived_original(item: _Resolved, ts_ms: int) -> NewEntry:
     )
 
 
-# Sent fields compared against the original; requestId, sku and the account are its key.
+# Sent fields compared against the original; request_id, sku and the account are its key.
 _COMPARED = {
     "units": "units",
     "api_key_id": "api_key_id",

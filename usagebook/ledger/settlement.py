@@ -44,7 +44,7 @@ def check_hold(
     hold: HoldRow | None, event: Event, account_id: str, index: int, problems: ProblemCollector
 ) -> HoldRow | None:
     """The hold an event names, if it may name it; else the problem is added to `problems`."""
-    where = f"events.{index}.holdId"
+    where = f"events.{index}.hold_id"
     if hold is None:
         problems.add(where, "is not a known hold")
         return None
