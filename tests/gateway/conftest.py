@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.fake_upstream import FakeUpstream, ThreadedServer
+from tests.support.asgi_peer import ThreadedServer
+from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import (
     UPSTREAM_KEY,
     GatewayFactory,

@@ -12,7 +12,8 @@ import httpx
 import openai
 import pytest
 
-from tests.support.fake_upstream import FakeUpstream, ThreadedServer
+from tests.support.asgi_peer import ThreadedServer
+from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import (
     MODEL,
     GatewayFactory,

@@ -15,7 +15,8 @@ import httpx
 import openai
 import pytest
 
-from tests.support.fake_upstream import FakeUpstream, ThreadedServer
+from tests.support.asgi_peer import ThreadedServer
+from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import MODEL, Customer, GatewayFactory, Ledger, customer_client
 from tests.support.harness import OPERATOR_TOKEN
 from tests.support.ledger_front import LedgerFront

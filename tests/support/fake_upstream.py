@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -31,9 +30,8 @@ from typing import Any
 import orjson
 import uvicorn
 
-from tests.support.servers import free_port
+from tests.support.asgi_peer import Peer, Scope, answer
 
-Scope = dict[str, Any]
 _CONTENT_START = re.compile(rb'"(content|text)":"w')  # a content event's text, first letter
 
 
@@ -63,24 +61,16 @@ def prompt_tokens(body: dict[str, Any]) -> int:
     return 10 + len(text) // 3
 
 
-class FakeUpstream:
+class FakeUpstream(Peer):
     def __init__(self) -> None:
         self.served: dict[str, Served] = {}
         self._ids = itertools.count(1)
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
+    async def handle(self, scope: Scope, raw: bytes, receive: Any, send: Any) -> None:
         if scope["path"] == "/v1/models":
             await _json(send, 200, {"object": "list", "data": [
                 {"id": "llama-3.3-70b", "object": "model", "created": 0, "owned_by": "fake"}]})
             return
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
         body = orjson.loads(raw)
         fake = body.get("fake") or {}
         if fake.get("wait"):
@@ -197,36 +187,7 @@ async def _disconnected(receive: Any) -> None:
 
 
 async def _json(send: Any, status: int, body: Any) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": orjson.dumps(body)})
-
-
-class ThreadedServer:
-    """An ASGI app under uvicorn in a thread of the test process, on a free port."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> ThreadedServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake upstream did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+    await answer(send, status, orjson.dumps(body))
 
 
 def main() -> None:

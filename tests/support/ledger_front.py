@@ -8,8 +8,10 @@ from typing import Any
 
 import httpx
 
+from tests.support.asgi_peer import Peer, Scope, answer
 
-class LedgerFront:
+
+class LedgerFront(Peer):
     def __init__(self, ledger_url: str) -> None:
         self.ledger_url = ledger_url
         self.refuse_recording = False
@@ -17,15 +19,7 @@ class LedgerFront:
         self.refuse_releases = False
         self.releases_refused = 0
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+    async def handle(self, scope: Scope, body: bytes, receive: Any, send: Any) -> None:
         if self.refuse_recording and scope["path"].endswith("/usage/events"):
             self.recording_refused += 1
             await _answer(send, 503, b'{"error": "Recording is down (test)"}', {})
@@ -43,8 +37,6 @@ class LedgerFront:
 
 
 async def _answer(send: Any, status: int, body: bytes, headers: Any) -> None:
-    passed = [(b"content-type", headers.get("content-type", "application/json").encode())]
-    if "retry-after" in headers:
-        passed.append((b"retry-after", headers["retry-after"].encode()))
-    await send({"type": "http.response.start", "status": status, "headers": passed})
-    await send({"type": "http.response.body", "body": body})
+    kept = ((b"retry-after", headers["retry-after"].encode()),) if "retry-after" in headers else ()
+    await answer(send, status, body, headers=kept,
+                 content_type=headers.get("content-type", "application/json").encode())
