@@ -33,7 +33,7 @@ from usagebook.api.head import HeadAsGet
 from usagebook.api.keys import KEY_CREATIONS_PER_MINUTE
 from usagebook.api.middleware import RequestMiddleware
 from usagebook.api.openapi import document_real_answers
-from usagebook.api.webhook_events import event_body
+from usagebook.api.webhook_events import WEBHOOK_WIRE
 from usagebook.ledger.analytics.cache import build_cache
 from usagebook.ledger.delivery import delivering
 from usagebook.ledger.key_status import RefusalLog
@@ -82,7 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
             KEY_CREATIONS_PER_MINUTE, settings.redis_url,
             scope="API key creations a minute per account")
         try:
-            async with delivering(app.state.database, settings, event_body):
+            async with delivering(app.state.database, settings, WEBHOOK_WIRE):
                 yield
         finally:
             await app.state.rate_limiter.close()

@@ -1,4 +1,5 @@
-"""An alert event's webhook body as the contract writes it.
+"""An alert event's webhook request as the contract writes it: its body, and the Standard
+Webhooks headers (`api.webhook_signing`), for the ledger's delivery worker (`WEBHOOK_WIRE`).
 
 The body is rendered from the stored event, so every attempt and every replay of one event
 sends the same bytes (only `webhook-timestamp` and the signature change).
@@ -10,7 +11,9 @@ from typing import Any
 
 import orjson
 
+from usagebook.api.webhook_signing import webhook_headers
 from usagebook.ledger.alert_events import BALANCE_LOW, KEY_EXPIRING, KEY_RESET
+from usagebook.ledger.delivery import WebhookWire
 from usagebook.ledger.records import EventRow
 from usagebook.money import format_decimal
 from usagebook.timeutil import format_ms
@@ -40,6 +43,9 @@ def event_data(event: EventRow) -> dict[str, Any]:
 def event_body(event: EventRow) -> bytes:
     return orjson.dumps({"type": event.type, "timestamp": format_ms(event.created_ms),
                          "data": event_data(event)})
+
+
+WEBHOOK_WIRE = WebhookWire(event_body, webhook_headers)
 
 
 def _exact(value: object) -> str | None:

@@ -6,11 +6,12 @@ leaves the row to be claimed again when the lease ends, with the same webhook-id
 them concurrently, and writes each outcome. Recording never waits for it: the outbox rows are
 written with the entries, and delivery runs on its own connections.
 
-The body of an event is the caller's `render` of it (the contract's is
-`usagebook.api.webhook_events.event_body`), made afresh for each attempt from the stored event.
+What goes on the wire is the caller's `WebhookWire` (the contract's is
+`usagebook.api.webhook_events.WEBHOOK_WIRE`): the body of an event, made afresh for each attempt
+from the stored event, and the headers of one attempt (its id, its time and its signatures).
 
 One attempt: the host is resolved now and the request sent to the address found (which must be
-public unless allowed), signed per Standard Webhooks, within the timeout, redirects not
+public unless allowed), with the wire's headers, within the timeout, redirects not
 followed. A 2xx is `delivered`; a 410 fails the delivery and disables the endpoint; anything
 else is tried again after the schedule's next delay (with jitter), then `failed`.
 """
@@ -23,7 +24,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -31,7 +32,6 @@ import httpx
 
 from usagebook.ledger.expiry import raise_expiring
 from usagebook.ledger.limit_resets import raise_resets
-from usagebook.ledger.signing import webhook_headers
 from usagebook.ledger.webhook_urls import UnsafeTarget, resolve
 from usagebook.settings import Settings
 from usagebook.store import outbox
@@ -48,6 +48,15 @@ EXPIRY_SCAN_MS = 60_000
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookWire:
+    """How an event is sent: `body(event)`, and `headers(secrets, event_id, unix_seconds, body)`
+    for one attempt (signed with every secret given)."""
+
+    body: Callable[[EventRow], bytes]
+    headers: Callable[[Sequence[str], str, int, bytes], dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     status: str
     next_attempt_ms: int | None
@@ -56,11 +65,10 @@ class Outcome:
 
 
 class DeliveryWorker:
-    def __init__(self, db: Database, settings: Settings,
-                 render: Callable[[EventRow], bytes]) -> None:
+    def __init__(self, db: Database, settings: Settings, wire: WebhookWire) -> None:
         self.db = db
         self.settings = settings
-        self.render = render
+        self.wire = wire
         self._next_expiry_scan = 0
         self.client = httpx.AsyncClient(follow_redirects=False, trust_env=False,
                                         timeout=settings.webhook_timeout_seconds)
@@ -126,8 +134,8 @@ class DeliveryWorker:
     async def _post(self, claimed: Claimed) -> int | None:
         """The receiver's status code, or None when no answer came (refused, unreachable,
         timed out)."""
-        body = self.render(claimed.event)
-        headers = webhook_headers(claimed.secrets, claimed.event.id, int(time.time()), body)
+        body = self.wire.body(claimed.event)
+        headers = self.wire.headers(claimed.secrets, claimed.event.id, int(time.time()), body)
         try:
             async with asyncio.timeout(self.settings.webhook_timeout_seconds):
                 target = await resolve(claimed.url,
@@ -155,14 +163,14 @@ class DeliveryWorker:
 
 @asynccontextmanager
 async def delivering(
-    db: Database, settings: Settings, render: Callable[[EventRow], bytes]
+    db: Database, settings: Settings, wire: WebhookWire
 ) -> AsyncIterator[DeliveryWorker | None]:
-    """Run a delivery worker, sending `render` of each event, in the background for the block
-    (a server's lifetime), unless the settings turn delivery off in this process."""
+    """Run a delivery worker, sending each event as `wire` says, in the background for the
+    block (a server's lifetime), unless the settings turn delivery off in this process."""
     if not settings.webhook_delivery:
         yield None
         return
-    worker = DeliveryWorker(db, settings, render)
+    worker = DeliveryWorker(db, settings, wire)
     task = asyncio.create_task(worker.run(), name="usagebook-webhook-delivery")
     try:
         yield worker
