@@ -28,7 +28,8 @@ lists every field its messages refer to, those spelt alike too (an unfilled `{en
 the edge's tests), and outside text in a message (a value, a file name) is left alone.
 
 - HTTP: a route declares its mapping beside itself (`usagebook.api.field_names.wire_names`);
-  the error handler in `usagebook.api.errors` applies it, the only place that does.
+  the error handler in `usagebook.api.errors` applies it, the only place that does (to the
+  placeholders of any other error's message too: a Conflict naming `{request_id}`).
 - CLI: a command passes its mapping (option names, or a file's column names) to
   `usagebook.cli.common.run`, which applies it before printing the FAILED line.
 

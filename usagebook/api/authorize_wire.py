@@ -31,7 +31,7 @@ from usagebook.plain_errors import add_errors
 from usagebook.strict_model import StrictInput
 
 # The wire names of the ledger's field names in the route's errors (api.field_names).
-AUTHORIZE_FIELDS = {"api_key_id": "apiKeyId"}
+AUTHORIZE_FIELDS = {"api_key_id": "apiKeyId", "request_id": "requestId"}
 
 
 def _positive(limit: Decimal, kind: str) -> Any:

@@ -34,6 +34,7 @@ from usagebook.errors import (
     RateLimited,
     StoreUnavailable,
     UsagebookError,
+    fill_names,
 )
 from usagebook.plain_errors import error_path, plain_message
 
@@ -90,7 +91,7 @@ async def _usagebook_error(request: Request, exc: Exception) -> ExactJSONRespons
     if isinstance(exc, StoreUnavailable):
         retry_after = RETRY_UNAVAILABLE
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return standard_error(status, exc.message, headers)
+    return standard_error(status, fill_names(exc.message, names_for(request)), headers)
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

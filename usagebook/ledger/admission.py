@@ -143,7 +143,8 @@ async def _grant(tx: AdmissionTransaction, key: LockedKey, request: AuthorizeReq
     by_secret = request.api_key is not None
     if state.earlier is not None:
         if state.earlier.fingerprint != fingerprint:
-            raise Conflict(f"requestId {request.request_id} was authorized with another estimate")
+            raise Conflict(
+                f"{{request_id}} {request.request_id} was authorized with another estimate")
         return Grant(state.earlier, by_secret)
     choice = choose_currency(estimate, room_of(key, state))
     if isinstance(choice, Refusal):

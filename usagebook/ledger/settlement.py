@@ -10,7 +10,7 @@ Within one recording request (one transaction, under the accounts' locks):
   It is added to the account's month (of the time of receipt) and to the metric
   `usagebook_overspend_total` once committed.
 
-Releasing (`release_hold`, POST /usage/authorize/{holdId}/release): a gateway whose upstream
+Releasing (`release_hold`, the authorize route's release): a gateway whose upstream
 failed ends the hold at once instead of letting it block the key's limit until it expires. It
 charges nothing, and repeating it changes nothing; a hold already settled by recording (or
 expired) stays as it is, so a release racing a recording never undoes a charge.

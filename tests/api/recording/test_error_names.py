@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.support.admission import Customer
 from tests.support.harness import Harness, Tenant
 from tests.support.recording import EVENTS_PATH, IMAGE, OPERATOR
 
@@ -45,6 +46,14 @@ def test_recording_names_the_fields_as_sent(harness: Harness, tenant: Tenant) ->
     answer = harness.client.post(EVENTS_PATH, headers=OPERATOR,
                                  json={"events": _events(tenant.account_id)})
     assert (answer.status_code, answer.text) == (400, EVENTS_ANSWER)
+
+
+def test_a_conflict_names_the_request_id_as_sent(harness: Harness) -> None:
+    customer = Customer(harness)
+    assert customer.authorize({"amount": "0.5"}, requestId="r-1").status_code == 200
+    other = customer.authorize({"amount": "0.25"}, requestId="r-1")
+    assert (other.status_code, other.text) == (
+        409, '{"error":"requestId r-1 was authorized with another estimate"}')
 
 
 def test_authorize_names_the_fields_as_sent(harness: Harness) -> None:
