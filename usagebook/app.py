@@ -37,6 +37,7 @@ from usagebook.api.webhook_events import WEBHOOK_WIRE
 from usagebook.ledger.analytics.cache import build_cache
 from usagebook.ledger.delivery import delivering
 from usagebook.ledger.key_status import RefusalLog
+from usagebook.ledger.partitions import partition_upkeep
 from usagebook.ledger.ratelimit import AddressGuard, RateLimiter
 from usagebook.settings import Settings
 from usagebook.store.engine import create_database
@@ -82,7 +83,8 @@ def create_app(settings: Settings) -> FastAPI:
             KEY_CREATIONS_PER_MINUTE, settings.redis_url,
             scope="API key creations a minute per account")
         try:
-            async with delivering(app.state.database, settings, WEBHOOK_WIRE):
+            async with (delivering(app.state.database, settings, WEBHOOK_WIRE),
+                        partition_upkeep(app.state.database, settings.partition_check_seconds)):
                 yield
         finally:
             await app.state.rate_limiter.close()

@@ -52,6 +52,9 @@ class Settings:
     # A request body past this is refused whole with a 413, before any route reads it (the
     # contract's limit for a recording batch; `api.middleware` holds every request to it).
     max_body_bytes: int = 2 * 1024 * 1024
+    # How often each server process makes sure the ledger's coming months have their
+    # partitions (PostgreSQL; `ledger.partitions.partition_upkeep`).
+    partition_check_seconds: float = 3600.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -70,7 +73,7 @@ class Settings:
         if (proxies := source.get("USAGEBOOK_TRUSTED_PROXIES")) is not None:
             values["trusted_proxies"] = tuple(p.strip() for p in proxies.split(",") if p.strip())
         for name in ("query_timeout_seconds", "db_connect_timeout_seconds",
-                     "db_statement_timeout_seconds"):
+                     "db_statement_timeout_seconds", "partition_check_seconds"):
             variable = f"USAGEBOOK_{name.upper()}"
             if (seconds := source.get(variable)) is not None:
                 values[name] = _parse_float(variable, seconds)
@@ -118,6 +121,7 @@ class Settings:
             ("USAGEBOOK_QUERY_TIMEOUT_SECONDS", self.query_timeout_seconds),
             ("USAGEBOOK_DB_CONNECT_TIMEOUT_SECONDS", self.db_connect_timeout_seconds),
             ("USAGEBOOK_DB_STATEMENT_TIMEOUT_SECONDS", self.db_statement_timeout_seconds),
+            ("USAGEBOOK_PARTITION_CHECK_SECONDS", self.partition_check_seconds),
         ):
             if not 0 < seconds <= 86_400:  # NaN fails this too
                 raise SettingsError(f"{variable} must be a number of seconds above 0")

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy
 
-from tests.support.harness import TEST_SECRET, create_postgres_database
+from tests.support.harness import TEST_SECRET
 from usagebook.settings import normalise_database_url
 from usagebook.store.migrate import code_revision, database_revision, upgrade
 
@@ -27,23 +25,6 @@ def usagebook(*args: str, url: str) -> subprocess.CompletedProcess[str]:
                           env=ENV)
 
 
-@pytest.fixture
-def fresh_postgres() -> Iterator[str]:
-    url, drop = create_postgres_database()
-    yield url
-    drop()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    url, drop = create_postgres_database()
-    yield url
-    drop()
-
-
 def test_hosts_starting_at_once_migrate_one_at_a_time(fresh_postgres: str) -> None:
     hosts = [subprocess.Popen([USAGEBOOK, "migrate", "--database-url", fresh_postgres],
                               text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -54,24 +35,24 @@ def test_hosts_starting_at_once_migrate_one_at_a_time(fresh_postgres: str) -> No
     assert database_revision(normalise_database_url(fresh_postgres)) == code_revision()
 
 
-def test_a_newer_schema_is_refused_before_serving(fresh_database: str) -> None:
-    upgrade(normalise_database_url(fresh_database))
-    _force_revision(fresh_database, "9999")
+def test_a_newer_schema_is_refused_before_serving(fresh_url: str) -> None:
+    upgrade(normalise_database_url(fresh_url))
+    _force_revision(fresh_url, "9999")
     for command in (["serve", "--port", "1"], ["migrate"]):
-        done = usagebook(*command, url=fresh_database)
+        done = usagebook(*command, url=fresh_url)
         assert done.returncode == 1, done
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("FAILED: "), done.stderr
         assert "9999" in lines[0] and "newer" in lines[0], lines
 
 
-def test_an_older_schema_is_refused_without_migrating(fresh_database: str) -> None:
-    upgrade(normalise_database_url(fresh_database), "0003")
-    done = usagebook("serve", "--no-migrate", "--port", "1", url=fresh_database)
+def test_an_older_schema_is_refused_without_migrating(fresh_url: str) -> None:
+    upgrade(normalise_database_url(fresh_url), "0003")
+    done = usagebook("serve", "--no-migrate", "--port", "1", url=fresh_url)
     assert done.returncode == 1, done
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "usagebook migrate" in lines[0], done.stderr
-    assert database_revision(normalise_database_url(fresh_database)) == "0003"
+    assert database_revision(normalise_database_url(fresh_url)) == "0003"
 
 
 def _force_revision(url: str, revision: str) -> None:

@@ -1,4 +1,5 @@
-"""The ledger's monthly partitions (PostgreSQL): listing them, and archiving old months.
+"""The ledger's monthly partitions (PostgreSQL): making the coming months while a server runs,
+listing them, and archiving old months.
 
 Archiving months before `before` writes each month's entries to `<directory>/<partition>.csv`
 (every column, exact money, ledger order) and then removes them, one month per transaction
@@ -11,6 +12,11 @@ only the stored entries. The current month and later are refused: they are still
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +25,11 @@ from usagebook.store import partitions as store
 from usagebook.store.engine import Database
 from usagebook.store.partitions import DEFAULT, Month, Partition
 from usagebook.timeutil import now_ms
+
+log = logging.getLogger("usagebook.partitions")
+
+# How long a check waits for the migration lock or the ledger's lock before trying later.
+LOCK_WAIT_MS = 2000
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,43 @@ async def archive_before(db: Database, before: str, directory: Path) -> list[Arc
     else:
         path.unlink()
     return done
+
+
+async def keep_months_ready(db: Database) -> list[str]:
+    """Make this month's partition and the next MONTHS_AHEAD where missing; the names made."""
+    if db.is_sqlite:
+        return []
+    async with db.write() as conn:
+        return await store.keep_months_ready(conn, now_ms(), LOCK_WAIT_MS)
+
+
+@asynccontextmanager
+async def partition_upkeep(db: Database, every_seconds: float) -> AsyncIterator[None]:
+    """Check the coming months' partitions every `every_seconds` in the background for the
+    block (a server's lifetime), on PostgreSQL. Any number of servers may run it at once."""
+    if db.is_sqlite:
+        yield
+        return
+    task = asyncio.create_task(_check_every(db, every_seconds), name="usagebook-partitions")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _check_every(db: Database, every_seconds: float) -> None:
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            made = await keep_months_ready(db)
+        except Exception as exc:  # a database away or a lock busy: the next check tries again
+            log.warning("ledger partitions not checked (%s); trying again in %g s",
+                        type(exc).__name__, every_seconds)
+            continue
+        if made:
+            log.info("ledger partitions created", extra={"partitions": made})
 
 
 def _require_partitioned(db: Database) -> None:

@@ -1,9 +1,13 @@
 """The ledger's partitions on PostgreSQL (revision 0012; SQLite keeps one plain table).
 
 `usage_entries` is range-partitioned by `ts_ms`, one partition per UTC calendar month
-(`usage_entries_YYYY_MM`), plus `usage_entries_default` for rows of a month that has none yet
-(normally empty: every `usagebook migrate`, so every `serve` start, creates this month's
-partition and the next MONTHS_AHEAD, moving any such rows into it).
+(`usage_entries_YYYY_MM`), plus `usage_entries_default` for rows of a month that has none yet.
+It is normally empty: every `usagebook migrate`, so every `serve` start, creates this month's
+partition and the next MONTHS_AHEAD, and a running server does the same every
+`partition_check_seconds` (`keep_months_ready`). Should rows of a month reach it all the same
+(every server down or failing its checks for MONTHS_AHEAD months), they stay correct there
+(every read covers the default partition, and archiving takes its share of a month), and the
+next check that makes their month moves them into it, with a warning in the log.
 
 Idempotency lives apart, in `usage_request_keys` ((account, requestId, sku) -> the entry's id
 and ts_ms), because PostgreSQL requires the partition key in every unique key of a partitioned
@@ -20,6 +24,7 @@ ever charged and keep their figures.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -29,6 +34,10 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from usagebook.store.migrate import MIGRATION_LOCK
+
+log = logging.getLogger("usagebook.store")
 
 MONTHS_AHEAD = 2  # partitions kept ready beyond the current month
 DEFAULT = "usage_entries_default"
@@ -109,6 +118,19 @@ def ensure_partitions(connection: Connection, now_ms: int) -> list[str]:
     return ensure_months(connection, current, current.following(MONTHS_AHEAD))
 
 
+async def keep_months_ready(conn: AsyncConnection, now_ms: int, lock_wait_ms: int) -> list[str]:
+    """`ensure_partitions` for a running server, in the caller's write transaction; returns the
+    partitions it made. It holds the migration lock for the transaction, so servers checking at
+    once, or a host migrating, make each month once (the others then find it made). Waiting for
+    that lock, or for the ledger's own lock that creating a partition takes, gives up after
+    `lock_wait_ms` (asyncpg's LockNotAvailableError) rather than queue every recording behind
+    it: the next check tries again."""
+    await conn.execute(text("SELECT set_config('lock_timeout', :wait, true)"),
+                       {"wait": f"{int(lock_wait_ms)}ms"})
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+    return list(await conn.run_sync(ensure_partitions, now_ms))
+
+
 def _create(connection: Connection, month: Month) -> None:
     low, high = month.start_ms, month.following().start_ms
     span = f"ts_ms >= {low} AND ts_ms < {high}"
@@ -126,6 +148,9 @@ def _create(connection: Connection, month: Month) -> None:
     connection.execute(text(f"INSERT INTO usage_entries SELECT * FROM {DEFAULT} WHERE {span}"))
     connection.execute(text(f"DELETE FROM {DEFAULT} WHERE {span}"))
     connection.execute(text(f"ALTER TABLE usage_entries ATTACH PARTITION {DEFAULT} DEFAULT"))
+    log.warning("ledger rows of a month without a partition were in the default partition; "
+                "moved into the month's new partition", extra={"partition": month.table,
+                                                                "rows": int(stray)})
 
 
 # --- listing and archiving (the CLI's, asynchronous) --------------------------------------------

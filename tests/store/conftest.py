@@ -1,4 +1,5 @@
-"""A fresh database for each backend, for migrations to run on from an older revision."""
+"""Fresh databases for tests that migrate from an older revision or make schema changes of
+their own (which the shared test database must not see)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,14 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
+    url, drop = create_postgres_database()
+    yield url
+    drop()
+
+
+@pytest.fixture
+def fresh_postgres() -> Iterator[str]:
+    """An empty PostgreSQL database's plain URL, dropped afterwards."""
     url, drop = create_postgres_database()
     yield url
     drop()
