@@ -121,10 +121,10 @@ def ensure_partitions(connection: Connection, now_ms: int) -> list[str]:
 async def keep_months_ready(conn: AsyncConnection, now_ms: int, lock_wait_ms: int) -> list[str]:
     """`ensure_partitions` for a running server, in the caller's write transaction; returns the
     partitions it made. It holds the migration lock for the transaction, so servers checking at
-    once, or a host migrating, make each month once (the others then find it made). Waiting for
-    that lock, or for the ledger's own lock that creating a partition takes, gives up after
-    `lock_wait_ms` (asyncpg's LockNotAvailableError) rather than queue every recording behind
-    it: the next check tries again."""
+    once, or a host migrating, make each month once (the others then find it made). Only making
+    a month locks the ledger (exclusively: recording queues behind the wait), so waiting for
+    either lock gives up after `lock_wait_ms` (LockNotAvailableError), and the next check tries
+    again."""
     await conn.execute(text("SELECT set_config('lock_timeout', :wait, true)"),
                        {"wait": f"{int(lock_wait_ms)}ms"})
     await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
