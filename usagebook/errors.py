@@ -72,15 +72,19 @@ class InvalidInput(UsagebookError):
             return self
         problems: dict[str, list[str]] = {}
         for path, messages in self.problems.items():
-            shown = problems.setdefault(_named_path(path, names), [])
-            shown.extend(fill_names(text, names) for text in messages)
+            shown = _named_path(path, names)
+            texts = [fill_names(text, names) if "{" in text else text for text in messages]
+            if shown in problems:
+                problems[shown] += texts
+            else:
+                problems[shown] = texts
         return InvalidInput(problems, fill_names(self.message, names))
 
 
 def _named_path(path: str, names: Mapping[str, str]) -> str:
-    if path in names:
-        return names[path]
-    return ".".join(names.get(part, part) for part in path.split(".")) if path else path
+    if path in names or "." not in path:
+        return names.get(path, path)
+    return ".".join([names.get(part, part) for part in path.split(".")])
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
