@@ -78,10 +78,10 @@ def entry_row(entry: EntryRow) -> str:
     ) + "\n"
 
 
-def entries_csv(entries: Iterable[EntryRow], texts: list[str] | None = None) -> str:
+def entries_csv(entries: Iterable[EntryRow], text: str | None = None) -> str:
     """The CSV of a page: its rows as the database wrote them (`EntryText.CSV`, held to
-    `entry_row` by tests/store/test_entry_text.py) when `texts` holds them, or else `entries`
+    `entry_row` by tests/store/test_entry_text.py) when `text` holds them, or else `entries`
     formatted here."""
-    if texts is not None:
-        return HEADER + "".join(texts)
+    if text is not None:
+        return HEADER + text
     return HEADER + "".join(entry_row(entry) for entry in entries)

@@ -29,12 +29,12 @@ def _price(value: Decimal) -> orjson.Fragment:
     return text
 
 
-def entries_json(entries: list[EntryRow], texts: list[str] | None) -> Any:
-    """A page's entries as the JSON array of their wire objects: `texts` as the database wrote
+def entries_json(entries: list[EntryRow], text: str | None) -> Any:
+    """A page's entries as the JSON array of their wire objects: `text` as the database wrote
     them (`EntryText.JSON`, held to `entry_to_wire` by tests/store/test_entry_text.py), or else
     `entries` formatted here."""
-    if texts is not None:
-        return orjson.Fragment("[" + ",".join(texts) + "]")
+    if text is not None:
+        return orjson.Fragment("[" + text + "]")
     return [entry_to_wire(entry) for entry in entries]
 
 

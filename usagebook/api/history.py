@@ -102,9 +102,9 @@ async def get_usage_history(
         headers = {"Content-Disposition": f"attachment; filename={_csv_file_name()}"}
         if page.next_cursor is not None:
             headers["x-next-cursor"] = page.next_cursor
-        return Response(entry_csv.entries_csv(page.entries, page.texts), headers=headers,
+        return Response(entry_csv.entries_csv(page.entries, page.text), headers=headers,
                         media_type="text/csv; charset=utf-8")
-    body = {"data": entries_json(page.entries, page.texts),
+    body = {"data": entries_json(page.entries, page.text),
             "nextCursor": page.next_cursor}
     return ExactJSONResponse(body)
 

@@ -91,11 +91,11 @@ async def get_usage(
     }
     if media_type == CSV:
         headers["Content-Disposition"] = "attachment; filename=billing_usage.csv"
-        return Response(entry_csv.entries_csv(result.entries, result.texts), headers=headers,
+        return Response(entry_csv.entries_csv(result.entries, result.text), headers=headers,
                         media_type="text/csv; charset=utf-8")
     body = {
         "warningMessage": VENICE_USAGE_WARNING,
-        "data": entries_json(result.entries, result.texts),
+        "data": entries_json(result.entries, result.text),
         "pagination": {"limit": result.limit, "page": _exact_int(result.page),
                        "total": result.total, "totalPages": result.total_pages},
     }

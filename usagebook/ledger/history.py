@@ -24,10 +24,8 @@ The cursor carries the filters, the page size, the position and the bound, signe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import cast
 
 from usagebook.errors import InvalidInput, ProblemCollector
 from usagebook.ledger import filters
@@ -87,15 +85,15 @@ class HistoryQuery:
 class HistoryPage:
     entries: list[EntryRow]
     next_cursor: str | None
-    # The entries as the wire text asked for, when the database wrote it (then `entries` is
-    # empty); None when they are in `entries`.
-    texts: list[str] | None = None
+    # The entries as the wire text asked for, joined, when the database wrote it (then
+    # `entries` is empty); None when they are in `entries`.
+    text: str | None = None
 
 
 async def walk_history(db: Database, query: HistoryQuery, secret: str,
                        text: EntryText | None = None) -> HistoryPage:
     """One page of the walk. Raises InvalidInput for bad filters or a rejected cursor. With
-    `text`, the usual page comes back as the entries' wire text (`HistoryPage.texts`)."""
+    `text`, the usual page comes back as the entries' wire text (`HistoryPage.text`)."""
     query.validate()
     now = now_ms()
     if query.cursor is not None:
@@ -105,12 +103,14 @@ async def walk_history(db: Database, query: HistoryQuery, secret: str,
         cursor, max_id = _first_cursor(query, 0), None
     where = _entry_filter(query.account_id, cursor)
     after = _position(cursor, query)
-    rows: Sequence[EntryRow | pages.TextRow]
     one_statement = pages.handles(where) and (db.has_reader or not db.is_sqlite)
     if one_statement and text is not None:
-        top, rows = await db.retrying(lambda d: pages.history_text_page(
-            d, where, text, after=after, max_id=max_id, limit=cursor.page_size + 1))
-    elif one_statement:
+        top, found = await db.retrying(lambda d: pages.history_text_page(
+            d, where, text, after=after, max_id=max_id, limit=cursor.page_size))
+        cursor = replace(cursor, snapshot_id=top)
+        following = _following(cursor, found.last, now) if found.more and found.last else None
+        return HistoryPage([], _signed(following, query.account_id, secret), found.text)
+    if one_statement:
         top, rows = await db.retrying(lambda d: pages.history_page(
             d, where, after=after, max_id=max_id, limit=cursor.page_size + 1))
     else:
@@ -120,20 +120,23 @@ async def walk_history(db: Database, query: HistoryQuery, secret: str,
                                                   limit=cursor.page_size + 1)
     cursor = replace(cursor, snapshot_id=top)
     if len(rows) <= cursor.page_size:
-        return _page(rows, None)
+        return HistoryPage(rows, None)
     rows = rows[: cursor.page_size]
-    following = WalkCursor(
+    following = _following(cursor, (rows[-1].ts_ms, rows[-1].id), now)
+    return HistoryPage(rows, _signed(following, query.account_id, secret))
+
+
+def _following(cursor: WalkCursor, last: tuple[int, int], now: int) -> WalkCursor:
+    """The cursor of the page after the one that ended at `last` = (ts_ms, id)."""
+    return WalkCursor(
         currency=cursor.currency, start_ms=cursor.start_ms, end_ms=cursor.end_ms,
-        page_size=cursor.page_size, after_ts=rows[-1].ts_ms, after_id=rows[-1].id,
+        page_size=cursor.page_size, after_ts=last[0], after_id=last[1],
         snapshot_id=cursor.snapshot_id, expires_ms=now + CURSOR_LIFETIME_MS, tags=cursor.tags,
     )
-    return _page(rows, encode_cursor(following, query.account_id, secret))
 
 
-def _page(rows: Sequence[EntryRow | pages.TextRow], next_cursor: str | None) -> HistoryPage:
-    if rows and isinstance(rows[0], pages.TextRow):  # a page is all one or all the other
-        return HistoryPage([], next_cursor, [row.text for row in cast(list[pages.TextRow], rows)])
-    return HistoryPage(cast(list[EntryRow], rows), next_cursor)
+def _signed(cursor: WalkCursor | None, account_id: str, secret: str) -> str | None:
+    return None if cursor is None else encode_cursor(cursor, account_id, secret)
 
 
 def _checked(cursor: WalkCursor) -> WalkCursor:

@@ -85,9 +85,9 @@ class UsagePage:
     total: int
     limit: int
     page: int
-    # The entries as the wire text asked for, when the database wrote it (then `entries` is
-    # empty); None when they are in `entries`.
-    texts: list[str] | None = None
+    # The entries as the wire text asked for, joined, when the database wrote it (then
+    # `entries` is empty); None when they are in `entries`.
+    text: str | None = None
 
     @property
     def total_pages(self) -> int:
@@ -98,7 +98,7 @@ async def list_usage(db: Database, query: UsageQuery, text: EntryText | None = N
     """A page and the exact total, at a cost that does not grow with the page number or the
     account's size: the total sums count buckets, and a deep page skips whole buckets before
     a short OFFSET (see `usagebook.store.paging`). Both read one snapshot. With `text`, the
-    usual request comes back as the entries' wire text (`UsagePage.texts`)."""
+    usual request comes back as the entries' wire text (`UsagePage.text`)."""
     query.validate()
     where = query.entry_filter()
     if query.model_id is not None:
@@ -110,9 +110,9 @@ async def list_usage(db: Database, query: UsageQuery, text: EntryText | None = N
     if offset <= DIRECT_OFFSET and pages.handles(where) and (db.has_reader or not db.is_sqlite):
         # The usual request (the first pages): total and page in one statement.
         if text is not None:
-            total, texts = await db.retrying(lambda d: pages.page_text_with_total(
+            total, joined = await db.retrying(lambda d: pages.page_text_with_total(
                 d, where, text, descending=query.descending, limit=query.limit, offset=offset))
-            return UsagePage([], total, query.limit, query.page, texts)
+            return UsagePage([], total, query.limit, query.page, joined)
         total, first = await db.retrying(lambda d: pages.page_with_total(
             d, where, descending=query.descending, limit=query.limit, offset=offset))
         return UsagePage(entries=first, total=total, limit=query.limit, page=query.page)

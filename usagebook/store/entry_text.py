@@ -104,10 +104,15 @@ def _csv(d: _Dialect) -> str:
 
 
 class EntryText(Enum):
-    """The wire text a page's entries are read as."""
+    """The wire text a page's entries are read as; the value is what goes between two
+    entries."""
 
-    JSON = "json"  # the contract's entry object, compact, as orjson writes it
-    CSV = "csv"  # the contract's CSV row, with its line ending
+    JSON = ","  # the contract's entry object, compact, as orjson writes it
+    CSV = ""  # the contract's CSV row, with its line ending
+
+    @property
+    def separator(self) -> str:
+        return str(self.value)
 
     def sql(self, dialect: str) -> str:
         """The expression over one `usage_entries` row's columns, for `dialect` (`sqlite` or

@@ -14,15 +14,16 @@ The plans stay the index walks `store.entries` gets: a keyset or short OFFSET ov
 `plan_cache_mode = force_custom_plan` (see `store.engine`) each run is planned for its values.
 
 A page can also be read as its entries' wire text (`store.entry_text`): the same statements,
-the text written by the database for the page's rows only, so no Python object is built per
-entry.
+the text written by the database for the page's rows only (a /billing/usage page joined by
+PostgreSQL itself, so it comes back as one value), so no Python object is built per entry.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from usagebook.money import from_nanos
 from usagebook.store.engine import Database
@@ -119,7 +120,10 @@ async def page_with_total(
     if db.is_sqlite:
         return await db.call_reader(_sqlite_page, where, descending, limit, offset, _COLUMNS,
                                     _sqlite_entry)
-    records = await _page_records(db, where, descending, limit, offset, "p.*")
+    p, total, page, order = _total_and_page(where, descending, limit, offset)
+    sql = (f"SELECT t.total, p.* FROM (SELECT {total} AS total) t "
+           f"LEFT JOIN LATERAL ({page}) p ON true ORDER BY {order}")
+    records = await db.fetch(sql, *p.values)
     rows = [EntryRow(*record[1:]) for record in records if record[1] is not None]
     return int(records[0][0]), rows
 
@@ -127,27 +131,29 @@ async def page_with_total(
 async def page_text_with_total(
     db: Database, where: EntryFilter, text: EntryText, *, descending: bool, limit: int,
     offset: int,
-) -> tuple[int, list[str]]:
-    """As `page_with_total`, the page's entries as their wire `text`."""
+) -> tuple[int, str]:
+    """As `page_with_total`, the page's entries as their wire `text`, joined by its separator
+    (PostgreSQL joins them itself, so the page comes back as one value)."""
     expression = text.sql(db.dialect)
     if db.is_sqlite:
-        return await db.call_reader(_sqlite_page, where, descending, limit, offset, expression,
-                                    _first)
-    records = await _page_records(db, where, descending, limit, offset, f"p.id, {expression}")
-    return int(records[0][0]), [record[2] for record in records if record[1] is not None]
+        count, texts = await db.call_reader(_sqlite_page, where, descending, limit, offset,
+                                            expression, _first)
+        return count, text.separator.join(texts)
+    p, total, page, order = _total_and_page(where, descending, limit, offset)
+    # The texts are written outside the page's subquery: the OFFSET's rows are skipped first.
+    joined = (f"SELECT string_agg({expression}, {p(text.separator)} ORDER BY {order}) "
+              f"FROM ({page}) p")
+    record = (await db.fetch(f"SELECT {total}, ({joined})", *p.values))[0]
+    return int(record[0]), record[1] or ""
 
 
-async def _page_records(db: Database, where: EntryFilter, descending: bool, limit: int,
-                        offset: int, columns: str) -> list[Any]:
-    # The page's columns are read outside the LATERAL page, so the OFFSET's rows are skipped
-    # before any text is written for them; a page past the end is one row of NULLs.
+def _total_and_page(where: EntryFilter, descending: bool, limit: int,
+                    offset: int) -> tuple[_Params, str, str, str]:
+    """PostgreSQL: (the parameters, the total's expression, the page's query, its order)."""
     p = _Params("$")
     total = _total(where, cut_range(where), p)
     page = _page_sql(where, descending, limit, offset, p)
-    order = "p.ts_ms DESC, p.id DESC" if descending else "p.ts_ms, p.id"
-    sql = (f"SELECT t.total, {columns} FROM (SELECT {total} AS total) t "
-           f"LEFT JOIN LATERAL ({page}) p ON true ORDER BY {order}")
-    return await db.fetch(sql, *p.values)
+    return p, total, page, "ts_ms DESC, id DESC" if descending else "ts_ms, id"
 
 
 def _sqlite_page(connection: sqlite3.Connection, where: EntryFilter, descending: bool,
@@ -188,21 +194,32 @@ async def history_page(
     return await _history(db, where, after, max_id, limit, _COLUMNS, _history_entry)
 
 
-class TextRow(NamedTuple):
-    """An entry's place in ledger order and its wire text."""
+@dataclass(frozen=True, slots=True)
+class HistoryText:
+    """Up to a page of entries as their wire text, joined by its separator."""
 
-    ts_ms: int
-    id: int
     text: str
+    last: tuple[int, int] | None  # (ts_ms, id) of the last entry in it; None: no entry
+    more: bool  # whether an entry follows it
 
 
 async def history_text_page(
     db: Database, where: EntryFilter, text: EntryText, *, after: tuple[int, int] | None,
     max_id: int | None, limit: int,
-) -> tuple[int, list[TextRow]]:
-    """As `history_page`, the entries as their wire `text`."""
+) -> tuple[int, HistoryText]:
+    """As `history_page`, up to `limit` entries as their wire `text`, and whether more follow."""
+    # Row by row: joined by PostgreSQL (in a CTE, to leave the extra row out) it cost the
+    # database more than it saved here (docs/performance.md, The read hot path).
     columns = f"ts_ms, id, {text.sql(db.dialect)}"
-    return await _history(db, where, after, max_id, limit, columns, _text_row)
+    top, rows = await _history(db, where, after, max_id, limit + 1, columns, _as_read)
+    page = rows[:limit]
+    last = (int(page[-1][1]), int(page[-1][2])) if page else None
+    return top, HistoryText(text.separator.join([row[3] for row in page]), last,
+                            len(rows) > limit)
+
+
+def _as_read(row: Any) -> Any:
+    return row
 
 
 async def _history(db: Database, where: EntryFilter, after: tuple[int, int] | None,
@@ -225,10 +242,6 @@ def _history_entry(record: Any) -> EntryRow:
 
 def _sqlite_history_entry(row: tuple[Any, ...]) -> EntryRow:
     return _sqlite_entry(row[1:])
-
-
-def _text_row(row: Any) -> TextRow:
-    return TextRow(row[1], row[2], row[3])
 
 
 def _history_sql(where: EntryFilter, after: tuple[int, int] | None, max_id: int | None,
