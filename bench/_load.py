@@ -136,10 +136,18 @@ def top_frames(collapsed: str, count: int = 12) -> list[tuple[str, float]]:
     return [(frame, n / total) for frame, n in own.most_common(count)]
 
 
+# Threads blocked in a C call py-spy does not see as idle: a pool thread or aiosqlite's thread
+# waiting on its queue (their loop function is then the leaf), uvicorn's pipe to its supervisor.
+_WAITING_LEAVES = ("_worker (concurrent/futures/thread.py:",
+                   "_connection_worker_thread (aiosqlite/",
+                   "Connection._recv (multiprocessing/connection.py:")
+
+
 def _idle(stack: str, leaf: str) -> bool:
     # The event loop waiting in epoll, and pool threads waiting for work, are not work.
     waiting_thread = "_worker (concurrent" in stack and "wait" in leaf
-    return "select (selectors.py" in leaf or waiting_thread or "run_forever" in leaf
+    return ("select (selectors.py" in leaf or waiting_thread or "run_forever" in leaf
+            or leaf.startswith(_WAITING_LEAVES))
 
 
 def _short(frame: str) -> str:
