@@ -8,36 +8,47 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from usagebook.store.bucket_plan import RAW, Term, plan_terms
+from usagebook.store.bucket_plan import RAW, Grain, Term, plan_terms
 
 DAY, SIX_HOURS, HOUR, HALF_HOUR, QUARTER = (86_400_000, 21_600_000, 3_600_000, 1_800_000,
                                            900_000)
-STORED = (DAY, SIX_HOURS, HOUR, HALF_HOUR, QUARTER)  # the sku and key sources' grains
-GRAIN_SETS = (STORED, (DAY, HOUR, QUARTER), (HOUR, QUARTER), (QUARTER,), (DAY, QUARTER), ())
+HALF_PAST = (HOUR, HALF_HOUR)  # hours from half past
+
+
+def _grains(*units: int) -> tuple[Grain, ...]:
+    return tuple((unit, 0) for unit in units)
+
+
+# The sku source's grains
+STORED = (*_grains(DAY, SIX_HOURS, HOUR), HALF_PAST, *_grains(HALF_HOUR, QUARTER))
+GRAIN_SETS = (STORED, _grains(DAY, SIX_HOURS, HOUR, HALF_HOUR, QUARTER),
+              _grains(DAY, HOUR, QUARTER), _grains(HOUR, QUARTER), _grains(QUARTER),
+              _grains(DAY, QUARTER), (HALF_PAST, (QUARTER, 0)), ())
 moment = st.integers(-3 * DAY, 3 * DAY)
 
 
-def _read(term_grain: int, lo: int, hi: int, entries: list[int]) -> int:
-    """What a rollup of `term_grain` (or the raw entries) gives for [lo, hi)."""
-    if term_grain == RAW:
+def _read(term: Term, entries: list[int]) -> int:
+    """What the term's rollup (or the raw entries) gives for its range."""
+    unit, phase, lo, hi = term.grain, term.phase, term.lo, term.hi
+    if unit == RAW:
         return sum(1 for ts in entries if lo <= ts < hi)
-    assert lo % term_grain == 0 and hi % term_grain == 0 and lo < hi
-    units = Counter(ts - ts % term_grain for ts in entries)
+    assert (lo - phase) % unit == 0 and (hi - phase) % unit == 0 and lo < hi
+    units = Counter(ts - (ts - phase) % unit for ts in entries)
     return sum(n for start, n in units.items() if lo <= start < hi)
 
 
 @given(bounds=st.lists(st.one_of(moment, moment.map(lambda m: m - m % QUARTER)),
                        min_size=2, max_size=8, unique=True),
        entries=st.lists(moment, max_size=40), grains=st.sampled_from(GRAIN_SETS),
-       heavy=st.sampled_from(((), (HOUR, QUARTER))))
+       heavy=st.sampled_from(((), _grains(HOUR, QUARTER))))
 def test_terms_add_up_to_each_bucket(bounds: list[int], entries: list[int],
-                                     grains: tuple[int, ...], heavy: tuple[int, ...]) -> None:
+                                     grains: tuple[Grain, ...], heavy: tuple[Grain, ...]) -> None:
     bounds.sort()
     near = [b + d for b in bounds for d in (-1, 0, 1)]
     entries = entries + near
     got = Counter[int]()
     for term in plan_terms(bounds, grains, dict.fromkeys(heavy, 4.0)):
-        got[term.bucket] += term.sign * _read(term.grain, term.lo, term.hi, entries)
+        got[term.bucket] += term.sign * _read(term, entries)
     for k in range(len(bounds) - 1):
         assert got[k] == sum(1 for ts in entries if bounds[k] <= ts < bounds[k + 1]), k
 
@@ -67,9 +78,11 @@ def test_a_kathmandu_and_a_st_johns_edge_read_two_rows() -> None:
     assert len(plan_terms([st_johns, st_johns + DAY], STORED)) <= 5
 
 
-def test_a_half_hour_zone_hour_reads_two_half_hours() -> None:
+def test_a_half_hour_zone_hour_reads_one_hour_from_half_past() -> None:
     bounds = [10 * HOUR + 2 * QUARTER, 11 * HOUR + 2 * QUARTER]
-    assert _shape(plan_terms(bounds, STORED)) == [(1, HALF_HOUR, bounds[0], 2)]
+    assert _shape(plan_terms(bounds, STORED)) == [(1, HOUR, bounds[0], 1)]
+    without = plan_terms(bounds, _grains(DAY, SIX_HOURS, HOUR, HALF_HOUR, QUARTER))
+    assert _shape(without) == [(1, HALF_HOUR, bounds[0], 2)]
 
 
 def test_heavier_rows_are_avoided() -> None:
@@ -77,7 +90,7 @@ def test_heavier_rows_are_avoided() -> None:
     # times the rows of a half hour (a key's hour rows carry the SKU).
     start = DAY + 5 * HOUR
     light = plan_terms([start, start + DAY], STORED)
-    heavy = plan_terms([start, start + DAY], STORED, {HOUR: 4.0, QUARTER: 4.0})
+    heavy = plan_terms([start, start + DAY], STORED, {(HOUR, 0): 4.0, (QUARTER, 0): 4.0})
     assert HOUR in {t.grain for t in light} and HOUR not in {t.grain for t in heavy}
 
 

@@ -27,7 +27,8 @@ _PIECE = 0.25  # what one piece costs besides its rows (an index probe), in rows
 # A raw piece reads entries, far more per minute than a rollup unit has rows.
 _RAW_ROWS_PER_MINUTE = 1000.0
 
-Piece = tuple[int, int, int, int]  # (sign, grain, lo, hi)
+Grain = tuple[int, int]  # (unit in ms, phase in ms): its units start at phase + n * unit
+Piece = tuple[int, int, int, int, int]  # (sign, unit, phase, lo, hi)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,39 +38,40 @@ class Term:
     grain: int  # the rollup's unit in ms, or RAW
     lo: int
     hi: int  # exclusive; for a rollup, the first ms of the units read run from lo up to hi
+    phase: int = 0  # the rollup's units start at phase + n * grain
 
 
-def _floor(ms: int, unit: int) -> int:
-    return ms - ms % unit
+def _floor(ms: int, unit: int, phase: int = 0) -> int:
+    return ms - (ms - phase) % unit
 
 
-def _ceil(ms: int, unit: int) -> int:
-    return -(-ms // unit) * unit
+def _ceil(ms: int, unit: int, phase: int = 0) -> int:
+    return ms + (phase - ms) % unit
 
 
-Grains = tuple[tuple[int, float], ...]  # (unit in ms, rows read per unit), biggest unit first
+Grains = tuple[tuple[int, int, float], ...]  # (unit, phase, rows read per unit), biggest first
 
 
 @lru_cache(maxsize=8192)
 def _cover(lo: int, hi: int, grains: Grains) -> tuple[float, tuple[Piece, ...]]:
     """The cheapest signed cover of [lo, hi) (lo < hi) by `grains`, and its cost."""
     if not grains:
-        return _RAW_ROWS_PER_MINUTE * (1 + (hi - lo) // 60_000), ((1, RAW, lo, hi),)
-    (unit, weight), finer = grains[0], grains[1:]
+        return _RAW_ROWS_PER_MINUTE * (1 + (hi - lo) // 60_000), ((1, RAW, 0, lo, hi),)
+    (unit, phase, weight), finer = grains[0], grains[1:]
     best = _cover(lo, hi, finer)
-    for a in {_floor(lo, unit), _ceil(lo, unit)}:
-        for b in {_floor(hi, unit), _ceil(hi, unit)}:
+    for a in {_floor(lo, unit, phase), _ceil(lo, unit, phase)}:
+        for b in {_floor(hi, unit, phase), _ceil(hi, unit, phase)}:
             if a >= b:
                 continue
             cost = weight * ((b - a) // unit) + _PIECE
-            pieces = [(1, unit, a, b)]
+            pieces = [(1, unit, phase, a, b)]
             # (start, end, sign) of the two ends' remainders: added when the units stop short
             # of lo or hi, taken away when they overshoot.
             for start, end, sign in ((lo, a, 1), (a, lo, -1), (b, hi, 1), (hi, b, -1)):
                 if start < end:
                     extra, inner = _cover(start, end, finer)
                     cost += extra
-                    pieces += [(s * sign, g, x, y) for s, g, x, y in inner]
+                    pieces += [(s * sign, g, p, x, y) for s, g, p, x, y in inner]
             if cost < best[0]:
                 best = (cost, tuple(pieces))
     return best
@@ -77,25 +79,27 @@ def _cover(lo: int, hi: int, grains: Grains) -> tuple[float, tuple[Piece, ...]]:
 
 def cover(lo: int, hi: int, grains: Grains) -> list[Piece]:
     """The cheapest signed cover of [lo, hi); the plan of one bucket. A cover is the same
-    shape shifted by whole units of the biggest grain, so one computed shape serves every
-    day (or hour) of a query."""
+    shape shifted by whole units of the biggest grain (a day: every phase is less than it),
+    so one computed shape serves every day (or hour) of a query."""
     if lo >= hi:
         return []
     if not grains:
-        return [(1, RAW, lo, hi)]
+        return [(1, RAW, 0, lo, hi)]
     shift = _floor(lo, grains[0][0])
     _, pieces = _cover(lo - shift, hi - shift, grains)
-    return [(sign, grain, a + shift, b + shift) for sign, grain, a, b in pieces]
+    return [(sign, unit, phase, a + shift, b + shift) for sign, unit, phase, a, b in pieces]
 
 
-def plan_terms(boundaries: Sequence[int], grains: Sequence[int],
-               weights: Mapping[int, float] | None = None) -> list[Term]:
+def plan_terms(boundaries: Sequence[int], grains: Sequence[Grain],
+               weights: Mapping[Grain, float] | None = None) -> list[Term]:
     """The terms whose signed sums give each bucket [boundaries[k], boundaries[k + 1]).
 
-    `grains` are the rollup units available, biggest first, each a multiple of the next;
-    `weights` how many rows one unit of each reads, relative to the others (1 when not given:
-    a table that also carries the SKU reads more rows per unit than one that does not)."""
-    known = tuple((grain, (weights or {}).get(grain, 1.0)) for grain in grains)
-    return [Term(k, sign, grain, a, b)
+    `grains` are the rollups' (unit, phase), biggest unit first, the first one's unit a
+    multiple of every other's (a day); `weights` how many rows one unit of each reads,
+    relative to the others (1 when not given: a table that also carries the SKU reads more rows
+    per unit than one that does not)."""
+    known = tuple((unit, phase, (weights or {}).get((unit, phase), 1.0))
+                  for unit, phase in grains)
+    return [Term(k, sign, unit, a, b, phase)
             for k, (lo, hi) in enumerate(pairwise(boundaries))
-            for sign, grain, a, b in cover(lo, hi, known)]
+            for sign, unit, phase, a, b in cover(lo, hi, known)]

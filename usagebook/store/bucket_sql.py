@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from usagebook.store.bucket_plan import RAW, Term
+from usagebook.store.bucket_plan import RAW, Grain, Term
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,7 @@ class QueryPart:
 
     number: int
     query: BucketQuery
-    tables: tuple[tuple[int, str, str, float], ...]
+    tables: tuple[tuple[Grain, str, str, float], ...]
     terms: list[Term]
 
 
@@ -87,11 +87,11 @@ def bucket_statement(parts: Sequence[QueryPart], sqlite: bool) -> tuple[str, dic
     for part in parts:
         binds.prefix = f"q{part.number}_"
         account = binds.bind("account", part.query.account_id)
-        by_grain: dict[int, list[Term]] = {}
+        by_grain: dict[Grain, list[Term]] = {}
         for term in part.terms:
-            by_grain.setdefault(term.grain, []).append(term)
+            by_grain.setdefault((term.grain, term.phase), []).append(term)
         tables = {grain: (table, column) for grain, table, column, _ in part.tables}
-        tables[RAW] = ("usage_entries", "ts_ms")
+        tables[(RAW, 0)] = ("usage_entries", "ts_ms")
         branches += [_branch(part, account, *tables[grain], n, grain_terms, sqlite, binds)
                      for n, (grain, grain_terms) in enumerate(sorted(by_grain.items()))]
     columns = "x.q, x.b, x.g, x.c, x.s" if sqlite else "x.q, x.b, x.g, x.c"

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.money import from_nanos
-from usagebook.store.bucket_plan import plan_terms
+from usagebook.store.bucket_plan import Grain, plan_terms
 from usagebook.store.bucket_sql import BucketQuery, BucketSum, Filters, QueryPart, bucket_statement
 from usagebook.store.rollups import (
     MS_PER_HALF_HOUR,
@@ -35,28 +35,32 @@ __all__ = ["SOURCES", "BucketQuery", "BucketSum", "Filters", "bucket_sums",
 # A key's hour and quarter-hour rows carry the SKU too: several rows where its day, six-hour
 # and half-hour rows have one, which the plan weighs.
 _KEY_SKU_ROWS = 4.0
-# Per source: (grain, table, bucket column, rows per unit relative to the source's others),
-# biggest grain first.
-SOURCES: dict[str, tuple[tuple[int, str, str, float], ...]] = {
-    "currency": ((MS_PER_DAY, "rollup_day_currency", "day_ms", 1.0),
-                 (MS_PER_HOUR, "rollup_hour_currency", "hour_ms", 1.0),
-                 (MS_PER_QUARTER, "rollup_quarter_currency", "quarter_ms", 1.0)),
-    "sku": ((MS_PER_DAY, "rollup_day_sku", "day_ms", 1.0),
-            (MS_PER_SIX_HOURS, "rollup_six_hour_sku", "six_hour_ms", 1.0),
-            (MS_PER_HOUR, "rollup_hour_sku", "hour_ms", 1.0),
-            (MS_PER_HALF_HOUR, "rollup_half_hour_sku", "half_hour_ms", 1.0),
-            (MS_PER_QUARTER, "rollup_quarter_sku", "quarter_ms", 1.0)),
+DAY, SIX_HOURS, HOUR = (MS_PER_DAY, 0), (MS_PER_SIX_HOURS, 0), (MS_PER_HOUR, 0)
+HALF_HOUR, QUARTER = (MS_PER_HALF_HOUR, 0), (MS_PER_QUARTER, 0)
+HALF_PAST = (MS_PER_HOUR, MS_PER_HALF_HOUR)  # hours from half past: a +05:30 zone's hours
+# Per source: ((unit, phase), table, bucket column, rows per unit relative to the source's
+# others), biggest unit first.
+SOURCES: dict[str, tuple[tuple[Grain, str, str, float], ...]] = {
+    "currency": ((DAY, "rollup_day_currency", "day_ms", 1.0),
+                 (HOUR, "rollup_hour_currency", "hour_ms", 1.0),
+                 (QUARTER, "rollup_quarter_currency", "quarter_ms", 1.0)),
+    "sku": ((DAY, "rollup_day_sku", "day_ms", 1.0),
+            (SIX_HOURS, "rollup_six_hour_sku", "six_hour_ms", 1.0),
+            (HOUR, "rollup_hour_sku", "hour_ms", 1.0),
+            (HALF_PAST, "rollup_half_past_hour_sku", "half_past_hour_ms", 1.0),
+            (HALF_HOUR, "rollup_half_hour_sku", "half_hour_ms", 1.0),
+            (QUARTER, "rollup_quarter_sku", "quarter_ms", 1.0)),
     # Keys without their SKU per day, six hours and half hour; enough for spend (not for
     # units in unit types). The hour and quarter rows (with the SKU) are summed over SKUs.
-    "key": ((MS_PER_DAY, "rollup_day_key", "day_ms", 1.0),
-            (MS_PER_SIX_HOURS, "rollup_six_hour_key", "six_hour_ms", 1.0),
-            (MS_PER_HOUR, "rollup_hour_key", "hour_ms", _KEY_SKU_ROWS),
-            (MS_PER_HALF_HOUR, "rollup_half_hour_key", "half_hour_ms", 1.0),
-            (MS_PER_QUARTER, "rollup_quarter_key", "quarter_ms", _KEY_SKU_ROWS)),
-    "key_sku": ((MS_PER_HOUR, "rollup_hour_key", "hour_ms", 1.0),
-                (MS_PER_QUARTER, "rollup_quarter_key", "quarter_ms", 1.0)),
+    "key": ((DAY, "rollup_day_key", "day_ms", 1.0),
+            (SIX_HOURS, "rollup_six_hour_key", "six_hour_ms", 1.0),
+            (HOUR, "rollup_hour_key", "hour_ms", _KEY_SKU_ROWS),
+            (HALF_HOUR, "rollup_half_hour_key", "half_hour_ms", 1.0),
+            (QUARTER, "rollup_quarter_key", "quarter_ms", _KEY_SKU_ROWS)),
+    "key_sku": ((HOUR, "rollup_hour_key", "hour_ms", 1.0),
+                (QUARTER, "rollup_quarter_key", "quarter_ms", 1.0)),
     # One tag key per question (its rows hold one key's values); per quarter hour only.
-    "tag": ((MS_PER_QUARTER, "rollup_quarter_tag", "quarter_ms", 1.0),),
+    "tag": ((QUARTER, "rollup_quarter_tag", "quarter_ms", 1.0),),
     "raw": (),
 }
 # Which columns each source's rows carry (besides currency, amount and units).

@@ -26,6 +26,7 @@ from usagebook.store.tables.rollups import (
     rollup_day_sku,
     rollup_half_hour_key,
     rollup_half_hour_sku,
+    rollup_half_past_hour_sku,
     rollup_hour_currency,
     rollup_hour_key,
     rollup_hour_sku,
@@ -66,21 +67,24 @@ def _extra_none(_key: str, _sku: str) -> tuple[str, ...]:
     return ()
 
 
-# (table, its bucket column and size in ms, the extra key values from (key, SKU), their columns)
+# (table, its bucket column, size and phase in ms (units start at phase + n * size), the extra
+# key values from (key, SKU), their columns)
 _ROLLUPS = (
-    (rollup_day_currency, "day_ms", MS_PER_DAY, _extra_none, ()),
-    (rollup_day_sku, "day_ms", MS_PER_DAY, _extra_sku, ("sku",)),
-    (rollup_day_key, "day_ms", MS_PER_DAY, _extra_key, ("api_key_id",)),
-    (rollup_six_hour_sku, "six_hour_ms", MS_PER_SIX_HOURS, _extra_sku, ("sku",)),
-    (rollup_six_hour_key, "six_hour_ms", MS_PER_SIX_HOURS, _extra_key, ("api_key_id",)),
-    (rollup_hour_currency, "hour_ms", MS_PER_HOUR, _extra_none, ()),
-    (rollup_hour_sku, "hour_ms", MS_PER_HOUR, _extra_sku, ("sku",)),
-    (rollup_hour_key, "hour_ms", MS_PER_HOUR, _extra_key_sku, ("api_key_id", "sku")),
-    (rollup_half_hour_sku, "half_hour_ms", MS_PER_HALF_HOUR, _extra_sku, ("sku",)),
-    (rollup_half_hour_key, "half_hour_ms", MS_PER_HALF_HOUR, _extra_key, ("api_key_id",)),
-    (rollup_quarter_currency, "quarter_ms", MS_PER_QUARTER, _extra_none, ()),
-    (rollup_quarter_sku, "quarter_ms", MS_PER_QUARTER, _extra_sku, ("sku",)),
-    (rollup_quarter_key, "quarter_ms", MS_PER_QUARTER, _extra_key_sku, ("api_key_id", "sku")),
+    (rollup_day_currency, "day_ms", MS_PER_DAY, 0, _extra_none, ()),
+    (rollup_day_sku, "day_ms", MS_PER_DAY, 0, _extra_sku, ("sku",)),
+    (rollup_day_key, "day_ms", MS_PER_DAY, 0, _extra_key, ("api_key_id",)),
+    (rollup_six_hour_sku, "six_hour_ms", MS_PER_SIX_HOURS, 0, _extra_sku, ("sku",)),
+    (rollup_six_hour_key, "six_hour_ms", MS_PER_SIX_HOURS, 0, _extra_key, ("api_key_id",)),
+    (rollup_hour_currency, "hour_ms", MS_PER_HOUR, 0, _extra_none, ()),
+    (rollup_hour_sku, "hour_ms", MS_PER_HOUR, 0, _extra_sku, ("sku",)),
+    (rollup_hour_key, "hour_ms", MS_PER_HOUR, 0, _extra_key_sku, ("api_key_id", "sku")),
+    (rollup_half_past_hour_sku, "half_past_hour_ms", MS_PER_HOUR, MS_PER_HALF_HOUR, _extra_sku,
+     ("sku",)),
+    (rollup_half_hour_sku, "half_hour_ms", MS_PER_HALF_HOUR, 0, _extra_sku, ("sku",)),
+    (rollup_half_hour_key, "half_hour_ms", MS_PER_HALF_HOUR, 0, _extra_key, ("api_key_id",)),
+    (rollup_quarter_currency, "quarter_ms", MS_PER_QUARTER, 0, _extra_none, ()),
+    (rollup_quarter_sku, "quarter_ms", MS_PER_QUARTER, 0, _extra_sku, ("sku",)),
+    (rollup_quarter_key, "quarter_ms", MS_PER_QUARTER, 0, _extra_key_sku, ("api_key_id", "sku")),
 )
 
 
@@ -96,10 +100,10 @@ async def update_rollups(conn: AsyncConnection, stored: Sequence[StoredEntry]) -
         total = fine.setdefault(key, [Decimal(0), Decimal(0)])
         total[0] += entry.amount
         total[1] += entry.units
-    for table, column, size, extra, extra_columns in _ROLLUPS:
+    for table, column, size, phase, extra, extra_columns in _ROLLUPS:
         sums: Sums = {}
         for (account, quarter, currency, api_key, sku), (amount, units) in fine.items():
-            rolled = (account, quarter - quarter % size, currency, *extra(api_key, sku))
+            rolled = (account, quarter - (quarter - phase) % size, currency, *extra(api_key, sku))
             total = sums.setdefault(rolled, [Decimal(0), Decimal(0)])
             total[0] += amount
             total[1] += units

@@ -50,7 +50,11 @@ _FINE = (
 )
 _GRAINS = {grain: f"(quarter_ms - (((quarter_ms % {size}) + {size}) % {size}))"
            for grain, size in (("day", 86400000), ("six_hour", 21600000), ("hour", 3600000),
-                               ("half_hour", 1800000))} | {"quarter": "quarter_ms"}
+                               ("half_hour", 1800000))} | {
+    "quarter": "quarter_ms",
+    # Hours that start at half past: floored from half past (revision 0015).
+    "half_past_hour": "(quarter_ms - ((((quarter_ms - 1800000) % 3600000) + 3600000) % 3600000))",
+}
 # Each rollup's extra key columns and the values that fill them from `fine`.
 _DIMENSIONS = {
     "currency": ((), ()),
@@ -82,6 +86,7 @@ _ROLLUPS = (
       for grain in ("hour", "quarter") for dimension in ("currency", "sku", "key")),
     *((f"{grain}_{dimension}", grain, dimension)
       for grain in ("six_hour", "half_hour") for dimension in ("sku", "key")),
+    ("half_past_hour_sku", "half_past_hour", "sku"),
 )
 _ROLLUP_CTES = "".join(f", {name} AS (\n    {_rollup(grain, dimension)}\n)"
                        for name, grain, dimension in _ROLLUPS)

@@ -93,6 +93,12 @@ rollup_half_hour_sku = _grain_rollup("rollup_half_hour_sku", "half_hour_ms",
 rollup_half_hour_key = _grain_rollup("rollup_half_hour_key", "half_hour_ms",
                                      Column("api_key_id", String(40), primary_key=True))
 
+# --- Hours from half past, per SKU (revision 0015) ---------------------------------------------
+# `half_past_hour_ms` is the first ms of an hour that starts at half past a UTC hour: each local
+# hour of a +05:30 (or -03:30, +09:30, ...) zone is one of these rows, where it was two half hours.
+rollup_half_past_hour_sku = _grain_rollup("rollup_half_past_hour_sku", "half_past_hour_ms",
+                                          Column("sku", String(200), primary_key=True))
+
 # Per quarter hour, tag key and value, currency and SKU (revision 0009): an entry with n tags
 # adds to n rows. Entries without a key's tag have no row for it (the `null` group is the rest).
 rollup_quarter_tag = Table(
