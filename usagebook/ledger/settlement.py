@@ -85,7 +85,7 @@ class Settlement:
 
     async def write(self, conn: AsyncConnection) -> None:
         """Release the live holds named and add the overspend, in the caller's transaction."""
-        live = [h.id for h in self.named.values() if h.is_live(self.received_ms)]
+        live = [h for h in self.named.values() if h.is_live(self.received_ms)]
         await hold_store.settle(conn, live, self.received_ms)
         self.overspend = self._overspend()
         month = month_span(self.received_ms)[0]

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import case, func, select, type_coerce
+from sqlalchemy import case, func, select, tuple_, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from usagebook.store.keys import lock_account
@@ -93,12 +93,15 @@ async def live_holds(
     return LiveHolds(account, key)
 
 
-async def settle(conn: AsyncConnection, hold_ids: Iterable[str], settled_ms: int) -> None:
-    """Mark holds settled (they stop counting), in the caller's transaction."""
-    wanted = sorted(set(hold_ids))
+async def settle(conn: AsyncConnection, found: Iterable[HoldRow], settled_ms: int) -> None:
+    """Mark holds settled (they stop counting), in the caller's transaction. Each is named by
+    its whole key, (id, account): on a database distributed by account, one shard each."""
+    wanted = sorted({(hold.id, hold.account_id) for hold in found})
     if wanted:
         await conn.execute(
-            holds.update().where(holds.c.id.in_(wanted), holds.c.settled_ms.is_(None))
+            holds.update()
+            .where(tuple_(holds.c.id, holds.c.account_id).in_(wanted),
+                   holds.c.settled_ms.is_(None))
             .values(settled_ms=settled_ms)
         )
 
@@ -115,7 +118,8 @@ async def release(conn: AsyncConnection, hold_id: str, at_ms: int) -> tuple[Hold
     await lock_account(conn, found.account_id)
     ended = await conn.execute(
         holds.update()
-        .where(holds.c.id == hold_id, holds.c.settled_ms.is_(None), holds.c.expires_ms > at_ms)
+        .where(holds.c.id == hold_id, holds.c.account_id == found.account_id,
+               holds.c.settled_ms.is_(None), holds.c.expires_ms > at_ms)
         .values(settled_ms=at_ms)
     )
     return found, ended.rowcount == 1
