@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from usagebook.errors import InvalidInput
+from usagebook.errors import InvalidInput, ProblemCollector
 
 PROBLEMS = {
     "start": ["must not be after {end}"],
@@ -36,3 +36,23 @@ def test_problems_whose_names_meet_are_merged_in_order() -> None:
 def test_no_names_leaves_the_error_as_it_is() -> None:
     raised = InvalidInput(PROBLEMS)
     assert raised.named({}) is raised
+
+
+def test_keys_a_caller_chose_are_never_renamed() -> None:
+    names = {"tags": "tag", "start": "startTimestamp", "hold_id": "holdId"}
+    raised = InvalidInput({"tags.start": ["twice"], "events.3.hold_id": ["unknown"],
+                           "start.start": ["x"]})
+    assert raised.named(names).problems == {"tag.start": ["twice"],  # a tag key below a name
+                                            "events.3.holdId": ["unknown"],  # after an index
+                                            "startTimestamp.start": ["x"]}
+
+
+def test_problems_found_as_sent_keep_their_names() -> None:
+    problems = ProblemCollector()
+    problems.add("start", "must not be after {end}")
+    problems.add("expires_ms", "is not a known field {end}", as_sent=True)  # a body's own key
+    shown = problems.error().named({"start": "startDate", "end": "endDate",
+                                    "expires_ms": "expiresAt"})
+    assert shown.problems == {"startDate": ["must not be after endDate"],
+                              "expires_ms": ["is not a known field {end}"]}
+    assert shown.named({"startDate": "again"}).problems == shown.problems  # shown once

@@ -22,10 +22,14 @@ with the other field's domain name:
 
 Each edge shows the error through `InvalidInput.named(names)`, its own mapping of domain names
 to the names its callers use: a path found whole in `names` is replaced (`limits.usd` ->
-`limit-usd`), else each of its segments found there (`limits` -> `consumptionLimit`), and each
-`{name}` placeholder found in `names` is filled; anything else is shown as it is. So a mapping
-lists every field its messages refer to, those spelt alike too (an unfilled `{end}` shows in
-the edge's tests), and outside text in a message (a value, a file name) is left alone.
+`limit-usd`), else its first segment and each segment after a list index (`limits` ->
+`consumptionLimit`, `rows.2.model_type` -> `rows.2.modelType`), and each `{name}` placeholder
+found in `names` is filled; anything else is shown as it is. So a mapping lists every field its
+messages refer to, those spelt alike too (an unfilled `{end}` shows in the edge's tests), and
+what a caller chose is never renamed: a segment below a name (the tag key in `tags.<key>`),
+outside text in a message (a value, a file name), and a problem the edge itself found and
+named as its callers spell it (`ProblemCollector.add(..., as_sent=True)`, e.g. a body's
+unknown field `expires_ms`).
 
 - HTTP: a route declares its mapping beside itself (`usagebook.api.field_names.wire_names`);
   the error handler in `usagebook.api.errors` applies it, the only place that does (to the
@@ -56,35 +60,44 @@ class InvalidInput(UsagebookError):
 
     DEFAULT_MESSAGE = "Invalid request parameters"
 
-    def __init__(self, problems: dict[str, list[str]], message: str = DEFAULT_MESSAGE):
+    def __init__(self, problems: dict[str, list[str]], message: str = DEFAULT_MESSAGE,
+                 as_sent: frozenset[str] = frozenset()):
         super().__init__(message)
         self.problems = problems
+        self.as_sent = as_sent  # paths already named as the caller spells them
 
     @classmethod
     def single(cls, field: str, problem: str) -> InvalidInput:
         return cls({field: [problem]})
 
     def named(self, names: Mapping[str, str]) -> InvalidInput:
-        """This error as an edge shows it: each path `names` holds whole, else each path
-        segment and each `{name}` placeholder it holds, replaced by its name there (problems
-        whose paths become equal are merged, in order of first appearance)."""
+        """This error as an edge shows it (see the module's docstring): problems whose paths
+        become equal are merged, in order of first appearance; paths in `as_sent` and their
+        messages are kept as they are."""
         if not names:
             return self
         problems: dict[str, list[str]] = {}
         for path, messages in self.problems.items():
-            shown = _named_path(path, names)
-            texts = [fill_names(text, names) if "{" in text else text for text in messages]
+            if path in self.as_sent:
+                shown, texts = path, list(messages)
+            else:
+                shown = _named_path(path, names)
+                texts = [fill_names(text, names) if "{" in text else text for text in messages]
             if shown in problems:
                 problems[shown] += texts
             else:
                 problems[shown] = texts
-        return InvalidInput(problems, fill_names(self.message, names))
+        return InvalidInput(problems, fill_names(self.message, names), frozenset(problems))
 
 
 def _named_path(path: str, names: Mapping[str, str]) -> str:
     if path in names or "." not in path:
         return names.get(path, path)
-    return ".".join([names.get(part, part) for part in path.split(".")])
+    parts = path.split(".")
+    for index, part in enumerate(parts):
+        if index == 0 or parts[index - 1].isdigit():  # a name, not a key a caller chose
+            parts[index] = names.get(part, part)
+    return ".".join(parts)
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
@@ -142,10 +155,18 @@ class ProblemCollector:
 
     def __init__(self) -> None:
         self.problems: dict[str, list[str]] = {}
+        self.as_sent: set[str] = set()
 
-    def add(self, field: str, problem: str) -> None:
+    def add(self, field: str, problem: str, *, as_sent: bool = False) -> None:
+        """`field` by its domain name, or, `as_sent`, as the caller spelt it (an edge naming
+        what it read: such a problem is never renamed)."""
         self.problems.setdefault(field, []).append(problem)
+        if as_sent:
+            self.as_sent.add(field)
+
+    def error(self, message: str = InvalidInput.DEFAULT_MESSAGE) -> InvalidInput:
+        return InvalidInput(self.problems, message, frozenset(self.as_sent))
 
     def raise_if_any(self, message: str = "Invalid request parameters") -> None:
         if self.problems:
-            raise InvalidInput(self.problems, message)
+            raise self.error(message)

@@ -84,9 +84,10 @@ def error_path(loc: Sequence[object], under: str = "") -> str:
 def add_errors(problems: ProblemCollector, errors: Iterable[Mapping[str, Any]],
                under: str = "") -> None:
     """Add pydantic errors (`ValidationError.errors()`) to `problems`, each at its path (below
-    `under`), in plain words."""
+    `under`), in plain words. The paths are the model's, as the caller spelt them (its
+    field names or aliases): never renamed (`usagebook.errors`)."""
     for error in errors:
-        problems.add(error_path(error.get("loc", ()), under), plain_message(error))
+        problems.add(error_path(error.get("loc", ()), under), plain_message(error), as_sent=True)
 
 
 def _count(number: object, noun: str) -> str:

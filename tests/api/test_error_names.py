@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.harness import Harness, Tenant
+from tests.support.harness import OPERATOR_TOKEN, Harness, Tenant
 
 LONG = "x" * 201
 # (method, path, request keywords): bad input whose problems the ledger names.
@@ -69,6 +69,88 @@ CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
                 "startTimestamp": "2026-02-01T00:00:00Z",
                 "endTimestamp": "2026-01-01T00:00:00Z",
             }
+        },
+    ),
+    "history-tags": (
+        "GET",
+        "/api/v1/billing/usage-history",
+        {
+            "params": [
+                ("tag.Bad", "x"),
+                ("tag.a.b", "x"),
+                ("tag.", "x"),
+                ("tag.p", "ok"),
+                ("tag.p", "again"),
+                ("tag.q", "bad value!"),
+                ("tag.r", "1"),
+                ("tag.s", "2"),
+                ("tag.t", "3"),
+            ]
+        },
+    ),
+    "history-cursor-and-tags": (
+        "GET",
+        "/api/v1/billing/usage-history",
+        {"params": [("cursor", "abc"), ("tag.p", "x"), ("pageSize", "10")]},
+    ),
+    "series-tags": (
+        "GET",
+        "/api/v1/usage/analytics",
+        {
+            "params": [
+                ("start", "2026-01-01"),
+                ("end", "2026-01-02"),
+                ("tag.p", "1"),
+                ("tag.p", "2"),
+                ("tag.", "x"),
+                ("tag.a.b", "x"),
+                ("tag.v", "a b"),
+            ]
+            + [(f"tag.k{n}", "v") for n in range(9)]
+        },
+    ),
+    # Names a caller chose that happen to be domain names are shown as sent, never renamed.
+    "history-tag-named-like-a-field": (
+        "GET",
+        "/api/v1/billing/usage-history",
+        {"params": [("tag.start", "a"), ("tag.start", "b"), ("tag.page_size", "bad value!")]},
+    ),
+    "series-tag-named-like-a-field": (
+        "GET",
+        "/api/v1/usage/analytics",
+        {
+            "params": [
+                ("start", "2026-01-01"),
+                ("end", "2026-01-02"),
+                ("tag.time_zone", "a"),
+                ("tag.time_zone", "b"),
+                ("tag.api_key", "no space"),
+                ("tag.group_by", "x"),
+                ("tag.group_by", "y"),
+            ]
+        },
+    ),
+    "key-extra-field-named-like-a-field": (
+        "POST",
+        "/api/v1/api_keys",
+        {"json": {"apiKeyType": "INFERENCE", "description": "d", "expires_ms": 1, "limits": {}}},
+    ),
+    "events-extra-field-named-like-a-field": (
+        "POST",
+        "/api/v1/usage/events",
+        {
+            "json": {
+                "events": [
+                    {
+                        "requestId": "r",
+                        "sku": "llama-3.3-70b-llm-input-mtoken",
+                        "units": "1",
+                        "request_id": "r",
+                        "hold_id": "h",
+                    }
+                ]
+            },
+            "headers": {"Authorization": f"Bearer {OPERATOR_TOKEN}"},
         },
     ),
     "history-bad-cursor": ("GET", "/api/v1/billing/usage-history", {"params": {"cursor": "abc"}}),
@@ -180,12 +262,14 @@ def test_error_body_names_the_fields_as_clients_spell_them(
     harness: Harness, tenant: Tenant, case: str
 ) -> None:
     method, path, keywords = CASES[case]
-    keywords = {**keywords, "headers": {**keywords.get("headers", {}), **tenant.admin}}
+    keywords = {**keywords, "headers": {**tenant.admin, **keywords.get("headers", {})}}
     answer = harness.client.request(method, path, **keywords)
-    expected = {"error": "Invalid request parameters", "details": EXPECTED[case]}
+    message = MESSAGES.get(case, "Invalid request parameters")
+    expected = {"error": message, "details": EXPECTED[case]}
     assert (answer.status_code, answer.text) == (400, json.dumps(expected, separators=(",", ":")))
 
 
+MESSAGES = {"events-extra-field-named-like-a-field": "Invalid usage events"}
 # The `details` of each answer (`error` is the generic message), in the order they are written.
 EXPECTED: dict[str, dict[str, Any]] = {
     "analytics-alone": {
@@ -209,6 +293,72 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "_errors": [],
         "lookback": {"_errors": ["must have at most 6 digits (90d is used)"]},
         "endDate": {"_errors": ["must be at most 90 days after startDate, both included"]},
+    },
+    "history-tags": {
+        "_errors": [],
+        "tag": {
+            "_errors": [],
+            "Bad": {"_errors": ["the tag key must match ^[a-z][a-z0-9_]{0,31}$"]},
+            "a": {
+                "_errors": [],
+                "b": {"_errors": ["the tag key must match ^[a-z][a-z0-9_]{0,31}$"]},
+            },
+            "": {"_errors": ["the tag key must match ^[a-z][a-z0-9_]{0,31}$"]},
+            "p": {"_errors": ["must be given once"]},
+            "q": {"_errors": ["the tag value must match ^[A-Za-z0-9._:@/+-]{1,64}$"]},
+            "<key>": {"_errors": ["at most 2 tag filters"]},
+        },
+    },
+    "history-cursor-and-tags": {
+        "_errors": [],
+        "pageSize": {"_errors": ["must not be sent with a cursor (the cursor carries it)"]},
+        "tag": {
+            "_errors": [],
+            "<key>": {"_errors": ["must not be sent with a cursor (the cursor carries it)"]},
+        },
+    },
+    "series-tags": {
+        "_errors": [],
+        "tag": {
+            "_errors": [],
+            "p": {"_errors": ["must be given once"]},
+            "": {"_errors": ["the tag key must match ^[a-z][a-z0-9_]{0,31}$"]},
+            "a": {
+                "_errors": [],
+                "b": {"_errors": ["the tag key must match ^[a-z][a-z0-9_]{0,31}$"]},
+            },
+            "v": {"_errors": ["the tag value must match ^[A-Za-z0-9._:@/+-]{1,64}$"]},
+            "<key>": {"_errors": ["at most 8 tag filters"]},
+        },
+    },
+    "history-tag-named-like-a-field": {
+        "_errors": [],
+        "tag": {
+            "_errors": [],
+            "start": {"_errors": ["must be given once"]},
+            "page_size": {"_errors": ["the tag value must match ^[A-Za-z0-9._:@/+-]{1,64}$"]},
+        },
+    },
+    "series-tag-named-like-a-field": {
+        "_errors": [],
+        "tag": {
+            "_errors": [],
+            "time_zone": {"_errors": ["must be given once"]},
+            "api_key": {"_errors": ["the tag value must match ^[A-Za-z0-9._:@/+-]{1,64}$"]},
+            "group_by": {"_errors": ["must be given once"]},
+        },
+    },
+    "key-extra-field-named-like-a-field": {
+        "_errors": [],
+        "expires_ms": {"_errors": ["is not a known field"]},
+        "limits": {"_errors": ["is not a known field"]},
+    },
+    "events-extra-field-named-like-a-field": {
+        "_errors": [],
+        "events": {
+            "_errors": [],
+            "0": {"_errors": [], "request_id": {"_errors": ["is not a known field"]}},
+        },
     },
     "history-bad-cursor": {
         "_errors": [],

@@ -22,7 +22,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from usagebook.api.event_wire import NO_NUL, Id40, Text200
-from usagebook.errors import InvalidInput, ProblemCollector
+from usagebook.errors import ProblemCollector
 from usagebook.ledger import estimates as domain
 from usagebook.ledger.events import MAX_UNITS
 from usagebook.ledger.pricing import MAX_CHARGE
@@ -120,7 +120,7 @@ def parse_authorize(body: Any) -> domain.AuthorizeRequest:
     except ValidationError as exc:
         problems = ProblemCollector()
         add_errors(problems, exc.errors(include_url=False))
-        raise InvalidInput(problems.problems, domain.INVALID_BODY) from None
+        raise problems.error(domain.INVALID_BODY) from None
     return domain.AuthorizeRequest(
         parsed.estimate.to_domain(), parsed.api_key_id, parsed.api_key, parsed.hold_seconds,
         parsed.request_id,

@@ -49,7 +49,7 @@ def validate(model: type[M], data: Any, message: str = InvalidInput.DEFAULT_MESS
     except ValidationError as exc:
         problems = ProblemCollector()
         add_errors(problems, exc.errors())
-        raise InvalidInput(problems.problems, message) from None
+        raise problems.error(message) from None
 
 
 async def read_small(request: Request, model: type[M], message: str = InvalidInput.DEFAULT_MESSAGE

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from usagebook.api.event_wire import parse_events
+from usagebook.api.event_wire import WIRE_NAMES, parse_events
 from usagebook.api.strict_json import NotStrictJson, decode_body, problem_of
 from usagebook.errors import InvalidInput, ProblemCollector
 from usagebook.ledger.recording import record
@@ -139,14 +139,17 @@ async def _commit(
 
 
 def _by_line(exc: InvalidInput, numbers: list[int]) -> InvalidInput:
-    """Name problems by the file's line numbers instead of the batch's event indexes."""
+    """Name problems by the file's line numbers instead of the batch's event indexes, and
+    fields as the file's lines spell them (the endpoint's names, `WIRE_NAMES`), first: an event's
+    field is known as one by the index before it."""
     problems: dict[str, list[str]] = {}
-    for path, messages in exc.problems.items():
+    for path, messages in exc.named(WIRE_NAMES).problems.items():
         parts = path.split(".")
         if len(parts) >= 2 and parts[0] == "events" and parts[1].isdigit():
             path = ".".join([f"line {numbers[int(parts[1])]}", *parts[2:]])
         problems.setdefault(path, []).extend(messages)
-    return InvalidInput(problems, "Invalid events (this batch was not written; earlier ones were)")
+    return InvalidInput(problems, "Invalid events (this batch was not written; earlier ones were)",
+                        frozenset(problems))
 
 
 def _save_checkpoint(path: Path, offset: int, line: int, stat: tuple[int, int]) -> None:
