@@ -2,7 +2,7 @@
 
 Each process runs one `DeliveryWorker`: it claims due deliveries (`store.outbox.claim_due`: a
 lease, so each event goes out from one process at a time, and a process killed mid-attempt
-leaves the row to be claimed again when the lease ends, with the same webhook-id), attempts
+leaves the row to be claimed again when the lease ends, as the same event), attempts
 them concurrently, and writes each outcome. Recording never waits for it: the outbox rows are
 written with the entries, and delivery runs on its own connections.
 
