@@ -155,9 +155,9 @@ async def replay(
     db: Database, account_id: str, endpoint_id: str, *, event_id: str | None = None,
     since_ms: int | None = None, until_ms: int | None = None,
 ) -> int:
-    """Deliver again (as the same event, id included) one event of the endpoint's log, or every event created
-    in [since_ms, until_ms); returns how many were queued. NotFound for an event not in the
-    log."""
+    """Deliver again (as the same event, id included) one event of the endpoint's log, or
+    every event created in [since_ms, until_ms); returns how many were queued. NotFound for an
+    event not in the log."""
     if (event_id is None) == (since_ms is None or until_ms is None):
         raise InvalidInput.single("event_id", "give either {event_id}, or {since} and {until}")
     if since_ms is not None and until_ms is not None and since_ms >= until_ms:
