@@ -35,6 +35,8 @@ def ratios(found: dict[str, Any]) -> dict[str, float]:
         "history csv/json": w2["history csv c1"]["latency_ms"] / w2["history c1"]["latency_ms"],
         "balance w2/w1": rate(w2["balance c8"]) / rate(w1["balance c8"]),
         "page w2/w1": rate(w2["page c8"]) / rate(w1["page c8"]),
+        # What a second worker gives the HTTP stack alone on this machine, in the same run.
+        "trivial w2/w1": rate(found["trivial"]["w2"]) / rate(found["trivial"]["w1"]),
     }
 
 
@@ -43,7 +45,7 @@ def _met(name: str, value: float, backend: str) -> str:
     if target is None:
         if name.endswith("csv/json"):
             return "met" if value <= 1.2 else "NOT met"
-        if name.endswith("w2/w1"):
+        if name.endswith("w2/w1") and not name.startswith("trivial"):
             return "met" if value >= 1.0 else "NOT met"
         return ""
     good = value <= target if " x " in name else value >= target
@@ -56,9 +58,10 @@ def render(results: dict[str, Any]) -> str:
         f"Command: `.venv/bin/python -m bench.hotpath --entries {results['entries']} "
         f"--seconds {results['seconds']:g}` ({results['measured']}); wrk, "
         f"{results['clients']} keep-alive connections (c8) or one (c1), "
-        f"{results['seconds']:g} s per case, every case in the same run; raw: the mean of a "
-        f"run right before and right after the workers-2 cases (both in brackets); load average "
-        f"at the end {results['load']:.1f} on 2 cores shared with other work.",
+        f"{results['seconds']:g} s per case, every case in the same run, workers 1 and 2 "
+        f"taking turns at each; raw: the mean of a run right before and right after them (both "
+        f"in brackets); load average at the end {results['load']:.1f} on 2 cores shared with "
+        f"other work.",
         "",
     ]
     for backend in ("postgresql", "sqlite"):

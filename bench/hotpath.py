@@ -6,13 +6,13 @@ statements, and against a trivial FastAPI endpoint on the same server settings.
 
 For each backend (PostgreSQL: the shared dataset of `bench/dataset.py` at `--entries`;
 SQLite: a copy of it), with wrk (8 keep-alive connections, or 1 for single-client latency)
-against `usagebook serve --workers 1` and `--workers 2` and the trivial endpoint under the same
-uvicorn settings:
+against `usagebook serve --workers 1` and `--workers 2` (both running, taking turns at each
+case) and the trivial endpoint under the same uvicorn settings:
 - GET /billing/balance: throughput with 8 clients, server CPU per request;
 - GET /billing/usage page 1 (limit 200): single-client latency as JSON and CSV, throughput;
 - GET /billing/usage-history continuation pages of 500: single-client latency, JSON and CSV;
-and, right before and right after the workers-2 cases (their mean is compared with them), the
-raw statements (asyncpg with 8 connections / sqlite3 with 8 threads; one for latency): the key
+and, right before and right after those cases (their mean is compared with them), the raw
+statements (asyncpg with 8 connections / sqlite3 with 8 threads; one for latency): the key
 by its hash with the account's allocation, balance rows and today's DIEM row in one read-only
 transaction; the keyset page; the history keyset page. With
 profiling on, py-spy samples one worker under load per endpoint (top own-time frames).
@@ -90,37 +90,37 @@ def main() -> None:
 
 def _measure_backend(dataset: BenchDataset, backend: str, url: str, seconds: float,
                      profiling: bool) -> dict[str, Any]:
+    """The others' load moves a lot within minutes, so what is compared is measured side by
+    side: the 1- and 2-worker servers run at once and take turns at each case; the raw
+    statements run right before and right after them (their mean is the figure)."""
     auth = {"Authorization": f"Bearer {dataset.admin_key}"}
-    found: dict[str, Any] = {"trivial": {}, "usagebook": {}, "profiles": {}, "raw runs": []}
-    for workers in (1, 2):
-        with _trivial(workers) as (base, pid):
-            found["trivial"][f"w{workers}"] = run_wrk(
-                base + "/ping", connections=CLIENTS, seconds=seconds, headers={},
-                server_pid=pid).__dict__
-        wait_quiet()
-        if workers == 2:  # the raw statements right before and right after the cases they
-            # are compared with: the others' load moves a lot within minutes
-            found["raw runs"].append(_raw.measure(backend, url, dataset, seconds, CLIENTS))
-        with _usagebook(dataset, url, workers) as (base, pid):
-            history = _history_cursor_url(base, auth)
-            cases = {"balance": (BALANCE, {}), "page": (PAGE, {}),
-                     "page csv": (PAGE, CSV), "history": (history, {}),
-                     "history csv": (history, CSV)}
-            runs: dict[str, Any] = {}
-            for name, (path, extra) in cases.items():
-                for clients in (1, CLIENTS) if name in ("balance", "page") else (1,):
-                    runs[f"{name} c{clients}"] = run_wrk(
+    found: dict[str, Any] = {"trivial": {}, "usagebook": {"w1": {}, "w2": {}}, "profiles": {},
+                             "raw runs": []}
+    with _trivial(1) as one, _trivial(2) as two:
+        for label, (base, pid) in (("w1", one), ("w2", two)):
+            found["trivial"][label] = run_wrk(base + "/ping", connections=CLIENTS,
+                                              seconds=seconds, headers={},
+                                              server_pid=pid).__dict__
+    wait_quiet()
+    found["raw runs"].append(_raw.measure(backend, url, dataset, seconds, CLIENTS))
+    with _usagebook(dataset, url, 1) as one, _usagebook(dataset, url, 2) as two:
+        history = _history_cursor_url(two[0], auth)  # signed with the secret both servers use
+        cases = {"balance": (BALANCE, {}), "page": (PAGE, {}), "page csv": (PAGE, CSV),
+                 "history": (history, {}), "history csv": (history, CSV)}
+        for name, (path, extra) in cases.items():
+            for clients in (1, CLIENTS) if name in ("balance", "page") else (1,):
+                for label, (base, pid) in (("w1", one), ("w2", two)):
+                    found["usagebook"][label][f"{name} c{clients}"] = run_wrk(
                         base + path, connections=clients, seconds=seconds,
                         headers={**auth, **extra}, server_pid=pid).__dict__
-            found["usagebook"][f"w{workers}"] = runs
-            if workers == 2:
-                found["raw runs"].append(_raw.measure(backend, url, dataset, seconds, CLIENTS))
-            if profiling and workers == 2:
-                for name in ("balance", "page", "history"):
-                    path, extra = cases[name]
-                    found["profiles"][name] = _profiled(base + path, {**auth, **extra}, pid,
-                                                        backend, name)
-        wait_quiet()
+        found["raw runs"].append(_raw.measure(backend, url, dataset, seconds, CLIENTS))
+        if profiling:
+            base, pid = two
+            for name in ("balance", "page", "history"):
+                path, extra = cases[name]
+                found["profiles"][name] = _profiled(base + path, {**auth, **extra}, pid,
+                                                    backend, name)
+    wait_quiet()
     before, after = found["raw runs"]
     found["raw"] = {case: (before[case] + after[case]) / 2 for case in before}
     return found
