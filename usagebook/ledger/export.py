@@ -58,7 +58,7 @@ class EntryFormat:
 @dataclass(frozen=True)
 class ExportQuery:
     """What to export. Start and end are ISO 8601 date-times, inclusive, parsed exactly as
-    `/billing/usage` parses its startDate and endDate (`timeutil.parse_date_time`)."""
+    `/billing/usage` parses its start and end (`timeutil.parse_date_time`)."""
 
     account_id: str
     format: str = "csv"

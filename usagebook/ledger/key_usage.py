@@ -120,5 +120,6 @@ def _spend(sums: AmountSums, key_id: str, window: str) -> Spend:
 
 
 def window_end_ms(period: str, now_ms: int) -> int | None:
-    """When the window holding `now_ms` ends (None for LIFETIME): a limit's Retry-After."""
+    """When the window holding `now_ms` ends (None for LIFETIME): when a request refused for the
+    limit may be retried."""
     return period_window(period, now_ms).end_ms

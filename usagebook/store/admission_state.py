@@ -49,7 +49,7 @@ class StateQuery:
 class AdmissionState:
     """Per currency: balances (USD, BUNDLED_CREDITS), DIEM used today, live holds, the key's
     spend in its window and the account's in the month (positive); the prices of the SKUs
-    asked for; the hold already granted for the requestId."""
+    asked for; the hold already granted for the request id."""
 
     credits: dict[str, Decimal] = field(default_factory=dict)
     diem_used: Decimal = ZERO

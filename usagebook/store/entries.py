@@ -27,7 +27,7 @@ class EntryFilter:
     end_ms: int | None = None
     # (key, value) pairs every entry's tags must hold (usage-history's `tag.<key>=<value>`).
     tags: tuple[tuple[str, str], ...] = ()
-    # One API key's entries (`apiKeyId`), and entries of these SKUs only (a model's, `modelId`).
+    # One API key's entries, and entries of these SKUs only (a model's SKUs).
     api_key_id: str | None = None
     skus: tuple[str, ...] | None = None
 
@@ -166,7 +166,7 @@ async def find_stored(conn: AsyncConnection, keys: Iterable[EntryKey]) -> dict[E
 # the account: LATERAL cannot be turned into a join. With `request_id = ANY(...)` and statistics
 # from when a growing account was small, PostgreSQL chose to read every entry of the account and
 # filter them. The key names the entry's id and ts_ms, so the entry is one primary-key probe in
-# its month's partition (store.partitions). The keys travel as one JSON text of [requestId, sku]
+# its month's partition (store.partitions). The keys travel as one JSON text of [request_id, sku]
 # pairs: asyncpg would encode two text arrays element by element in Python.
 _KEYS = (
     "FROM json_array_elements($1::json) AS k(pair) "

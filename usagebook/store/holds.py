@@ -3,7 +3,7 @@
 A hold is live while `settled_ms IS NULL AND expires_ms > now`; every query here takes `now`
 and compares, so an expired hold stops counting the moment it expires, with no job to release
 it, and holds survive a restart (they are rows). Holds are written (inserted, settled) only
-by a transaction that holds their account's lock (`store.admission.lock_account`), so the
+by a transaction that holds their account's lock (`store.keys.lock_account`), so the
 live-hold sums read under that lock stay true until it commits.
 """
 
@@ -58,7 +58,7 @@ async def insert_hold(conn: AsyncConnection, hold: HoldRow) -> None:
 
 
 async def find_by_request(conn: AsyncConnection, key_id: str, request_id: str) -> HoldRow | None:
-    """The hold granted to this key for this requestId (live, settled or expired)."""
+    """The hold granted to this key for this request id (live, settled or expired)."""
     query = select(*_COLUMNS).where(holds.c.api_key_id == key_id, holds.c.request_id == request_id)
     row = (await conn.execute(query)).first()
     return HoldRow(*row) if row else None

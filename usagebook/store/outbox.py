@@ -6,8 +6,8 @@ path does the same in its one statement, `store.write_postgresql`). Delivery wor
 process claim due rows (`claim_due`): on PostgreSQL with FOR UPDATE SKIP LOCKED, so two
 processes never claim one row; on SQLite in one UPDATE inside an exclusive write transaction.
 A claim is a lease: it moves the row's next attempt to the lease's end, so a process that dies
-mid-attempt leaves the row to be claimed again then (the same event id, so the same
-webhook-id). A finished attempt is written only by the claim that made it.
+mid-attempt leaves the row to be claimed again then (the same event id, so the
+same delivery id on the wire). A finished attempt is written only by the claim that made it.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ partition and the next MONTHS_AHEAD, and a running server does the same every
 (every read covers the default partition, and archiving takes its share of a month), and the
 next check that makes their month moves them into it, with a warning in the log.
 
-Idempotency lives apart, in `usage_request_keys` ((account, requestId, sku) -> the entry's id
+Idempotency lives apart, in `usage_request_keys` ((account, request_id, sku) -> the entry's id
 and ts_ms), because PostgreSQL requires the partition key in every unique key of a partitioned
 table: a key unique only within its month would let a retry of the same event, sent with
 another timestamp, be charged again. The keys are never archived, so a repeat of an archived

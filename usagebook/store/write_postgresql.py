@@ -101,7 +101,7 @@ _TAG_ROLLUP = (
     "ON CONFLICT (account_id, quarter_ms, tag_key, tag_value, currency, sku) DO UPDATE SET "
     "amount = t.amount + excluded.amount, units = t.units + excluded.units"
 )
-# The ledger's idempotency key (account, requestId, sku) lives apart from the partitioned
+# The ledger's idempotency key (account, request_id, sku) lives apart from the partitioned
 # entries (store.partitions): an entry is stored only once its key is claimed there, with the
 # id it will have.
 UNIQUE_ENTRY = "pk_usage_request_keys"

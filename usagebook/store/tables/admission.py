@@ -31,12 +31,12 @@ holds = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("expires_ms", BigInteger, nullable=False),
     Column("settled_ms", BigInteger, nullable=True),
-    # The caller's requestId (authorize is idempotent per key and requestId) and a digest of the
+    # The caller's request id (authorize is idempotent per key and request id) and a digest of the
     # estimate it was granted for: a repeat with another estimate is a conflict.
     Column("request_id", String(200), nullable=True),
     Column("fingerprint", String(64), nullable=True),
     # The account follows the columns looked up without it (revision 0013): release finds a
-    # hold by its id alone, authorize a key's earlier hold by its requestId.
+    # hold by its id alone, authorize a key's earlier hold by its request id.
     PrimaryKeyConstraint("id", "account_id"),
     UniqueConstraint("api_key_id", "request_id", "account_id"),
     # The live holds of an account: unsettled ones, by expiry (a range from now on).

@@ -49,7 +49,7 @@ alert_crossings = Table(
 alert_events = Table(
     "alert_events",
     metadata,
-    # evt_...: the webhook-id of every delivery of this event, retries and replays included.
+    # evt_...: the id every delivery of this event is sent under, retries and replays included.
     Column("id", String(40), nullable=False),
     Column("account_id", String(40), nullable=False),
     Column("type", String(60), nullable=False),

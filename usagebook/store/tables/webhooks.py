@@ -60,7 +60,7 @@ webhook_deliveries = Table(
     Column("status", String(16), nullable=False),  # pending | delivered | failed
     Column("attempts", Integer, nullable=False),
     # When a pending delivery is due; while an attempt is in flight, when its lease ends (a
-    # server killed mid-attempt leaves it to be claimed again then, with the same webhook-id).
+    # server killed mid-attempt leaves it to be claimed again then, with the same event id).
     Column("next_attempt_ms", BigInteger, nullable=True),
     # Who holds the lease: a finished attempt is written only by the claim it belongs to.
     Column("claim", String(40), nullable=True),
