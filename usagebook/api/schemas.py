@@ -1,7 +1,8 @@
 """Wire models: they describe the contract's bodies in /openapi.json.
 
-Answers are built by the converters in `wire.py` and written by `ExactJSONResponse`; these models
-document them (money as JSON numbers, never strings) rather than re-validating every row.
+Answers are built by the `*_to_wire` converters beside each route and written by
+`ExactJSONResponse`; these models document them (money as JSON numbers, never strings) rather
+than re-validating every row.
 """
 
 from __future__ import annotations

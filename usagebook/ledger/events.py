@@ -38,7 +38,8 @@ def tag_value_ok(value: str) -> bool:
     return _TAG_VALUE.fullmatch(value) is not None
 
 
-# Every field of an Event but `sent` (tests/ledger/test_events.py holds the two equal).
+# Every field of an Event but `sent` (tests/api/recording/test_event_fast_path.py holds the two
+# equal).
 FIELDS = frozenset({"request_id", "sku", "units", "api_key_id", "account_id", "ts_ms", "notes",
                     "execution_ms", "prompt_tokens", "completion_tokens", "hold_id", "currency",
                     "tags"})

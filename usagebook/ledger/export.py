@@ -5,7 +5,8 @@ Guarantees:
 - the same filters select the same entries as `/billing/usage` (`UsageQuery.entry_filter`);
 - the bytes are the caller's `EntryFormat` (the contract's CSV and JSON lines are
   `usagebook.api.export`'s); a CSV export on PostgreSQL has its cells formatted by the database
-  itself (`store.copy_csv_batches`, held equal to the API's CSV by tests/export);
+  itself (`store.export.copy_csv_batches`, held equal to the API's CSV by
+  tests/store/test_copy_cells.py);
 - memory is bounded by one batch, and output is only ever written a whole batch at a time, so
   after an interruption the last reported cursor names the last entry written;
 - `after` (a cursor `<ts_ms>-<id>`) resumes right after that entry; a resumed CSV has no header.
@@ -48,7 +49,7 @@ class Sink(Protocol):
 class EntryFormat:
     """How exported entries are written: `header` starts a fresh (not resumed) export, `render`
     writes one batch of entries whole. `database_csv`: PostgreSQL's COPY CSV
-    (`store.copy_csv_batches`) writes these same bytes, so a CSV export there uses it."""
+    (`store.export.copy_csv_batches`) writes these same bytes, so a CSV export there uses it."""
 
     header: bytes
     render: Callable[[list[EntryRow]], bytes]

@@ -65,7 +65,7 @@ class Database:
         self.dialect = engine.dialect.name
         self.keys = keys if keys is not None else KeyCache()
         self._reader = reader
-        # Set by create_database when a read standby is configured (see store.replica).
+        # Set by create_database when a read standby is configured (LaggingReads, below).
         self.lagging_reads: LaggingReads | None = None
 
     @property
