@@ -59,6 +59,26 @@ def test_a_bad_price_list_names_rows_and_changes_nothing(harness: Harness, tmp_p
     assert "ok-sku" not in {row["sku"] for row in ok_json(harness, "prices", "list")["skus"]}
 
 
+def test_a_price_list_is_strict_json(harness: Harness, tmp_path: Path) -> None:
+    # Each file is one a lenient reader takes (the last repeated key wins; NaN is dropped with
+    # the columns the catalog does not have); the strict rule refuses it, naming why.
+    row = ('"sku": "{sku}", "modelId": "m", "modelType": "LLM", "unitType": "tokens", '
+           '"usageType": "Input", "pricePerUnitUsd": "1"')
+    cases = {
+        "twice": ("{" + row + ', "sku": "twice-b"}', 'has the key "sku" twice'),
+        "nan": ("{" + row + ', "note": NaN}', "holds NaN"),
+        "latin1": ("{" + row + ', "modelName": "caf\u00e9"}', "is not UTF-8"),
+    }
+    for name, (body, problem) in cases.items():
+        path = tmp_path / f"{name}.json"
+        text = "[" + body.replace("{sku}", f"{name}-a") + "]"
+        path.write_bytes(text.encode("latin-1") if name == "latin1" else text.encode())
+        line = assert_failed(cli(harness, "prices", "import", str(path)))
+        assert "file" in line and problem in line, line
+    listed = {row["sku"] for row in ok_json(harness, "prices", "list")["skus"]}
+    assert not listed & {"twice-a", "twice-b", "nan-a", "latin1-a"}
+
+
 def test_credits_grant_and_set_diem_show_in_the_balance(harness: Harness, tenant: Tenant) -> None:
     account = tenant.account_id
     granted = ok_json(
