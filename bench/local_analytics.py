@@ -77,11 +77,11 @@ def main() -> None:
          "USAGEBOOK_REDIS_URL": REDIS_URL, "USAGEBOOK_RATE_LIMIT_PER_MINUTE": "0"}, log_path)
     server.start(timeout=60)
     try:
-        timings, bodies = _time(server, dataset, runs)
+        timings, bodies, loads = _time(server, dataset, runs)
     finally:
         server.stop()
     _check_exact(dataset, bodies)
-    _report(timings, runs)
+    _report(timings, runs, loads)
 
 
 def _cache_key(dataset: BenchDataset, zone: str) -> str:
@@ -91,13 +91,15 @@ def _cache_key(dataset: BenchDataset, zone: str) -> str:
 
 
 def _time(server: UsagebookServer, dataset: BenchDataset, runs: int
-          ) -> tuple[dict[str, list[float]], dict[str, Any]]:
+          ) -> tuple[dict[str, list[float]], dict[str, Any], list[float]]:
     cache = redis.Redis.from_url(REDIS_URL)
     timings: dict[str, list[float]] = {}
     bodies: dict[str, Any] = {}
+    loads: list[float] = []  # the 1-minute load average before each round
     headers = {"Authorization": f"Bearer {dataset.admin_key}"}
     with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
         for n in range(runs + 2):  # two warm-up rounds, not timed; cases interleaved
+            loads.append(os.getloadavg()[0])
             for name, path, params, zone in _cases():
                 if zone is not None:
                     cache.delete(_cache_key(dataset, zone))
@@ -109,7 +111,7 @@ def _time(server: UsagebookServer, dataset: BenchDataset, runs: int
                     timings.setdefault(name, []).append(elapsed)
                 bodies[name] = json.loads(answer.text, parse_float=Decimal)
     cache.close()
-    return timings, bodies
+    return timings, bodies, loads
 
 
 def _check_exact(dataset: BenchDataset, bodies: dict[str, Any]) -> None:
@@ -142,7 +144,7 @@ def _median_ms(values: list[float]) -> float:
     return statistics.median(values) * 1000
 
 
-def _report(timings: dict[str, list[float]], runs: int) -> None:
+def _report(timings: dict[str, list[float]], runs: int, loads: list[float]) -> None:
     names = list(timings)
     rows = []
     for name in names:
@@ -159,8 +161,9 @@ def _report(timings: dict[str, list[float]], runs: int) -> None:
         f"({datetime.now(tz=UTC):%Y-%m-%d %H:%M} UTC): the 5M-entry account on PostgreSQL, "
         "through a real `usagebook serve` over loopback, uncached (the Venice endpoint's Redis "
         "entry deleted before each request; `/usage/analytics` has no cache), medians of "
-        f"{runs} runs, the cases interleaved. Load average (1 min) at the end: "
-        f"{os.getloadavg()[0]:.1f} on 2 cores, shared with the other engineers' work.", "",
+        f"{runs} runs, the cases interleaved. Load average (1 min) during the run: "
+        f"{min(loads):.1f}-{max(loads):.1f} on 2 cores, shared with the other engineers' work.",
+        "",
         "| request | UTC | Asia/Kolkata | Kolkata / UTC |", "|---|---|---|---|", *rows, "",
     ]
     text = DOCS.read_text()
