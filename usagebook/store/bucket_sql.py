@@ -34,7 +34,6 @@ class Filters:
 class BucketQuery:
     account_id: str
     boundaries: Sequence[int]  # bucket k is [boundaries[k], boundaries[k + 1])
-    anchor: int  # the buckets' nominal size: MS_PER_DAY or MS_PER_HOUR
     group: str | None = None  # None, "currency", "sku", "model", "api_key_id" or "tag"
     group_tag: str | None = None  # the tag key grouped on, with group "tag"
     filters: Filters = Filters()

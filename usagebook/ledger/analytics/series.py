@@ -61,7 +61,7 @@ async def local_analytics(
     """The answer to `raw`; InvalidInput for bad parameters, QueryTimeout past the limit."""
     query = check_query(raw)
     plan = buckets(query)
-    sums = _bucket_query(query, plan.bounds, plan.anchor)
+    sums = _bucket_query(query, plan.bounds)
     with localcontext(prec=_PRECISION):
         async with analytics_snapshot(db, limit_seconds) as conn:
             rows = await bucket_sums(conn, sums)
@@ -75,10 +75,10 @@ async def local_analytics(
             diem=sum((sum(s.diem, Decimal(0)) for s in series), Decimal(0)))
 
 
-def _bucket_query(query: AnalyticsQuery, bounds: list[int], anchor: int) -> BucketQuery:
+def _bucket_query(query: AnalyticsQuery, bounds: list[int]) -> BucketQuery:
     tag = query.group_tag
     return BucketQuery(
-        query.account_id, bounds, anchor, "tag" if tag else _GROUPS[query.group_by], tag,
+        query.account_id, bounds, "tag" if tag else _GROUPS[query.group_by], tag,
         Filters(query.currency, query.sku, query.model, query.api_key, query.tags),
         unit_types=True, usd_like=True)
 

@@ -25,7 +25,6 @@ from usagebook.ledger.local_time import (
 )
 from usagebook.ledger.tag_filters import TagFilters, parse_tag_filters
 from usagebook.money import Currency
-from usagebook.timeutil import MS_PER_DAY
 
 GRANULARITIES = ("hour", "day", "week", "month")
 # What a series can be grouped by: one of the filters (by its field name), or tag:<key>.
@@ -33,7 +32,6 @@ GROUPS = ("model", "api_key", "sku", "currency")
 MAX_DAYS, MAX_HOUR_DAYS = 400, 31
 CURRENCIES = tuple(c.value for c in Currency)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)  # fullmatch; ASCII digits only
-_HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True)
@@ -128,21 +126,20 @@ class Buckets:
 
     bounds: list[int]
     labels: list[str]
-    anchor: int  # the rollup unit the buckets are built from: a day, or an hour
 
 
 def buckets(query: AnalyticsQuery) -> Buckets:
     zone, first, last = query.zone, query.start, query.end
     if query.granularity == "hour":
         bounds = hour_boundaries(first, last, zone)
-        return Buckets(bounds, [label(b, zone) for b in bounds[:-1]], _HOUR_MS)
+        return Buckets(bounds, [label(b, zone) for b in bounds[:-1]])
     days = day_boundaries(first, last, zone)
     if query.granularity == "day":
-        return Buckets(days, [label(b, zone) for b in days[:-1]], MS_PER_DAY)
+        return Buckets(days, [label(b, zone) for b in days[:-1]])
     starts = _calendar_starts(first, last, query.granularity)
     inner = [day_start_ms(day, zone) for day in starts[1:]]
     return Buckets([days[0], *inner, days[-1]],
-                   [label(day_start_ms(day, zone), zone) for day in starts], MS_PER_DAY)
+                   [label(day_start_ms(day, zone), zone) for day in starts])
 
 
 def _calendar_starts(first: date, last: date, granularity: str) -> list[date]:

@@ -22,7 +22,6 @@ from usagebook.store import skus as sku_store
 from usagebook.store.analytics import Total
 from usagebook.store.bucket_sums import BucketQuery, Filters, bucket_sums_together
 from usagebook.store.engine import Database
-from usagebook.timeutil import MS_PER_DAY
 
 _PRECISION = 80  # as analytics.summary: sums of nine-place amounts times unit multipliers
 
@@ -41,11 +40,11 @@ async def compute_local(
             # Every sum in one statement (one round trip): the daily charts read every model
             # and key, and the top ones are picked from the totals afterwards.
             per_day, skus, keys, model_days, key_days = await bucket_sums_together(conn, [
-                (BucketQuery(account_id, bounds, MS_PER_DAY), None),
-                (BucketQuery(account_id, whole, MS_PER_DAY, "sku"), None),
-                (BucketQuery(account_id, whole, MS_PER_DAY, "api_key_id"), "key"),
-                (BucketQuery(account_id, bounds, MS_PER_DAY, "model", filters=diem), None),
-                (BucketQuery(account_id, bounds, MS_PER_DAY, "api_key_id", filters=diem), "key"),
+                (BucketQuery(account_id, bounds), None),
+                (BucketQuery(account_id, whole, "sku"), None),
+                (BucketQuery(account_id, whole, "api_key_id"), "key"),
+                (BucketQuery(account_id, bounds, "model", filters=diem), None),
+                (BucketQuery(account_id, bounds, "api_key_id", filters=diem), "key"),
             ])
             catalog = await sku_store.find_skus(conn, {row.group for row in skus})
             described = await store.key_descriptions(
