@@ -6,6 +6,8 @@ write for the entries as generated."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import orjson
 from hypothesis import given
 from hypothesis import strategies as st
@@ -16,6 +18,9 @@ from usagebook.api.entry_csv import HEADER, entry_row
 from usagebook.api.entry_json import entry_to_wire
 from usagebook.api.exact_json import dumps
 from usagebook.api.usage import VENICE_USAGE_WARNING
+from usagebook.ledger.history import HistoryPage, HistoryQuery, walk_history
+from usagebook.ledger.records import EntryText
+from usagebook.ledger.usage import UsagePage, UsageQuery, list_usage
 from usagebook.store.engine import Database
 from usagebook.store.rows import EntryRow, NewEntry
 from usagebook.store.write import write_batch
@@ -70,3 +75,23 @@ def test_history_pages_are_what_the_references_write(harness: Harness,
         assert csv.content == (HEADER + "".join(entry_row(row) for row in page)).encode()
         assert (cursor is None) == (start + 10 >= len(rows))
         params = {"cursor": cursor}
+
+
+def test_the_pages_above_are_written_by_the_database(harness: Harness) -> None:
+    # Else the properties above compare the references with themselves.
+    tenant = harness.tenant("entry text path")
+    entry = NewEntry(tenant.account_id, None, 1_767_225_600_000, "sku-text", Decimal("0.5"),
+                     Decimal("2"), Decimal("-1"), "USD", "r-1", None, None, None, None)
+
+    async def pages(db: Database) -> tuple[UsagePage, HistoryPage]:
+        async with db.write() as conn:
+            await write_batch(conn, [entry])
+        usage = await list_usage(db, UsageQuery(tenant.account_id), EntryText.JSON)
+        history = await walk_history(db, HistoryQuery(tenant.account_id),
+                                     harness.settings.secret_key, EntryText.CSV)
+        return usage, history
+
+    usage, history = harness.call(pages)
+    assert (usage.entries, history.entries) == ([], [])
+    assert usage.text == dumps(entry_to_wire(as_rows([entry])[0])).decode()
+    assert history.text == entry_row(as_rows([entry])[0])
