@@ -34,6 +34,7 @@ from tests.support.projections import (
     differences,
     read_projections,
     recompute,
+    recomputed,
 )
 from usagebook.ledger.balances import grant_credit
 from usagebook.ledger.catalog import DEMO_CATALOG
@@ -42,6 +43,7 @@ from usagebook.store.accounts import insert_account
 from usagebook.store.engine import create_database
 from usagebook.store.rows import NewEntry
 
+GRANTS = (("USD", "BUNDLED_CREDITS", "USD"), ("12.5", "0.000000001", "1000"))
 KEYS = (None, "key_xdbA", "key_xdbB", "key_xdbC")
 TAGS = (None, {"project": "alpha"}, {"project": "beta", "user": "u-1"},
         {"env": "prod", "project": "alpha", "team": "ml.ops"})
@@ -92,8 +94,7 @@ async def _write_and_read(url: str, accounts: list[str],
         async with database.write() as conn:
             for account in accounts:
                 await insert_account(conn, account, "across databases", 0)
-        for account, currency, amount in zip(accounts, ("USD", "BUNDLED_CREDITS", "USD"),
-                                             ("12.5", "0.000000001", "1000"), strict=True):
+        for account, currency, amount in zip(accounts, *GRANTS, strict=True):
             await grant_credit(database, account, currency, amount, "test")
         for batch in batches:
             await store_entries(database, batch)
@@ -111,11 +112,24 @@ def test_sqlite_and_postgresql_hold_the_same_projections(database_urls: dict[str
         _write_and_read(database_urls["postgresql"], accounts, batches))
 
     assert differences(on_postgresql, on_sqlite) == {}
+    # Each database stored each (account, request, SKU) once: the repeats added nothing.
+    assert differences(from_sqlite_entries, _written_once(batches, accounts)) == {}
     assert from_postgresql_entries == from_sqlite_entries  # the same entries were stored
     assert differences(on_sqlite, from_sqlite_entries) == {}
     assert_exact_types(on_sqlite)
     assert_exact_types(on_postgresql)
     _assert_awkward(on_sqlite)
+
+
+def _written_once(batches: list[list[NewEntry]], accounts: list[str]) -> dict[str, Rows]:
+    """The projections of the batches' entries, each key's first only, and of the grants."""
+    first: dict[tuple[str, str, str], NewEntry] = {}
+    for entry in (entry for batch in batches for entry in batch):
+        first.setdefault((entry.account_id, entry.request_id, entry.sku), entry)
+    entries = [(e.account_id, e.api_key_id, e.ts_ms, e.sku, e.units, e.amount, e.currency,
+                e.tags) for e in first.values()]
+    return recomputed(entries, [(account, currency, Decimal(amount)) for account, currency, amount
+                                in zip(accounts, *GRANTS, strict=True)])
 
 
 def _assert_awkward(rows: dict[str, Any]) -> None:
