@@ -13,17 +13,20 @@ from usagebook.store.bucket_plan import RAW, Grain, Term, plan_terms
 DAY, SIX_HOURS, HOUR, HALF_HOUR, QUARTER = (86_400_000, 21_600_000, 3_600_000, 1_800_000,
                                            900_000)
 HALF_PAST = (HOUR, HALF_HOUR)  # hours from half past
+HALF_PAST_SIX = (SIX_HOURS, HALF_HOUR)  # six hours from 00:30, 06:30, 12:30, 18:30
 
 
 def _grains(*units: int) -> tuple[Grain, ...]:
     return tuple((unit, 0) for unit in units)
 
 
-# The sku source's grains
-STORED = (*_grains(DAY, SIX_HOURS, HOUR), HALF_PAST, *_grains(HALF_HOUR, QUARTER))
-GRAIN_SETS = (STORED, _grains(DAY, SIX_HOURS, HOUR, HALF_HOUR, QUARTER),
+# The sku source's grains, and those before revision 0016
+STORED = (*_grains(DAY, SIX_HOURS), HALF_PAST_SIX, (HOUR, 0), HALF_PAST,
+          *_grains(HALF_HOUR, QUARTER))
+BEFORE_0016 = (*_grains(DAY, SIX_HOURS, HOUR), HALF_PAST, *_grains(HALF_HOUR, QUARTER))
+GRAIN_SETS = (STORED, BEFORE_0016, _grains(DAY, SIX_HOURS, HOUR, HALF_HOUR, QUARTER),
               _grains(DAY, HOUR, QUARTER), _grains(HOUR, QUARTER), _grains(QUARTER),
-              _grains(DAY, QUARTER), (HALF_PAST, (QUARTER, 0)), ())
+              _grains(DAY, QUARTER), (HALF_PAST, (QUARTER, 0)), (HALF_PAST_SIX, (QUARTER, 0)), ())
 moment = st.integers(-3 * DAY, 3 * DAY)
 
 
@@ -58,15 +61,34 @@ def _shape(terms: list[Term]) -> list[tuple[int, int, int, int]]:
     return sorted((t.sign, t.grain, t.lo % DAY, (t.hi - t.lo) // t.grain) for t in terms)
 
 
-def test_a_kolkata_day_is_its_utc_day_and_two_edges_of_two_rows() -> None:
-    # 18:30 UTC to 18:30 UTC: the UTC day, plus [18:30, 24:00) of the day before (six hours
-    # less a half hour), less the same of its own day.
+def test_a_kolkata_day_is_four_six_hours_from_half_past() -> None:
+    # 18:30 UTC to 18:30 UTC: one range of four rows per SKU, none shared with the next day.
     start = DAY + 18 * HOUR + 2 * QUARTER
-    terms = plan_terms([start, start + DAY], STORED)
+    terms = plan_terms([start, start + DAY, start + 2 * DAY], STORED)
+    assert [(t.bucket, t.sign, t.grain, t.phase, t.lo, t.hi) for t in terms] == [
+        (0, 1, SIX_HOURS, HALF_HOUR, start, start + DAY),
+        (1, 1, SIX_HOURS, HALF_HOUR, start + DAY, start + 2 * DAY)]
+    # Before them: the UTC day, plus [18:30, 24:00) of the day before (six hours less a half
+    # hour), less the same of its own day.
     edge = [(SIX_HOURS, 18 * HOUR, 1), (HALF_HOUR, 18 * HOUR, 1)]
-    assert _shape(terms) == sorted([(1, DAY, 0, 1), *((1, *e) for e in edge[:1]),
-                                    *((-1, *e) for e in edge[1:]), *((-1, *e) for e in edge[:1]),
-                                    *((1, *e) for e in edge[1:])])
+    assert _shape(plan_terms([start, start + DAY], BEFORE_0016)) == sorted(
+        [(1, DAY, 0, 1), *((1, *e) for e in edge[:1]), *((-1, *e) for e in edge[1:]),
+         *((-1, *e) for e in edge[:1]), *((1, *e) for e in edge[1:])])
+
+
+def test_other_half_hour_zones_read_fewer_terms() -> None:
+    # -03:30, +03:30, +04:30, +09:30, +10:30, -09:30: six hours from half past and hours from
+    # half past, three terms a day where they were five or more, and never more rows.
+    for minutes in (-210, 210, 270, 570, 630, -570):
+        start = 10 * DAY - minutes * 60_000
+        bounds = [start + k * DAY for k in range(8)]
+        after, before = plan_terms(bounds, STORED), plan_terms(bounds, BEFORE_0016)
+        assert len(after) == 3 * 7 < len(before), minutes
+        assert _rows(after) <= _rows(before), minutes
+
+
+def _rows(terms: list[Term]) -> int:
+    return sum((t.hi - t.lo) // t.grain for t in terms)
 
 
 def test_a_kathmandu_and_a_st_johns_edge_read_two_rows() -> None:

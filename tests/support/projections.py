@@ -55,6 +55,8 @@ SHAPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "rollup_half_hour_sku": (("account_id", "half_hour_ms", "currency", "sku"), _MONEY),
     "rollup_half_hour_key": (("account_id", "half_hour_ms", "currency", "api_key_id"), _MONEY),
     "rollup_half_past_hour_sku": (("account_id", "half_past_hour_ms", "currency", "sku"), _MONEY),
+    "rollup_half_past_six_hour_sku": (
+        ("account_id", "half_past_six_hour_ms", "currency", "sku"), _MONEY),
     "rollup_quarter_tag": (
         ("account_id", "quarter_ms", "tag_key", "tag_value", "currency", "sku"), _MONEY),
 }
@@ -140,11 +142,11 @@ def recomputed(entries: list[tuple[Any, ...]], grants: list[tuple[Any, ...]]) ->
 def grain_rollups(entries: list[Any]) -> dict[str, Rows]:
     """The hour and quarter-hour rollups of (account, key, ts, sku, units, amount, currency)
     rows (floored buckets, keys with their SKU), the six-hour and half-hour ones (keys
-    without it), and the hours from half past."""
-    found = {"rollup_half_past_hour_sku": _sums(
-        ((a, ts - (ts - HALF_HOUR) % HOUR, c, sku), (amount, units))
+    without it), and the hours and six hours from half past."""
+    found = {f"rollup_half_past_{grain}_sku": _sums(
+        ((a, ts - (ts - HALF_HOUR) % size, c, sku), (amount, units))
         for a, _, ts, sku, units, amount, c in entries
-    )}
+    ) for grain, size in (("hour", HOUR), ("six_hour", SIX_HOURS))}
     for grain, size in (("six_hour", SIX_HOURS), ("half_hour", HALF_HOUR)):
         found[f"rollup_{grain}_sku"] = _sums(
             ((a, ts - ts % size, c, sku), (amount, units))

@@ -1,7 +1,7 @@
 """How exact sums over arbitrary time buckets come from the rollups: the plan, in pure Python.
 
-The rollups hold sums per UTC day, six hours, hour, half hour and quarter hour
-(`store.rollups`), each grain a whole number of the next. A local day, hour, week or month is a
+The rollups hold sums per UTC day, six hours, hour, half hour and quarter hour, and per six
+hours and hour from half past (`store.rollups`). A local day, hour, week or month is a
 range [lo, hi) of epoch ms whose ends need not fall on any of them. Its plan is a signed cover:
 whole units [a, b) of one grain, where a is lo rounded down or up to that grain and b is hi
 rounded down or up, plus the pieces between lo and a and between b and hi (added where a unit
@@ -9,9 +9,9 @@ stops short, taken away where it overshoots), each covered the same way by the f
 what no grain covers (an edge off the quarter hour, e.g. an offset of +05:53:20 before 1942) is
 summed from the entries themselves. Of every such cover (each end rounded either way, or a grain
 skipped), the plan takes the one that reads the fewest rollup rows. So a Kolkata day (18:30 to
-18:30 UTC) is its UTC day, plus the six hours from 18:00 the day before less their first half
-hour, less the same at its own end: five rows where hours and quarters took fifteen; a Kolkata
-hour is two half hours. Every piece is a `Term`: the bucket it counts for, its sign, the grain
+18:30 UTC) is four six hours from half past (00:30, 06:30, 12:30, 18:30 UTC), where its UTC day
+and two signed edges took five rows and hours and quarters fifteen; a Kolkata hour is one hour
+from half past. Every piece is a `Term`: the bucket it counts for, its sign, the grain
 to read (0: raw entries) and its range.
 """
 

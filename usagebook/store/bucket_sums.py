@@ -38,6 +38,8 @@ _KEY_SKU_ROWS = 4.0
 DAY, SIX_HOURS, HOUR = (MS_PER_DAY, 0), (MS_PER_SIX_HOURS, 0), (MS_PER_HOUR, 0)
 HALF_HOUR, QUARTER = (MS_PER_HALF_HOUR, 0), (MS_PER_QUARTER, 0)
 HALF_PAST = (MS_PER_HOUR, MS_PER_HALF_HOUR)  # hours from half past: a +05:30 zone's hours
+# Six hours from half past: four make a +05:30 zone's day.
+HALF_PAST_SIX = (MS_PER_SIX_HOURS, MS_PER_HALF_HOUR)
 # Per source: ((unit, phase), table, bucket column, rows per unit relative to the source's
 # others), biggest unit first.
 SOURCES: dict[str, tuple[tuple[Grain, str, str, float], ...]] = {
@@ -46,6 +48,7 @@ SOURCES: dict[str, tuple[tuple[Grain, str, str, float], ...]] = {
                  (QUARTER, "rollup_quarter_currency", "quarter_ms", 1.0)),
     "sku": ((DAY, "rollup_day_sku", "day_ms", 1.0),
             (SIX_HOURS, "rollup_six_hour_sku", "six_hour_ms", 1.0),
+            (HALF_PAST_SIX, "rollup_half_past_six_hour_sku", "half_past_six_hour_ms", 1.0),
             (HOUR, "rollup_hour_sku", "hour_ms", 1.0),
             (HALF_PAST, "rollup_half_past_hour_sku", "half_past_hour_ms", 1.0),
             (HALF_HOUR, "rollup_half_hour_sku", "half_hour_ms", 1.0),

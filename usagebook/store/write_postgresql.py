@@ -54,6 +54,9 @@ _GRAINS = {grain: f"(quarter_ms - (((quarter_ms % {size}) + {size}) % {size}))"
     "quarter": "quarter_ms",
     # Hours that start at half past: floored from half past (revision 0015).
     "half_past_hour": "(quarter_ms - ((((quarter_ms - 1800000) % 3600000) + 3600000) % 3600000))",
+    # Six hours from half past (00:30, 06:30, 12:30, 18:30 UTC; revision 0016).
+    "half_past_six_hour":
+        "(quarter_ms - ((((quarter_ms - 1800000) % 21600000) + 21600000) % 21600000))",
 }
 # Each rollup's extra key columns and the values that fill them from `fine`.
 _DIMENSIONS = {
@@ -87,6 +90,7 @@ _ROLLUPS = (
     *((f"{grain}_{dimension}", grain, dimension)
       for grain in ("six_hour", "half_hour") for dimension in ("sku", "key")),
     ("half_past_hour_sku", "half_past_hour", "sku"),
+    ("half_past_six_hour_sku", "half_past_six_hour", "sku"),
 )
 _ROLLUP_CTES = "".join(f", {name} AS (\n    {_rollup(grain, dimension)}\n)"
                        for name, grain, dimension in _ROLLUPS)

@@ -121,13 +121,13 @@ def test_sqlite_refuses_a_rollup_sum_past_64_bits(tmp_path: Path) -> None:
 
 
 _GRAIN_ROLLUPS = ("rollup_six_hour", "rollup_hour", "rollup_half_hour", "rollup_half_past_hour",
-                  "rollup_quarter")
+                  "rollup_half_past_six_hour", "rollup_quarter")
 
 
 def test_upgrade_backfills_hour_and_quarter_rollups(scratch_url: str) -> None:
     """Migration 0008 fills the hour and quarter-hour rollups as the write path would have,
-    floored before 1970 too, and 0014 and 0015 the six-hour, half-hour and half-past-hour ones
-    from those."""
+    floored before 1970 too, and 0014, 0015 and 0016 the six-hour, half-hour, half-past-hour
+    and half-past-six-hour ones from those."""
     upgrade(scratch_url, "0007")
     entries = random_entries("acct_old", 300, seed=6, span_ms=4 * 86_400_000, end_ms=86_400_000,
                              key_ids=(None, "key_a", "key_b"))

@@ -99,6 +99,13 @@ rollup_half_hour_key = _grain_rollup("rollup_half_hour_key", "half_hour_ms",
 rollup_half_past_hour_sku = _grain_rollup("rollup_half_past_hour_sku", "half_past_hour_ms",
                                           Column("sku", String(200), primary_key=True))
 
+# --- Six hours from half past, per SKU (revision 0016) -----------------------------------------
+# `half_past_six_hour_ms` is the first ms of six hours from 00:30, 06:30, 12:30 or 18:30 UTC:
+# a +05:30 zone's local day (18:30 to 18:30 UTC) is four of these rows, each read by one day.
+rollup_half_past_six_hour_sku = _grain_rollup(
+    "rollup_half_past_six_hour_sku", "half_past_six_hour_ms",
+    Column("sku", String(200), primary_key=True))
+
 # Per quarter hour, tag key and value, currency and SKU (revision 0009): an entry with n tags
 # adds to n rows. Entries without a key's tag have no row for it (the `null` group is the rest).
 rollup_quarter_tag = Table(
