@@ -8,10 +8,9 @@ Revision ID: 0015
 Revises: 0014
 """
 
-import sqlalchemy as sa
 from alembic import op
 
-from usagebook.store.types import Money
+from usagebook.store.migrations.grain_rollup import SKU, create_grain_rollup
 
 revision = "0015"
 down_revision = "0014"
@@ -22,29 +21,7 @@ TABLE = "rollup_half_past_hour_sku"
 
 
 def upgrade() -> None:
-    sqlite = op.get_bind().dialect.name == "sqlite"
-    op.create_table(
-        TABLE,
-        sa.Column("account_id", sa.String(40), nullable=False),
-        sa.Column("half_past_hour_ms", sa.BigInteger, nullable=False),
-        sa.Column("currency", sa.String(16), nullable=False),
-        sa.Column("sku", sa.String(200), nullable=False),
-        sa.Column("amount", Money, nullable=False),
-        sa.Column("units", Money, nullable=False),
-        sa.PrimaryKeyConstraint("account_id", "half_past_hour_ms", "currency", "sku",
-                                name=f"pk_{TABLE}"),
-        # See 0004: SQLite would turn an overflowing integer sum into a float silently.
-        *([sa.CheckConstraint("typeof(amount) = 'integer' AND typeof(units) = 'integer'",
-                              name="integer_nanos")] if sqlite else []),
-    )
-    # Floored from half past (both backends' % truncates toward zero before 1970).
-    start = "quarter_ms - ((((quarter_ms - 1800000) % 3600000) + 3600000) % 3600000)"
-    op.execute(
-        f"INSERT INTO {TABLE} (account_id, half_past_hour_ms, currency, sku, amount, units) "
-        f"SELECT account_id, {start}, currency, sku, SUM(amount), SUM(units) "
-        f"FROM rollup_quarter_sku GROUP BY account_id, {start}, currency, sku "
-        f"ORDER BY account_id, {start}"
-    )
+    create_grain_rollup(TABLE, "half_past_hour_ms", 3_600_000, 1_800_000, SKU)
 
 
 def downgrade() -> None:
