@@ -36,7 +36,7 @@ except ImportError:
 
 START, END = parse_date_time("2026-01-01T00:00:00Z"), parse_date_time("2026-02-01T00:00:00Z")
 RAW = RawAnalyticsQuery("acct_x", "2026-01-01", "2026-01-31", "Europe/Paris", "day", "model",
-                        "llama", "key_abc", "sku-x", "USD", (("tag.project", "alpha"),))
+                        "llama", "key_abc", "sku-x", "USD", (("project", "alpha"),))
 
 
 def usage_ok() -> None:

@@ -17,13 +17,13 @@ from usagebook.api.field_names import wire_names
 from usagebook.api.ignored_params import QUERY_PREFIXES
 from usagebook.api.negotiation import CSV, choose_media_type
 from usagebook.api.schemas import StoredCurrency, UsageEntry, error_responses
+from usagebook.api.tag_params import PREFIX, parse_tag_filters
 from usagebook.api.usage import TEXT_OF
 from usagebook.api.usage_params import iso_date_time_text, whole_number_text
 from usagebook.errors import ProblemCollector
 from usagebook.ledger.cursors import MAX_TAG_FILTERS
 from usagebook.ledger.events import TAG_VALUE
 from usagebook.ledger.history import MAX_PAGE_SIZE, MIN_PAGE_SIZE, HistoryQuery, walk_history
-from usagebook.ledger.tag_filters import PREFIX, parse_tag_filters
 from usagebook.strict_model import StrictModel
 from usagebook.timeutil import now_ms
 

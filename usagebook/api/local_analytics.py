@@ -13,6 +13,8 @@ from usagebook.api.exact_json import ExactJSONResponse
 from usagebook.api.field_names import wire_names
 from usagebook.api.ignored_params import QUERY_PREFIXES
 from usagebook.api.schemas import ExactNumber, error_responses
+from usagebook.api.tag_params import PREFIX, parse_tag_filters
+from usagebook.errors import InvalidInput, ProblemCollector
 from usagebook.ledger.analytics.series import SeriesReport, local_analytics
 from usagebook.ledger.analytics.series_query import (
     CURRENCIES,
@@ -21,9 +23,9 @@ from usagebook.ledger.analytics.series_query import (
     MAX_DAYS,
     MAX_HOUR_DAYS,
     RawAnalyticsQuery,
+    check_query,
 )
 from usagebook.ledger.events import TAG_VALUE
-from usagebook.ledger.tag_filters import PREFIX
 from usagebook.strict_model import StrictModel
 
 router = APIRouter(prefix="/api/v1/usage", tags=["analytics"])
@@ -118,13 +120,26 @@ async def get_local_analytics(
     sku: SkuParam = None,
     currency: CurrencyParam = None,
 ) -> ExactJSONResponse:
+    tag_problems = ProblemCollector()
+    tags = parse_tag_filters(request.query_params.multi_items(), tag_problems)
     query = RawAnalyticsQuery(caller.account_id, start, end, timeZone, granularity,
-                              _group_from_wire(groupBy),
-                              model, apiKey, sku, currency,
-                              tuple(request.query_params.multi_items()))
+                              _group_from_wire(groupBy), model, apiKey, sku, currency, tags)
+    if tag_problems.problems:
+        raise _every_problem(query, tag_problems)
     answer = await local_analytics(database, query,
                                    limit_seconds=settings.query_timeout_seconds)
     return ExactJSONResponse(series_to_wire(answer))
+
+
+def _every_problem(query: RawAnalyticsQuery, tag_problems: ProblemCollector) -> InvalidInput:
+    """Bad tag filters with the ledger's own problems of the same request, the ledger's first,
+    so one answer names every bad parameter."""
+    try:
+        check_query(query)
+    except InvalidInput as found:
+        return InvalidInput({**found.problems, **tag_problems.problems}, found.message,
+                            found.as_sent | tag_problems.as_sent)
+    return tag_problems.error()
 
 
 def series_to_wire(report: SeriesReport) -> dict[str, Any]:

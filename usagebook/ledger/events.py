@@ -28,6 +28,9 @@ TAG_VALUE = r"^[A-Za-z0-9._:@/+-]{1,64}$"
 # fullmatch, not the patterns' `$`, which would let a final newline through.
 _TAG_KEY = re.compile(TAG_KEY[1:-1])
 _TAG_VALUE = re.compile(TAG_VALUE[1:-1])
+# Tag filters: (key, value) pairs, sorted by key, each key once; an entry matches when its tags
+# hold every pair.
+TagFilters = tuple[tuple[str, str], ...]
 
 
 def tag_key_ok(key: str) -> bool:

@@ -36,6 +36,7 @@ from usagebook.ledger.cursors import (
     decode_cursor,
     encode_cursor,
 )
+from usagebook.ledger.events import TagFilters
 from usagebook.money import Currency
 from usagebook.store import entries as store
 from usagebook.store import pages
@@ -62,7 +63,7 @@ class HistoryQuery:
     start: datetime | None = None
     end: datetime | None = None
     page_size: int | None = None
-    tags: tuple[tuple[str, str], ...] = ()  # checked by `ledger.tag_filters`
+    tags: TagFilters = ()  # read and checked at the edge (`api.tag_params`)
 
     def validate(self) -> None:
         """Raise InvalidInput naming every bad field at once, by its name here."""

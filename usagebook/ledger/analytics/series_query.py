@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from usagebook.errors import ProblemCollector
 from usagebook.ledger import filters
-from usagebook.ledger.events import tag_key_ok
+from usagebook.ledger.events import TagFilters, tag_key_ok
 from usagebook.ledger.local_time import (
     day_boundaries,
     day_start_ms,
@@ -23,7 +23,6 @@ from usagebook.ledger.local_time import (
     label,
     parse_zone,
 )
-from usagebook.ledger.tag_filters import TagFilters, parse_tag_filters
 from usagebook.money import Currency
 
 GRANULARITIES = ("hour", "day", "week", "month")
@@ -48,7 +47,7 @@ class RawAnalyticsQuery:
     api_key: str | None = None
     sku: str | None = None
     currency: str | None = None
-    tags: tuple[tuple[str, str], ...] = ()  # every (name, value) query pair, for tag.<key>
+    tags: TagFilters = ()  # read and checked at the edge
 
 
 @dataclass(frozen=True)
@@ -91,11 +90,10 @@ def check_query(raw: RawAnalyticsQuery) -> AnalyticsQuery:
     filters.check_name(problems, raw.api_key, "api_key", 40)
     filters.check_name(problems, raw.sku, "sku", 200)
     filters.check_currency(problems, raw.currency, CURRENCIES)
-    tags = parse_tag_filters(raw.tags, problems)
     problems.raise_if_any()
     assert zone is not None and first is not None and last is not None
     return AnalyticsQuery(raw.account_id, first, last, raw.time_zone or "UTC", zone, granularity,
-                          raw.group_by, raw.model, raw.api_key, raw.sku, raw.currency, tags)
+                          raw.group_by, raw.model, raw.api_key, raw.sku, raw.currency, raw.tags)
 
 
 def _date(value: str | None, name: str, problems: ProblemCollector) -> date | None:
