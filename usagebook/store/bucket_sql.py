@@ -103,24 +103,29 @@ def _branch(part: QueryPart, account: str, table: str, column: str, n: int, term
     """Every row the terms of one grain read, with its question, bucket, group, currency and
     signed figures (on SQLite also its SKU)."""
     query = part.query
+    wanted = query.filters
     raw = table == "usage_entries"
     key = "coalesce(r.api_key_id, '')" if raw else "r.api_key_id"
-    model = "coalesce(k.model_id, r.sku)"
-    group = {None: "NULL", "currency": "r.currency", "sku": "r.sku", "model": model,
+    convert = query.unit_types and not sqlite
+    catalog = wanted.model is not None or convert or query.group == "model"
+    # Where the catalog is needed and a bucket reads several rows per SKU, the rows are summed
+    # per bucket, group, currency and SKU first and only those sums meet the catalog (`p`): a
+    # SKU's model and unit factor are the same for all its rows, so the figures are the same.
+    summed = catalog and _several_rows_per_bucket(terms)
+    row = "p" if summed else "r"
+    model = f"coalesce(k.model_id, {row}.sku)"
+    group = {None: "NULL", "currency": "r.currency", "sku": "r.sku",
+             "model": "r.sku" if summed else model,
              "api_key_id": key, "tag": _tag_value(query, raw, sqlite, binds)}[query.group]
     conditions = _tag_conditions(query, raw, sqlite, binds)
-    wanted = query.filters
+    model_condition: list[str] = []
     for name, value, expression in (("currency", wanted.currency, "r.currency"),
                                     ("sku", wanted.sku, "r.sku"), ("model", wanted.model, model),
                                     ("api_key_id", wanted.api_key_id, key)):
         if value is not None:
-            conditions.append(f"{expression} = {binds.bind(f'f_{name}', value)}")
-    convert = query.unit_types and not sqlite
-    catalog = wanted.model is not None or convert or query.group == "model"
-    join = " LEFT JOIN skus AS k ON k.sku = r.sku" if catalog else ""
-    sku = "r.sku" if sqlite and query.unit_types else "NULL"
-    amount = "r.amount"
-    units = "r.units * coalesce(k.unit_type_per_unit, 1)" if convert else "r.units"
+            found = model_condition if name == "model" and summed else conditions
+            found.append(f"{expression} = {binds.bind(f'f_{name}', value)}")
+    amount, units = "r.amount", "r.units"
     if any(t.sign < 0 for t in terms):  # a negation costs less than a multiplication
         amount, units = (f"CASE WHEN t.s < 0 THEN -{figure} ELSE {figure} END"
                          for figure in (amount, units))
@@ -129,8 +134,28 @@ def _branch(part: QueryPart, account: str, table: str, column: str, n: int, term
         currency = "CASE WHEN r.currency = 'DIEM' THEN 'DIEM' ELSE 'USD' END"
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     source = _terms_from(terms, n, account, table, column, sqlite, binds)
-    return (f"SELECT {part.number} AS q, t.b AS b, {group} AS g, {currency} AS c, {sku} AS s, "
-            f"{amount} AS amount, {units} AS units FROM {source}{join}{where}")
+    join = f" LEFT JOIN skus AS k ON k.sku = {row}.sku" if catalog else ""
+    factor = " * coalesce(k.unit_type_per_unit, 1)" if convert else ""
+    sku = f"{row}.sku" if sqlite and query.unit_types else "NULL"
+    if not summed:
+        return (f"SELECT {part.number} AS q, t.b AS b, {group} AS g, {currency} AS c, "
+                f"{sku} AS s, {amount} AS amount, {units}{factor} AS units "
+                f"FROM {source}{join}{where}")
+    sums = (f"SELECT t.b AS b, {group} AS g, {currency} AS c, r.sku AS sku, "
+            f"sum({amount}) AS amount, sum({units}) AS units FROM {source}{where} "
+            "GROUP BY 1, 2, 3, 4")
+    keep = f" WHERE {model_condition[0]}" if model_condition else ""
+    return (f"SELECT {part.number} AS q, p.b AS b, "
+            f"{model if query.group == 'model' else 'p.g'} AS g, p.c AS c, {sku} AS s, "
+            f"p.amount AS amount, p.units{factor} AS units FROM ({sums}) AS p{join}{keep}")
+
+
+def _several_rows_per_bucket(terms: list[Term]) -> bool:
+    """Whether the terms read at least two units per bucket on average (the entries: many)."""
+    if any(t.grain == RAW for t in terms):
+        return True
+    units = sum(-(-(t.hi - t.lo) // t.grain) for t in terms)
+    return units >= 2 * len({t.bucket for t in terms})
 
 
 def _terms_from(terms: list[Term], n: int, account: str, table: str, column: str,
