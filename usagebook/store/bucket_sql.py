@@ -114,17 +114,18 @@ def _branch(part: QueryPart, account: str, table: str, column: str, n: int, term
     summed = catalog and _several_rows_per_bucket(terms)
     row = "p" if summed else "r"
     model = f"coalesce(k.model_id, {row}.sku)"
+    # With `summed`, a model is found from the summed row's SKU, after the sums.
     group = {None: "NULL", "currency": "r.currency", "sku": "r.sku",
-             "model": "r.sku" if summed else model,
+             "model": "NULL" if summed else model,
              "api_key_id": key, "tag": _tag_value(query, raw, sqlite, binds)}[query.group]
     conditions = _tag_conditions(query, raw, sqlite, binds)
-    model_condition: list[str] = []
     for name, value, expression in (("currency", wanted.currency, "r.currency"),
-                                    ("sku", wanted.sku, "r.sku"), ("model", wanted.model, model),
+                                    ("sku", wanted.sku, "r.sku"),
                                     ("api_key_id", wanted.api_key_id, key)):
         if value is not None:
-            found = model_condition if name == "model" and summed else conditions
-            found.append(f"{expression} = {binds.bind(f'f_{name}', value)}")
+            conditions.append(f"{expression} = {binds.bind(f'f_{name}', value)}")
+    on_catalog = ([f"{model} = {binds.bind('f_model', wanted.model)}"]
+                  if wanted.model is not None else [])
     amount, units = "r.amount", "r.units"
     if any(t.sign < 0 for t in terms):  # a negation costs less than a multiplication
         amount, units = (f"CASE WHEN t.s < 0 THEN -{figure} ELSE {figure} END"
@@ -132,7 +133,6 @@ def _branch(part: QueryPart, account: str, table: str, column: str, n: int, term
     currency = "r.currency"
     if query.usd_like and query.group != "currency":
         currency = "CASE WHEN r.currency = 'DIEM' THEN 'DIEM' ELSE 'USD' END"
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     source = _terms_from(terms, n, account, table, column, sqlite, binds)
     join = f" LEFT JOIN skus AS k ON k.sku = {row}.sku" if catalog else ""
     factor = " * coalesce(k.unit_type_per_unit, 1)" if convert else ""
@@ -140,14 +140,18 @@ def _branch(part: QueryPart, account: str, table: str, column: str, n: int, term
     if not summed:
         return (f"SELECT {part.number} AS q, t.b AS b, {group} AS g, {currency} AS c, "
                 f"{sku} AS s, {amount} AS amount, {units}{factor} AS units "
-                f"FROM {source}{join}{where}")
+                f"FROM {source}{join}{_where(conditions + on_catalog)}")
     sums = (f"SELECT t.b AS b, {group} AS g, {currency} AS c, r.sku AS sku, "
-            f"sum({amount}) AS amount, sum({units}) AS units FROM {source}{where} "
+            f"sum({amount}) AS amount, sum({units}) AS units FROM {source}{_where(conditions)} "
             "GROUP BY 1, 2, 3, 4")
-    keep = f" WHERE {model_condition[0]}" if model_condition else ""
     return (f"SELECT {part.number} AS q, p.b AS b, "
             f"{model if query.group == 'model' else 'p.g'} AS g, p.c AS c, {sku} AS s, "
-            f"p.amount AS amount, p.units{factor} AS units FROM ({sums}) AS p{join}{keep}")
+            f"p.amount AS amount, p.units{factor} AS units "
+            f"FROM ({sums}) AS p{join}{_where(on_catalog)}")
+
+
+def _where(conditions: list[str]) -> str:
+    return f" WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
 def _several_rows_per_bucket(terms: list[Term]) -> bool:
